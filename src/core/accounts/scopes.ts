@@ -1,0 +1,13 @@
+import { SCOPES, type Role, type Scope } from './types.js';
+
+/** The scopes a role may hold: everything for admins, everything but admin:* for users. */
+export function scopesForRole(role: Role): Scope[] {
+  return role === 'admin' ? [...SCOPES] : SCOPES.filter((s) => !s.startsWith('admin:'));
+}
+
+/** `write` implies `read`: a token with instances:write may also read instances. */
+export function hasScope(held: ReadonlySet<Scope>, wanted: Scope): boolean {
+  if (held.has(wanted)) return true;
+  const [area, level] = wanted.split(':');
+  return level === 'read' && held.has(`${area}:write` as Scope);
+}

@@ -1,0 +1,52 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ROLES = ['admin', 'user'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Every scope a token can carry. `admin:*` scopes are only for admins. */
+export const SCOPES = [
+  'admin:read',
+  'admin:write',
+  'instances:read',
+  'instances:write',
+  'jobs:read',
+  'jobs:write',
+  'proxy:read',
+  'proxy:write',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const UserName = Type.String({
+  pattern: '^[a-z0-9_.-]{1,64}$',
+  description: 'lower-case letters, digits, "_", "." and "-"; 1 to 64 characters',
+});
+export const Password = Type.String({ minLength: 8, maxLength: 1024 });
+export const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
+
+export const UserSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+  credits: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export type User = Static<typeof UserSchema>;
+
+export const TokenInfoSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  user: Type.String(),
+  scopes: Type.Array(ScopeSchema),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+export type TokenInfo = Static<typeof TokenInfoSchema>;
+
+/** Who is making a request, and what they may do. */
+export interface Principal {
+  user: User;
+  scopes: ReadonlySet<Scope>;
+  via: { kind: 'session'; sessionHash: string; csrfToken: string } | { kind: 'token'; tokenId: string };
+}

@@ -1,0 +1,50 @@
+/**
+ * The core: everything corral does, composed over one store, with no knowledge of HTTP.
+ * The http, proxy and cli layers call into this object.
+ */
+import type { Logger } from 'pino';
+import { Store } from '../store/index.js';
+import { Accounts } from './accounts/index.js';
+import type { Config } from './config.js';
+import { prepareDataDir } from './data-dir.js';
+
+export class Corral {
+  private constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    readonly store: Store,
+    readonly accounts: Accounts,
+  ) {}
+
+  static async open(config: Config, log: Logger): Promise<Corral> {
+    await prepareDataDir(config.data);
+    const store = await Store.open(config.data);
+    try {
+      const accounts = await Accounts.open(config, store);
+      const corral = new Corral(config, log, store, accounts);
+      await corral.bootstrapAdmin();
+      return corral;
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+
+  private async bootstrapAdmin(): Promise<void> {
+    const created = await this.accounts.users.ensureAdmin(this.config.adminPassword);
+    if (!created) return;
+    if (created.generatedPassword) {
+      // Printed once, on stderr, and never logged.
+      process.stderr.write(
+        `\ncorral: created the first admin.\n  user:     admin\n  password: ${created.generatedPassword}\n` +
+          `  (shown only now; change it with \`corral user passwd admin\`)\n\n`,
+      );
+    } else {
+      this.log.info('created the first admin "admin" with the password from CORRAL_ADMIN_PASSWORD');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

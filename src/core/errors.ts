@@ -1,0 +1,83 @@
+/**
+ * The one catalogue of errors corral can raise (in the spirit of fastify's lib/errors.js).
+ * Every error has a stable `code` clients can match on and the HTTP status the http layer
+ * answers with. Callers throw by name: `throw errors.userNotFound(name)`.
+ */
+export class CorralError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    /** Extra response headers, e.g. Retry-After on 429. */
+    readonly headers: Record<string, string> = {},
+    /** Extra fields merged into the error body, e.g. the list of known runtimes. */
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'CorralError';
+  }
+}
+
+const make =
+  (code: string, status: number) =>
+  (message: string, extra?: { headers?: Record<string, string>; details?: Record<string, unknown> }) =>
+    new CorralError(code, status, message, extra?.headers, extra?.details);
+
+export const errors = {
+  // --- requests
+  badRequest: make('bad_request', 400),
+  validation: make('validation_failed', 400),
+  badJson: make('bad_json', 400),
+  bodyTooLarge: make('body_too_large', 413),
+  unsupportedMediaType: make('unsupported_media_type', 415),
+  notFound: make('not_found', 404),
+  methodNotAllowed: make('method_not_allowed', 405),
+  conflict: make('conflict', 409),
+
+  // --- authentication and authorisation
+  unauthenticated: make('unauthenticated', 401),
+  badCredentials: make('bad_credentials', 401),
+  tokenInvalid: make('token_invalid', 401),
+  tokenExpired: make('token_expired', 401),
+  tokenRevoked: make('token_revoked', 401),
+  forbidden: make('forbidden', 403),
+  csrf: make('csrf_token_invalid', 403),
+  tooManyLogins: (retryAfterSeconds: number) =>
+    new CorralError('too_many_attempts', 429, `too many failed logins; retry in ${retryAfterSeconds} s`, {
+      'retry-after': String(retryAfterSeconds),
+    }),
+
+  // --- accounts
+  userNotFound: (name: string) => new CorralError('user_not_found', 404, `no user named "${name}"`),
+  userExists: (name: string) => new CorralError('user_exists', 409, `a user named "${name}" already exists`),
+  tokenNotFound: (id: string) => new CorralError('token_not_found', 404, `no token with id "${id}"`),
+  tokenNameExists: (name: string) => new CorralError('token_exists', 409, `a token named "${name}" already exists`),
+  lastAdmin: make('last_admin', 409),
+
+  // --- capacity, credits and quotas
+  busy: (retryAfterSeconds: number, message: string) =>
+    new CorralError('busy', 429, message, { 'retry-after': String(retryAfterSeconds) }),
+  quotaExceeded: make('quota_exceeded', 403),
+  creditsExhausted: make('credits_exhausted', 402),
+
+  // --- workloads
+  instanceNotFound: (id: string) => new CorralError('instance_not_found', 404, `no instance "${id}"`),
+  instanceExists: (name: string) => new CorralError('instance_exists', 409, `an instance named "${name}" already exists`),
+  invalidState: make('invalid_state', 409),
+  jobNotFound: (id: string) => new CorralError('job_not_found', 404, `no job "${id}"`),
+  unknownRuntime: (name: string, known: string[]) =>
+    new CorralError('unknown_runtime', 400, `unknown runtime "${name}"; known: ${known.join(', ') || 'none'}`, {}, { known }),
+  badFile: make('bad_file', 400),
+  badArchive: make('bad_archive', 400),
+  sourceRefused: make('source_refused', 400),
+  driverUnavailable: make('driver_unavailable', 503),
+  upstreamUnavailable: make('upstream_unavailable', 502),
+
+  // --- the server
+  config: make('config_invalid', 500),
+  internal: make('internal', 500),
+} as const;
+
+export function isCorralError(e: unknown): e is CorralError {
+  return e instanceof CorralError;
+}

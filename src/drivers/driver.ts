@@ -1,0 +1,111 @@
+/**
+ * The narrow seam between corral's core and whatever runs workloads (in the spirit of
+ * JupyterHub's Spawner and Nomad's task drivers). Drivers only do what they are told: the
+ * supervisor in core decides when to start, stop and restart. Handles are plain JSON so the
+ * store can keep them and a restarted server can re-adopt what still runs.
+ *
+ * Drivers never import the store or anything HTTP.
+ */
+
+/** Resource limits; an absent field means "no limit beyond the server's defaults". */
+export interface Limits {
+  memoryBytes?: number;
+  /** CPU share in cores, e.g. 0.5 = half a core. */
+  cpus?: number;
+  pids?: number;
+  /** Size cap of the workload's private data dir. */
+  diskBytes?: number;
+}
+
+export interface Mount {
+  /** Path on the host (or volume name on container drivers). */
+  source: string;
+  /** Path inside the workload. */
+  target: string;
+  readOnly: boolean;
+}
+
+/** What to run: one long-lived workload (an instance's current generation). */
+export interface WorkloadSpec {
+  /** Stable id of the instance; drivers label or name resources with it. */
+  instanceId: string;
+  owner: string;
+  /** Bumped on every start, so a re-adopted workload can be told from a stale one. */
+  generation: number;
+  /** argv; argv[0] is looked up on PATH inside the workload. */
+  command: string[];
+  env: Record<string, string>;
+  /** Working directory inside the workload. */
+  cwd: string;
+  /** Host directory private to this instance, writable, kept across restarts. */
+  dataDir: string;
+  /** Where dataDir appears inside the workload. */
+  dataMount: string;
+  mounts: Mount[];
+  /** Ports the workload listens on, each with the host port that reaches it. */
+  ports: { name: string; containerPort: number; hostPort: number }[];
+  limits: Limits;
+  /** Container image (docker, swarm) or runtime name (process); undefined = host system. */
+  image?: string;
+  network: boolean;
+}
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+  /** The memory limit killed it. */
+  oomKilled: boolean;
+}
+
+/** What a driver reports as a workload runs. Called in order; `exit` exactly once. */
+export interface WorkloadSink {
+  output(stream: OutputStream, chunk: Buffer): void;
+  exit(status: ExitStatus): void;
+}
+
+/** Plain JSON that identifies a running workload to its driver. */
+export type Handle = { driver: string } & Record<string, string | number | boolean | null>;
+
+export interface WorkloadStats {
+  memoryBytes?: number;
+  cpuSeconds?: number;
+  pids?: number;
+}
+
+export interface Workload {
+  readonly handle: Handle;
+  /** Writes to the workload's stdin. */
+  write(data: Buffer | string): void;
+  /** Sends `signal`, waits up to `graceMs`, then kills everything the workload started. */
+  stop(signal: string, graceMs: number): Promise<void>;
+  /** Sends a signal without waiting. */
+  signal(signal: string): void;
+  stats(): Promise<WorkloadStats>;
+}
+
+/** What a driver isolates on this machine, for `corral doctor` and the docs. */
+export interface Isolation {
+  filesystem: boolean;
+  processes: boolean;
+  network: boolean;
+  memory: boolean;
+  cpu: boolean;
+  pids: boolean;
+  notes: string[];
+}
+
+export interface Driver {
+  readonly name: string;
+  isolation(): Promise<Isolation>;
+  start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload>;
+  /**
+   * Re-attaches to a workload started by an earlier server process. Returns undefined when
+   * it no longer runs (the process driver's children die with the server, so it always does).
+   */
+  adopt(handle: Handle, sink: WorkloadSink): Promise<Workload | undefined>;
+  /** Handles of every workload this driver runs for corral, for orphan clean-up. */
+  list(): Promise<Handle[]>;
+  close(): Promise<void>;
+}

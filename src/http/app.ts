@@ -1,0 +1,103 @@
+/**
+ * Builds the HTTP server: the API v1 routes, OpenAPI document and docs, health checks.
+ * Thin by design: validate with the route's schema, call core, map errors.
+ */
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { Corral } from '../core/corral.js';
+import { VERSION } from '../core/version.js';
+import { authPlugin } from './auth.js';
+import { registerErrorHandling } from './errors.js';
+import { redactUrl } from './redact.js';
+import { healthRoutes } from './routes/health.js';
+import { indexRoutes } from './routes/index.js';
+import { sessionRoutes } from './routes/session.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { userRoutes } from './routes/users.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** The API's entry points, listed by `GET /api/v1`. */
+const LINKS: Record<string, string> = {
+  self: API_PREFIX,
+  openapi: `${API_PREFIX}/openapi.json`,
+  docs: `${API_PREFIX}/docs`,
+  login: `${API_PREFIX}/login`,
+  logout: `${API_PREFIX}/logout`,
+  me: `${API_PREFIX}/me`,
+  users: `${API_PREFIX}/users`,
+  tokens: `${API_PREFIX}/tokens`,
+};
+
+export async function buildApp(corral: Corral): Promise<FastifyInstance> {
+  const { config } = corral;
+  const options: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+    loggerInstance: corral.log,
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  };
+  if (config.tls) {
+    options.https = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+  }
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  logOneLinePerRequest(app);
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
+  await app.register(websocket, { options: { maxPayload: config.bodyLimitBytes } });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'corral API', version: VERSION, description: 'Run, supervise, sandbox, meter and expose processes.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          session: { type: 'apiKey', in: 'cookie', name: 'corral_session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+  });
+  await app.register(authPlugin, { corral });
+
+  await app.register(healthRoutes, { corral });
+  await app.register(
+    async (api) => {
+      await api.register(indexRoutes, { links: LINKS });
+      await api.register(sessionRoutes, { corral });
+      await api.register(userRoutes, { corral });
+      await api.register(tokenRoutes, { corral });
+      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      await api.register(swaggerUi, { routePrefix: '/docs' });
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+/** One log line per request, with the user and without secrets in the URL. */
+function logOneLinePerRequest(app: FastifyInstance): void {
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        user: request.principal?.user.name,
+        ip: request.ip,
+      },
+      'request',
+    );
+  });
+}

@@ -1,0 +1,68 @@
+/** Turns anything thrown in a route into `{"error":{"code","message"}}` with the right status. */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { CorralError, errors, isCorralError } from '../core/errors.js';
+
+export function toCorralError(e: unknown): CorralError {
+  if (isCorralError(e)) return e;
+  const err = e as FastifyError & { validationContext?: string };
+  if (err.validation) {
+    const first = err.validation[0];
+    const where = err.validationContext ?? 'request';
+    const field = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
+    const extra =
+      first?.keyword === 'additionalProperties'
+        ? `unknown field "${String((first.params as { additionalProperty?: string }).additionalProperty)}"`
+        : first?.keyword === 'required'
+          ? `missing field "${String((first.params as { missingProperty?: string }).missingProperty)}"`
+          : (first?.message ?? 'is invalid');
+    return errors.validation(`${field}: ${extra}`);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errors.bodyTooLarge('request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return errors.unsupportedMediaType(`unsupported content type; send application/json`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errors.badJson('the body is empty but the content type is application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return errors.badJson(`the body is not valid JSON: ${err.message}`);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return errors.badRequest('content-length does not match the body');
+    case 'FST_ERR_HTTP2_INVALID_VERSION':
+      return errors.badRequest(err.message);
+  }
+  if (err instanceof SyntaxError && err.statusCode === 400) return errors.badJson(`the body is not valid JSON: ${err.message}`);
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return new CorralError('bad_request', err.statusCode, err.message);
+  }
+  return errors.internal('internal error');
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((e, request, reply) => {
+    const err = toCorralError(e);
+    if (err.status >= 500) request.log.error({ err: e }, 'request failed');
+    void reply
+      .code(err.status)
+      .headers(err.headers)
+      .send({ error: { code: err.code, message: err.message, ...err.details } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
+  });
+}
+
+/** The error body schema every route shares in its OpenAPI document. */
+export const ErrorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+} as const;

@@ -1,0 +1,98 @@
+/** Logging in and out with a password, and who am I. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { SESSION_COOKIE, ScopeSchema, UserSchema, Password, UserName } from '../../core/accounts/index.js';
+import type { Corral } from '../../core/corral.js';
+import { requirePrincipal } from '../auth.js';
+
+export const LoginBody = Type.Object(
+  { name: UserName, password: Type.String({ maxLength: 1024 }), _csrf: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
+const SessionReply = Type.Object({ user: UserSchema, csrfToken: Type.String() });
+
+export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (app, { corral }) => {
+  const { accounts, config } = corral;
+  const secure = !!config.tls;
+
+  app.post(
+    '/login',
+    {
+      schema: {
+        summary: 'Log in with a name and password; sets the session cookie',
+        tags: ['session'],
+        body: LoginBody,
+        response: { 200: SessionReply },
+      },
+      config: { csrf: false },
+    },
+    async (request, reply) => {
+      const user = await accounts.users.verifyLogin(request.body.name, request.body.password, request.ip);
+      const { cookieValue, csrfToken } = await accounts.sessions.create(user);
+      void reply.setCookie(SESSION_COOKIE, cookieValue, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure,
+        maxAge: config.auth.sessionTtlSeconds,
+      });
+      return { user, csrfToken };
+    },
+  );
+
+  app.post(
+    '/logout',
+    { schema: { summary: 'End the current login session', tags: ['session'] } },
+    async (request, reply) => {
+      const p = request.principal;
+      if (p?.via.kind === 'session') await accounts.sessions.destroy(p.via.sessionHash);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      schema: {
+        summary: 'Who the request is authenticated as',
+        tags: ['session'],
+        response: {
+          200: Type.Object({
+            user: UserSchema,
+            scopes: Type.Array(ScopeSchema),
+            via: Type.Union([Type.Literal('session'), Type.Literal('token')]),
+            tokenId: Type.Optional(Type.String()),
+            csrfToken: Type.Optional(Type.String()),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const p = requirePrincipal(request);
+      return {
+        user: p.user,
+        scopes: [...p.scopes],
+        via: p.via.kind,
+        ...(p.via.kind === 'token' ? { tokenId: p.via.tokenId } : { csrfToken: p.via.csrfToken }),
+      };
+    },
+  );
+
+  app.put(
+    '/me/password',
+    {
+      schema: {
+        summary: 'Change your own password',
+        tags: ['session'],
+        body: Type.Object({ current: Type.String({ maxLength: 1024 }), password: Password }, { additionalProperties: false }),
+      },
+    },
+    async (request, reply) => {
+      const p = requirePrincipal(request);
+      await accounts.users.changeOwnPassword(p.user, request.body.current, request.body.password);
+      return reply.code(204).send();
+    },
+  );
+};

@@ -1,0 +1,60 @@
+/**
+ * `corral serve`: opens the core, builds the HTTP app, listens, and shuts down cleanly on
+ * SIGINT/SIGTERM (stop accepting, finish in-flight requests, stop workloads, close the store).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './core/config.js';
+import { Corral } from './core/corral.js';
+import { createLogger } from './core/logger.js';
+import { buildApp } from './http/app.js';
+
+export interface RunningServer {
+  corral: Corral;
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const log = createLogger(config.logLevel);
+  const corral = await Corral.open(config, log);
+  let app: FastifyInstance;
+  try {
+    app = await buildApp(corral);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await corral.close();
+    throw e;
+  }
+  const { port } = app.server.address() as AddressInfo;
+  const scheme = config.tls ? 'https' : 'http';
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${scheme}://${host}:${port}`;
+  log.info({ url, data: config.data }, 'corral is listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await corral.close();
+    })());
+  return { corral, app, url, close };
+}
+
+/** Runs until SIGINT or SIGTERM, then shuts down and exits 0. */
+export async function serveForever(config: Config): Promise<void> {
+  const server = await startServer(config);
+  const stop = (signal: string) => {
+    server.corral.log.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        server.corral.log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,31 @@
+/** The store: the only module that writes SQL. One object holding every table's repository. */
+import { sql } from 'kysely';
+import { openDatabase, type Db } from './database.js';
+import { SessionStore } from './sessions.js';
+import { TokenStore } from './tokens.js';
+import { UserStore } from './users.js';
+
+export class Store {
+  readonly users: UserStore;
+  readonly tokens: TokenStore;
+  readonly sessions: SessionStore;
+
+  private constructor(readonly db: Db) {
+    this.users = new UserStore(db);
+    this.tokens = new TokenStore(db);
+    this.sessions = new SessionStore(db);
+  }
+
+  static async open(dataDir: string): Promise<Store> {
+    return new Store(await openDatabase(dataDir));
+  }
+
+  /** Throws when the database does not answer. */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

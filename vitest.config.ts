@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Two cores: more files at once only makes timing-sensitive tests slower.
+    maxWorkers: 2,
+    minWorkers: 1,
+    reporters: ['default'],
+  },
+});
