@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { Corral } from '../core/corral.js';
 import { VERSION } from '../core/version.js';
@@ -39,7 +39,8 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   const { config } = corral;
   const options: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
     loggerInstance: corral.log,
-    disableRequestLogging: true,
+    // Fastify's own request/response lines are off: logOneLinePerRequest writes one, redacted.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
