@@ -9,6 +9,8 @@ import { Type, type Static, type TSchema, TypeGuard } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { errors } from './errors.js';
+import { JobsConfigSchema } from './jobs/config.js';
+import { ProxyConfigSchema } from '../proxy/config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -36,6 +38,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    jobs: JobsConfigSchema,
+    proxy: ProxyConfigSchema,
   },
   { additionalProperties: false },
 );

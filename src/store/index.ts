@@ -1,6 +1,8 @@
 /** The store: the only module that writes SQL. One object holding every table's repository. */
 import { sql } from 'kysely';
 import { openDatabase, type Db } from './database.js';
+import { JobStore } from './jobs.js';
+import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
 import { TokenStore } from './tokens.js';
 import { UserStore } from './users.js';
@@ -9,11 +11,15 @@ export class Store {
   readonly users: UserStore;
   readonly tokens: TokenStore;
   readonly sessions: SessionStore;
+  readonly proxy: ProxyStore;
+  readonly jobs: JobStore;
 
   private constructor(readonly db: Db) {
     this.users = new UserStore(db);
     this.tokens = new TokenStore(db);
     this.sessions = new SessionStore(db);
+    this.proxy = new ProxyStore(db);
+    this.jobs = new JobStore(db);
   }
 
   static async open(dataDir: string): Promise<Store> {

@@ -1,3 +1,5 @@
+import type { JobsTable } from './jobs.js';
+
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 
 export interface UsersTable {
@@ -29,8 +31,26 @@ export interface SessionsTable {
   expires_at: number;
 }
 
+export interface ProxyInstancesTable {
+  instance_id: string;
+  owner_name: string;
+  instance_name: string;
+  shared_with: string; // JSON array of user ids
+  idle_timeout_seconds: number; // 0 = never culled
+  start_on_demand: number; // 0 or 1
+  last_activity_at: number | null;
+}
+
+export interface ProxyDefaultsTable {
+  user_id: string;
+  instance_id: string;
+}
+
 export interface Database {
   users: UsersTable;
   tokens: TokensTable;
   sessions: SessionsTable;
+  proxy_instances: ProxyInstancesTable;
+  proxy_defaults: ProxyDefaultsTable;
+  jobs: JobsTable;
 }

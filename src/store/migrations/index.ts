@@ -5,7 +5,11 @@
  */
 import type { Migration } from 'kysely';
 import * as accounts from './001_accounts.js';
+import * as proxy from './400_proxy.js';
+import * as jobs from './200_jobs.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
+  '400_proxy': proxy,
+  '200_jobs': jobs,
 };

@@ -1,0 +1,65 @@
+/**
+ * The `jobs` section of the config: capacity, default and maximum limits, retention, and the
+ * runtimes an admin adds beside the detected ones. Lives here so src/core/config.ts only
+ * needs one line for it.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const MiB = 1024 * 1024;
+
+export const RuntimeConfigSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,31}$' }),
+    /** Shell command run in the job's dir when the job names no entry, e.g. `python3 main.py`. */
+    command: Type.String({ minLength: 1, maxLength: 4096 }),
+    /** Shell command printing the version; its first line is shown by GET /runtimes. */
+    versionCommand: Type.Optional(Type.String({ maxLength: 4096 })),
+    /** Host paths the runtime needs, bound read-only at the same place in the sandbox. */
+    readOnlyPaths: Type.Array(Type.String({ pattern: '^/' }), { default: [] }),
+    /** Container image, for container drivers (ignored by the process driver). */
+    image: Type.Optional(Type.String()),
+    /** Whether jobs of this runtime may ask for the network (still needs jobs.allowNetwork). */
+    network: Type.Boolean({ default: false }),
+    /** File name of the entry file, used by `corral job run` to name the first file. */
+    entryFile: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type RuntimeConfig = Static<typeof RuntimeConfigSchema>;
+
+export const JobsConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Jobs running at once; 0 = one per CPU core. */
+    poolSize: Type.Integer({ minimum: 0, default: 0 }),
+    /** Jobs waiting beyond the pool; past this, 429 with Retry-After. */
+    queueLength: Type.Integer({ minimum: 0, default: 256 }),
+    /** Jobs one user may run at once; the rest wait in the queue. */
+    perUserConcurrency: Type.Integer({ minimum: 1, default: 8 }),
+    /** Pre-started single-use sandboxes kept ready; 0 = as many as the pool. */
+    warmSandboxes: Type.Integer({ minimum: 0, default: 0 }),
+    timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'default job timeout' }),
+    maxTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'cap on a job timeout' }),
+    memoryBytes: Type.Integer({ minimum: 4 * MiB, default: 256 * MiB }),
+    maxMemoryBytes: Type.Integer({ minimum: 4 * MiB, default: 1024 * MiB }),
+    pids: Type.Integer({ minimum: 1, default: 64 }),
+    maxPids: Type.Integer({ minimum: 1, default: 256 }),
+    /** CPU share of one job in cores. */
+    cpus: Type.Number({ exclusiveMinimum: 0, default: 1 }),
+    outputBytes: Type.Integer({ minimum: 1024, default: 1 * MiB, description: 'default cap on stdout and on stderr' }),
+    maxOutputBytes: Type.Integer({ minimum: 1024, default: 8 * MiB }),
+    /** Largest file a job may write (RLIMIT_FSIZE). */
+    fileSizeBytes: Type.Integer({ minimum: 1024, default: 64 * MiB }),
+    openFiles: Type.Integer({ minimum: 16, default: 256 }),
+    maxFiles: Type.Integer({ minimum: 1, default: 200 }),
+    maxTotalFileBytes: Type.Integer({ minimum: 1024, default: 8 * MiB }),
+    maxOutputFileBytes: Type.Integer({ minimum: 1024, default: 8 * MiB }),
+    stdinBytes: Type.Integer({ minimum: 0, default: 1 * MiB }),
+    retentionSeconds: Type.Integer({ minimum: 1, default: 3600, description: 'how long results are kept' }),
+    /** Whether any job may have the network (each runtime must allow it too). */
+    allowNetwork: Type.Boolean({ default: false }),
+    runtimes: Type.Array(RuntimeConfigSchema, { default: [] }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type JobsConfig = Static<typeof JobsConfigSchema>;

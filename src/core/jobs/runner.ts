@@ -1,0 +1,83 @@
+/**
+ * The seam between the job service and whatever executes a job: the process driver's
+ * sandboxed runner now, a docker runner later. A runner runs one job to completion and
+ * reports what happened; queueing, per-user caps and storage stay in the service.
+ */
+import type { Limits, OutputStream } from '../../drivers/driver.js';
+import type { JobFile } from './files.js';
+
+export const JOB_STATUSES = ['ok', 'error', 'timeout', 'memory', 'output-limit', 'killed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export interface JobLimits extends Required<Pick<Limits, 'memoryBytes' | 'pids' | 'cpus'>> {
+  /** Cap on stdout and on stderr, each; past it the job is stopped (`output-limit`). */
+  outputBytes: number;
+  /** RLIMIT_FSIZE: the largest file the job may write. */
+  fileSizeBytes: number;
+  /** RLIMIT_NOFILE. */
+  openFiles: number;
+}
+
+export interface JobSpec {
+  id: string;
+  owner: string;
+  /** A shell command line run by /bin/sh in the job's directory (entry plus quoted args). */
+  command: string;
+  files: JobFile[];
+  /** Written to stdin at start; stdin is closed afterwards unless `keepStdinOpen`. */
+  stdin?: Buffer;
+  keepStdinOpen: boolean;
+  timeoutMs: number;
+  limits: JobLimits;
+  network: boolean;
+  /** Extra host paths the runtime needs, read-only at the same place. */
+  readOnlyPaths: string[];
+  /** Container image (container runners). */
+  image?: string;
+  /** Relative path of a file to return after the run. */
+  outputPath?: string;
+  maxOutputFileBytes: number;
+}
+
+export interface OutputFile {
+  name: string;
+  mimeType: string;
+  data: Buffer;
+}
+
+export interface JobResult {
+  status: JobStatus;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  wallMs: number;
+  cpuMs: number | null;
+  memoryPeakBytes: number | null;
+  outputFile: OutputFile | null;
+  /** Why the output file is missing, or another note for the user. */
+  note: string | null;
+}
+
+export interface RunningJob {
+  /** Writes to the job's stdin (ignored once closed). */
+  write(data: Buffer | string): void;
+  /** Closes the job's stdin. */
+  endInput(): void;
+  /** Kills the whole job; its status becomes `killed` (unless it already ended). */
+  kill(): void;
+  /** What the job printed so far on `stream` (at most the cap). */
+  output(stream: OutputStream): Buffer;
+  /** Resolves once the job ended and its directory is gone. Never rejects. */
+  readonly done: Promise<JobResult>;
+}
+
+export interface JobRunner {
+  readonly name: string;
+  /** Starts a job; `onOutput` gets every chunk kept (never beyond the cap), in order. */
+  run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob>;
+  /** Kills every job and drops pre-started sandboxes. */
+  close(): Promise<void>;
+}
