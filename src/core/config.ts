@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { errors } from './errors.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
+import { SourcesConfigSchema } from './sources/config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -40,6 +41,7 @@ export const ConfigSchema = Type.Object(
     ),
     jobs: JobsConfigSchema,
     proxy: ProxyConfigSchema,
+    sources: SourcesConfigSchema,
   },
   { additionalProperties: false },
 );

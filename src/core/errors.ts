@@ -70,6 +70,12 @@ export const errors = {
   badFile: make('bad_file', 400),
   badArchive: make('bad_archive', 400),
   sourceRefused: make('source_refused', 400),
+  sourceTooLarge: make('source_too_large', 413),
+  downloadFailed: make('download_failed', 502),
+  noProcfile: make('no_procfile', 400),
+  procfileInvalid: make('procfile_invalid', 400),
+  unknownProcessType: (type: string, known: string[]) =>
+    new CorralError('unknown_process_type', 400, `the Procfile has no process type "${type}"; known: ${known.join(', ') || 'none'}`, {}, { known }),
   driverUnavailable: make('driver_unavailable', 503),
   upstreamUnavailable: make('upstream_unavailable', 502),
 
