@@ -1,8 +1,18 @@
 #!/usr/bin/env node
-/** The `corral` command: the server and a client for its API. */
+/**
+ * The `corral` command: the server and a client for its API. Each command group lives in
+ * src/cli/commands/NAME.ts and exports `registerXCommands(program)`; to add a group, import
+ * it and add one line to the list below (client commands use apiCommand/apiAction from
+ * ./command.ts and the ApiClient from ./client.ts).
+ */
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
+import { registerCertCommand } from './commands/cert.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerLoginCommand } from './commands/login.js';
 import { registerServeCommands } from './commands/serve.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerUserCommands } from './commands/user.js';
 import { runAction } from './output.js';
 
 const program = new Command('corral')
@@ -10,6 +20,15 @@ const program = new Command('corral')
   .version(VERSION)
   .showHelpAfterError();
 
-registerServeCommands(program);
+for (const register of [
+  registerServeCommands,
+  registerCertCommand,
+  registerDoctorCommand,
+  registerLoginCommand,
+  registerUserCommands,
+  registerTokenCommands,
+]) {
+  register(program);
+}
 
 program.parseAsync(process.argv).catch((e: unknown) => runAction.fail(e));

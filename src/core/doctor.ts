@@ -1,0 +1,149 @@
+/**
+ * `corral doctor`: what this machine offers corral, each with what corral does without it.
+ * Every probe really tries the thing (writes to the data directory, creates a sandbox, a
+ * cgroup, pings the Docker engine) rather than only looking for a file.
+ */
+import { execFile } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { detectCgroups, detectSandbox } from '../drivers/process/detect.js';
+
+export type CheckStatus = 'ok' | 'limited' | 'missing';
+
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  /** What was found: a version, a path, why it does not work. */
+  detail: string;
+  /** What corral does without it (absent when status is ok). */
+  without?: string;
+}
+
+export interface DoctorReport {
+  checks: DoctorCheck[];
+  /** False when corral cannot serve at all here (Node too old, data dir unusable). */
+  ready: boolean;
+}
+
+const MIN_NODE = [20, 19] as const;
+
+export async function runDoctor(opts: { data: string }): Promise<DoctorReport> {
+  const checks = await Promise.all([checkNode(), checkDataDir(opts.data), checkSandbox(), checkCgroups(), checkDocker(), checkChromium()]);
+  const ready = checks.slice(0, 2).every((c) => c.status === 'ok');
+  return { checks, ready };
+}
+
+async function checkNode(): Promise<DoctorCheck> {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  const ok = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
+  return ok
+    ? { name: 'node', status: 'ok', detail: `Node.js ${process.versions.node}` }
+    : {
+        name: 'node',
+        status: 'missing',
+        detail: `Node.js ${process.versions.node} is older than ${MIN_NODE.join('.')}`,
+        without: 'corral does not support this Node.js: install 20.19 or a current LTS',
+      };
+}
+
+/** Writes and removes a probe directory: `access()` says yes to root even on a read-only mount. */
+async function checkDataDir(dir: string): Promise<DoctorCheck> {
+  const name = 'data dir';
+  const without = 'corral serve refuses to start; pass --data DIR with a writable directory';
+  let existing = dir;
+  while (!(await stat(existing).then((s) => s.isDirectory(), () => false))) {
+    const parent = path.dirname(existing);
+    if (parent === existing) return { name, status: 'missing', detail: `${dir}: no existing parent directory`, without };
+    existing = parent;
+  }
+  try {
+    const probe = await mkdtemp(path.join(existing, '.corral-doctor-'));
+    await rm(probe, { recursive: true });
+  } catch (e) {
+    return { name, status: 'missing', detail: `${existing} is not writable: ${(e as Error).message}`, without };
+  }
+  return { name, status: 'ok', detail: existing === dir ? `${dir} (writable)` : `${dir} (will be created in ${existing})` };
+}
+
+async function checkSandbox(): Promise<DoctorCheck> {
+  const s = await detectSandbox();
+  if (s.available) return { name: 'bubblewrap', status: 'ok', detail: `${s.path} ${s.version ?? ''} (creates sandboxes)`.trim() };
+  return {
+    name: 'bubblewrap',
+    status: 'missing',
+    detail: s.reason ?? 'not available',
+    without: 'the process driver cannot isolate workloads (filesystem, processes, network); install bubblewrap',
+  };
+}
+
+async function checkCgroups(): Promise<DoctorCheck> {
+  const c = await detectCgroups();
+  const without = 'memory, CPU and pids limits are not enforced and CPU/memory use is not measured';
+  if (c.version === 'none') return { name: 'cgroups', status: 'missing', detail: c.reason ?? 'no cgroup filesystem', without };
+  const detail = `${c.version} at ${c.root ?? '?'}: ${c.controllers.join(', ') || 'no controllers'}; ${c.writable ? 'writable' : 'not writable'}`;
+  if (c.writable && !c.reason) return { name: 'cgroups', status: 'ok', detail };
+  return { name: 'cgroups', status: c.writable ? 'limited' : 'missing', detail: c.reason ? `${detail} (${c.reason})` : detail, without };
+}
+
+function dockerSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
+}
+
+async function checkDocker(): Promise<DoctorCheck> {
+  const socket = dockerSocket();
+  const without = 'the docker driver is unavailable; the process driver runs everything';
+  try {
+    if (!statSync(socket).isSocket()) return { name: 'docker', status: 'missing', detail: `${socket} is not a socket`, without };
+  } catch {
+    return { name: 'docker', status: 'missing', detail: `no Docker socket at ${socket}`, without };
+  }
+  const version = await new Promise<string | Error>((resolve) => {
+    const req = request({ socketPath: socket, path: '/version', timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(String((JSON.parse(body) as { Version?: string }).Version ?? '?'));
+        } catch {
+          resolve(new Error(`unexpected answer (${res.statusCode ?? '?'})`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
+    req.on('error', resolve);
+    req.end();
+  });
+  if (version instanceof Error) return { name: 'docker', status: 'missing', detail: `${socket}: engine does not answer: ${version.message}`, without };
+  return { name: 'docker', status: 'ok', detail: `Docker Engine ${version} at ${socket}` };
+}
+
+const CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable', 'chrome'];
+
+function executableOnPath(names: string[]): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const name of names) {
+    for (const dir of dirs) {
+      try {
+        accessSync(path.join(dir, name), constants.X_OK);
+        return path.join(dir, name);
+      } catch {
+        /* keep looking */
+      }
+    }
+  }
+  return undefined;
+}
+
+async function checkChromium(): Promise<DoctorCheck> {
+  const without = 'browser instances (one headless Chrome per document) are unavailable; install chromium';
+  const bin = executableOnPath(CHROMIUM_NAMES);
+  if (!bin) return { name: 'chromium', status: 'missing', detail: `none of ${CHROMIUM_NAMES.join(', ')} on PATH`, without };
+  const version = await new Promise<string | undefined>((resolve) =>
+    execFile(bin, ['--version'], { timeout: 10_000 }, (err, stdout) => resolve(err ? undefined : stdout.trim())),
+  );
+  if (!version) return { name: 'chromium', status: 'missing', detail: `${bin} does not run (--version failed)`, without };
+  return { name: 'chromium', status: 'ok', detail: `${version} (${bin})` };
+}
