@@ -1,0 +1,313 @@
+/**
+ * One cgroup per workload (instance or job), for limits, accounting and "kill everything".
+ *
+ * Layout: `<mount>/corral/<server>/<name>` per controller (v1: memory, pids, cpu, cpuacct) or
+ * once (v2, when memory, pids and cpu are enabled on the cgroup2 root). `<server>` is
+ * `<pid>-<starttime>` of the corral process that made it, so a later server can tell leftovers
+ * of a dead server (cleanupStaleCgroups) from the live cgroups of another server on the host.
+ *
+ * Use (the process driver and the job runner):
+ *   const cg = await createCgroup('job-42', { memoryBytes: 256 << 20, pids: 64, cpus: 1 });
+ *   // undefined when cgroups are unusable here (cgroupsUnavailableReason() says why)
+ *   spawn(...launchArgv({ procsFiles: cg?.procsFiles }, argv))  // joins before exec
+ *   … await cg.stats(); await cg.oomKilled(); await cg.killAll(); await cg.remove();
+ */
+import { mkdir, readdir, readFile, rmdir, writeFile, access } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupLayout, detectCgroups, type CgroupLayout } from './detect.js';
+import { isSameProcess, killQuietly, readProcStat } from './proc.js';
+
+export interface CgroupLimits {
+  memoryBytes?: number;
+  /** Cores, e.g. 0.5. */
+  cpus?: number;
+  pids?: number;
+}
+
+export interface CgroupStats {
+  memoryBytes?: number;
+  memoryPeakBytes?: number;
+  cpuSeconds?: number;
+  pids?: number;
+}
+
+const CFS_PERIOD_US = 100_000;
+
+export interface Cgroup {
+  readonly name: string;
+  readonly version: 'v1' | 'v2';
+  /** One directory per controller (v1) or the single directory (v2). */
+  readonly dirs: string[];
+  /** Files a process writes its pid to in order to join; pass to launchArgv. */
+  readonly procsFiles: string[];
+  /** Host pids inside it now. */
+  pids(): Promise<number[]>;
+  stats(): Promise<CgroupStats>;
+  /** The kernel's OOM killer killed something in it (the memory limit was hit). */
+  oomKilled(): Promise<boolean>;
+  /** SIGKILLs every process in it, until it is empty (a fork bomb cannot outrun it). */
+  killAll(): Promise<void>;
+  /** Kills what is left, then removes the directories. */
+  remove(): Promise<void>;
+}
+
+let serverTagCache: Promise<string> | undefined;
+
+/** `<pid>-<starttime>` of this process. */
+function serverTag(): Promise<string> {
+  serverTagCache ??= readProcStat(process.pid).then((st) => `${process.pid}-${st?.startTime ?? 0}`);
+  return serverTagCache;
+}
+
+const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
+const readNumber = async (file: string) => {
+  const t = await readText(file);
+  return t === undefined ? undefined : Number(t.trim().split(/\s+/)[0]);
+};
+/** The value of `key` in a "key value" per-line file (memory.stat, cpu.stat, memory.events…). */
+const readKey = async (file: string, key: string) => {
+  const t = await readText(file);
+  const m = t?.match(new RegExp(`^${key} (\\d+)$`, 'm'));
+  return m ? Number(m[1]) : undefined;
+};
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+/** Names reach the file system: keep them to one safe path segment. */
+function safeName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+  if (!cleaned || cleaned === '.' || cleaned === '..') throw new Error(`bad cgroup name: ${name}`);
+  return cleaned;
+}
+
+/** The distinct mount points of the layout (v2 has one; v1 one per controller). */
+const mountsOf = (layout: CgroupLayout) => [...new Set(Object.values(layout.mounts))];
+
+/** v2 needs the controllers enabled in every ancestor's subtree_control. */
+async function enableV2Controllers(dirs: string[]): Promise<void> {
+  for (const dir of dirs) await writeFile(path.join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu').catch(() => undefined);
+}
+
+let warnedOnce = false;
+
+/** Why workloads run without limits, or undefined when cgroups work. Logged once by callers. */
+export async function cgroupsUnavailableReason(): Promise<string | undefined> {
+  const s = await detectCgroups();
+  if (s.version !== 'none' && s.writable) return undefined;
+  return s.reason ?? 'cgroups are not usable';
+}
+
+/** Prints the "running without limits" warning once per process. */
+export async function warnIfNoCgroups(log: (msg: string) => void): Promise<void> {
+  const reason = await cgroupsUnavailableReason();
+  if (reason && !warnedOnce) {
+    warnedOnce = true;
+    log(`cgroups unavailable, workloads run WITHOUT memory/cpu/pids limits: ${reason}`);
+  }
+}
+
+export async function createCgroup(name: string, limits: CgroupLimits): Promise<Cgroup | undefined> {
+  const layout = await cgroupLayout();
+  if (!layout) return undefined;
+  const tag = await serverTag();
+  const leaf = safeName(name);
+  const dirs: Record<string, string> = {};
+  for (const mount of mountsOf(layout)) {
+    const serverDir = path.join(mount, 'corral', tag);
+    await mkdir(serverDir, { recursive: true });
+    if (layout.version === 'v2') await enableV2Controllers([mount, path.join(mount, 'corral'), serverDir]);
+    const dir = path.join(serverDir, leaf);
+    await mkdir(dir, { recursive: true });
+    dirs[mount] = dir;
+  }
+  const dirOf = (controller: string) => dirs[layout.mounts[controller]!];
+  const cg = layout.version === 'v2' ? new CgroupV2(leaf, dirOf('memory')!) : new CgroupV1(leaf, dirOf);
+  await cg.applyLimits(limits);
+  return cg;
+}
+
+abstract class BaseCgroup implements Cgroup {
+  abstract readonly version: 'v1' | 'v2';
+  abstract readonly dirs: string[];
+  constructor(readonly name: string) {}
+  abstract applyLimits(limits: CgroupLimits): Promise<void>;
+  abstract stats(): Promise<CgroupStats>;
+  abstract oomKilled(): Promise<boolean>;
+
+  get procsFiles(): string[] {
+    return this.dirs.map((d) => path.join(d, 'cgroup.procs'));
+  }
+
+  async pids(): Promise<number[]> {
+    const all = new Set<number>();
+    for (const f of this.procsFiles) {
+      for (const line of ((await readText(f)) ?? '').split('\n')) if (line) all.add(Number(line));
+    }
+    return [...all];
+  }
+
+  async killAll(): Promise<void> {
+    // Kill until empty: a process forked between the read and the kill shows up next round,
+    // and each round the pids limit keeps the set bounded.
+    for (let round = 0; round < 200; round++) {
+      const pids = await this.pids();
+      if (!pids.length) return;
+      for (const pid of pids) killQuietly(pid, 'SIGKILL');
+      await sleep(round < 10 ? 5 : 25);
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.killAll();
+    for (const dir of this.dirs) {
+      // A killed process stays a member until it is fully gone: retry briefly.
+      for (let attempt = 0; attempt < 40; attempt++) {
+        try {
+          await rmdir(dir);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+          await sleep(25);
+        }
+      }
+    }
+  }
+}
+
+class CgroupV1 extends BaseCgroup {
+  readonly version = 'v1' as const;
+  readonly dirs: string[];
+  constructor(name: string, private readonly dirOf: (controller: string) => string | undefined) {
+    super(name);
+    this.dirs = [...new Set(['memory', 'pids', 'cpu', 'cpuacct'].map(dirOf).filter((d): d is string => !!d))];
+  }
+
+  private file(controller: string, file: string): string | undefined {
+    const d = this.dirOf(controller);
+    return d ? path.join(d, file) : undefined;
+  }
+
+  async applyLimits(limits: CgroupLimits): Promise<void> {
+    const mem = this.file('memory', 'memory.limit_in_bytes');
+    if (limits.memoryBytes && mem) {
+      await writeFile(mem, String(limits.memoryBytes));
+      // Swap off: memory+swap capped at the same number (only when swap accounting exists).
+      const memsw = this.file('memory', 'memory.memsw.limit_in_bytes')!;
+      if (await exists(memsw)) await writeFile(memsw, String(limits.memoryBytes));
+      await writeFile(this.file('memory', 'memory.swappiness')!, '0').catch(() => undefined);
+    }
+    const pids = this.file('pids', 'pids.max');
+    if (limits.pids && pids) await writeFile(pids, String(limits.pids));
+    const quota = this.file('cpu', 'cpu.cfs_quota_us');
+    if (limits.cpus && quota) {
+      await writeFile(this.file('cpu', 'cpu.cfs_period_us')!, String(CFS_PERIOD_US));
+      await writeFile(quota, String(Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))));
+    }
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const f = (c: string, n: string) => this.file(c, n);
+    const usageNs = f('cpuacct', 'cpuacct.usage');
+    const [memoryBytes, memoryPeakBytes, cpuNs, pids] = await Promise.all([
+      f('memory', 'memory.usage_in_bytes') ? readNumber(f('memory', 'memory.usage_in_bytes')!) : undefined,
+      f('memory', 'memory.max_usage_in_bytes') ? readNumber(f('memory', 'memory.max_usage_in_bytes')!) : undefined,
+      usageNs ? readNumber(usageNs) : undefined,
+      f('pids', 'pids.current') ? readNumber(f('pids', 'pids.current')!) : undefined,
+    ]);
+    return { memoryBytes, memoryPeakBytes, cpuSeconds: cpuNs === undefined ? undefined : cpuNs / 1e9, pids };
+  }
+
+  async oomKilled(): Promise<boolean> {
+    const file = this.file('memory', 'memory.oom_control');
+    return !!file && ((await readKey(file, 'oom_kill')) ?? 0) > 0;
+  }
+}
+
+class CgroupV2 extends BaseCgroup {
+  readonly version = 'v2' as const;
+  readonly dirs: string[];
+  constructor(name: string, private readonly dir: string) {
+    super(name);
+    this.dirs = [dir];
+  }
+
+  async applyLimits(limits: CgroupLimits): Promise<void> {
+    const w = (file: string, value: string) => writeFile(path.join(this.dir, file), value);
+    if (limits.memoryBytes) {
+      await w('memory.max', String(limits.memoryBytes));
+      await w('memory.swap.max', '0').catch(() => undefined);
+    }
+    if (limits.pids) await w('pids.max', String(limits.pids));
+    if (limits.cpus) await w('cpu.max', `${Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const p = (f: string) => path.join(this.dir, f);
+    const [memoryBytes, memoryPeakBytes, usageUs, pids] = await Promise.all([
+      readNumber(p('memory.current')), readNumber(p('memory.peak')), readKey(p('cpu.stat'), 'usage_usec'), readNumber(p('pids.current')),
+    ]);
+    return { memoryBytes, memoryPeakBytes, cpuSeconds: usageUs === undefined ? undefined : usageUs / 1e6, pids };
+  }
+
+  async oomKilled(): Promise<boolean> {
+    return ((await readKey(path.join(this.dir, 'memory.events'), 'oom_kill')) ?? 0) > 0;
+  }
+
+  override async killAll(): Promise<void> {
+    await writeFile(path.join(this.dir, 'cgroup.kill'), '1').catch(() => undefined);
+    await super.killAll();
+  }
+}
+
+/**
+ * Kills and removes the cgroups of corral servers that are gone (SIGKILLed without a chance to
+ * clean up). Cgroups of live servers — this one or another on the same host — are left alone.
+ * Returns how many cgroup directories were removed (v1: one per controller).
+ */
+export async function cleanupStaleCgroups(): Promise<number> {
+  const layout = await cgroupLayout();
+  if (!layout) return 0;
+  let removed = 0;
+  for (const mount of mountsOf(layout)) {
+    const base = path.join(mount, 'corral');
+    const servers = await readdir(base).catch(() => [] as string[]);
+    for (const server of servers) {
+      const m = server.match(/^(\d+)-(\d+)$/);
+      if (!m || (await isSameProcess(Number(m[1]), Number(m[2])))) continue;
+      const serverDir = path.join(base, server);
+      const leaves = (await readdir(serverDir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory());
+      for (const leaf of leaves) {
+        const stale = new StaleCgroup(leaf.name, path.join(serverDir, leaf.name));
+        await stale.remove();
+        removed++;
+      }
+      await rmdir(serverDir).catch(() => undefined);
+    }
+  }
+  return removed;
+}
+
+/** Just enough of a cgroup to kill and remove it (one directory of one hierarchy). */
+class StaleCgroup extends BaseCgroup {
+  readonly version = 'v1' as const;
+  readonly dirs: string[];
+  constructor(name: string, dir: string) {
+    super(name);
+    this.dirs = [dir];
+  }
+  async applyLimits(): Promise<void> {}
+  async stats(): Promise<CgroupStats> {
+    return {};
+  }
+  async oomKilled(): Promise<boolean> {
+    return false;
+  }
+}
+
+/** Removes this server's (empty) `corral/<server>` directories; call on shutdown. */
+export async function releaseServerCgroups(): Promise<void> {
+  const layout = await cgroupLayout();
+  if (!layout) return;
+  const tag = await serverTag();
+  for (const mount of mountsOf(layout)) await rmdir(path.join(mount, 'corral', tag)).catch(() => undefined);
+}

@@ -1,0 +1,80 @@
+/**
+ * Reading /proc: who is whose child, which process group, and when a process started (so a
+ * recorded pid is only trusted while the same process still owns it — pids get reused).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  ppid: number;
+  pgid: number;
+  /** Clock ticks after boot; with the pid it identifies one process for good. */
+  startTime: number;
+}
+
+export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  // comm may hold spaces and parentheses: it ends at the last ')'.
+  const close = text.lastIndexOf(')');
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state); field n is f[n - 3].
+  return { pid, comm, ppid: Number(f[1]), pgid: Number(f[2]), startTime: Number(f[19]) };
+}
+
+/** True while `pid` is still the process that started at `startTime`. */
+export async function isSameProcess(pid: number, startTime: number): Promise<boolean> {
+  const st = await readProcStat(pid);
+  return st !== undefined && st.startTime === startTime;
+}
+
+export async function allProcesses(): Promise<ProcStat[]> {
+  const names = await readdir('/proc').catch(() => [] as string[]);
+  const stats = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readProcStat(Number(n))));
+  return stats.filter((s): s is ProcStat => s !== undefined);
+}
+
+/** Every descendant of `root` (not root itself), found by walking parent links. */
+export async function descendants(root: number): Promise<number[]> {
+  const procs = await allProcesses();
+  const children = new Map<number, number[]>();
+  for (const p of procs) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [...(children.get(root) ?? [])];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Members of a process group. */
+export async function groupMembers(pgid: number): Promise<number[]> {
+  return (await allProcesses()).filter((p) => p.pgid === pgid).map((p) => p.pid);
+}
+
+export function signalNumber(signal: string): number | undefined {
+  return (constants.signals as Record<string, number>)[signal];
+}
+
+export function signalName(n: number): string | undefined {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+}
+
+/** process.kill that ignores "no such process" (it may have just exited). */
+export function killQuietly(pid: number, signal: NodeJS.Signals | number): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
