@@ -20,6 +20,10 @@ import { indexRoutes } from './routes/index.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
+import { attachProxy } from '../proxy/index.js';
+import { loginRoutes } from './routes/login.js';
+import { proxySettingsRoutes } from './routes/proxy.js';
+import { securityHeadersHook, uiRoutes } from './routes/ui.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -50,6 +54,8 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
     options.https = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+  // Before any route: proxied traffic is taken off the raw server ahead of fastify.
+  const proxy = attachProxy(app, corral);
 
   registerErrorHandling(app);
   logOneLinePerRequest(app);
@@ -72,12 +78,16 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(authPlugin, { corral });
 
   await app.register(healthRoutes, { corral });
+  await app.register(securityHeadersHook, { tls: !!config.tls });
+  await app.register(loginRoutes, { corral, proxy });
+  await app.register(uiRoutes);
   await app.register(
     async (api) => {
       await api.register(indexRoutes, { links: LINKS });
       await api.register(sessionRoutes, { corral });
       await api.register(userRoutes, { corral });
       await api.register(tokenRoutes, { corral });
+      await api.register(proxySettingsRoutes, { corral, proxy });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });
     },

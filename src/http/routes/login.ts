@@ -1,0 +1,137 @@
+/**
+ * The browser's front door: the login form (`/login`), the logout form (`POST /logout`) and
+ * `/`, which sends a logged-in user to their default instance (pixelated-dispatcher's
+ * model: log in, land in your app) or to the dashboard. The login form is protected by a
+ * double-submit cookie; logout by the session's own CSRF token; both are no-store.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import { SESSION_COOKIE } from '../../core/accounts/index.js';
+import type { Corral } from '../../core/corral.js';
+import { isCorralError } from '../../core/errors.js';
+import { escapeHtml } from '../../proxy/pages.js';
+import type { Proxy } from '../../proxy/proxy.js';
+
+const CSRF_COOKIE = 'corral_csrf';
+
+const LoginForm = Type.Object(
+  {
+    name: Type.String({ maxLength: 64 }),
+    password: Type.String({ maxLength: 1024 }),
+    _csrf: Type.String({ maxLength: 128 }),
+    next: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  { additionalProperties: false },
+);
+const NextQuery = Type.Object({ next: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: true });
+
+/**
+ * `next` kept only when it stays on this site: a path (not `//host`, not `/\host`, no control
+ * characters browsers would strip), or an instance host under the configured base domain.
+ */
+export function safeNext(next: string | undefined, baseDomain?: string): string {
+  if (!next || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+  if (next.startsWith('/') && !next.startsWith('//')) return next;
+  if (baseDomain) {
+    try {
+      const u = new URL(next);
+      const host = u.host.toLowerCase();
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && host.endsWith(`.${baseDomain}`) && !u.username && !u.password) return u.href;
+    } catch {
+      /* not a URL */
+    }
+  }
+  return '/';
+}
+
+export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Proxy }> = async (app, { corral, proxy }) => {
+  const { accounts, config } = corral;
+  const secure = !!config.tls;
+  const baseDomain = config.proxy.baseDomain;
+  const cookieDomain = baseDomain?.replace(/:\d+$/, '');
+
+  const renderLogin = (reply: FastifyReply, next: string, error?: string, status = 200) => {
+    const csrf = randomBytes(24).toString('base64url');
+    void reply.setCookie(CSRF_COOKIE, csrf, { path: '/login', httpOnly: true, sameSite: 'strict', secure });
+    return reply
+      .code(status)
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(loginPage(csrf, next, error));
+  };
+
+  app.get('/login', { schema: { hide: true, querystring: NextQuery } }, async (request, reply) => {
+    const next = safeNext(request.query.next, baseDomain);
+    if (request.principal) return reply.header('cache-control', 'no-store').redirect(next, 302);
+    return renderLogin(reply, next);
+  });
+
+  app.post('/login', { schema: { hide: true, body: LoginForm }, config: { csrf: false } }, async (request, reply) => {
+    const { name, password, _csrf } = request.body;
+    const next = safeNext(request.body.next, baseDomain);
+    const cookieCsrf = request.cookies[CSRF_COOKIE];
+    if (!cookieCsrf || cookieCsrf !== _csrf) return renderLogin(reply, next, 'The form expired; please try again.', 403);
+    try {
+      const user = await accounts.users.verifyLogin(name, password, request.ip);
+      const { cookieValue } = await accounts.sessions.create(user);
+      void reply.clearCookie(CSRF_COOKIE, { path: '/login' });
+      void reply.setCookie(SESSION_COOKIE, cookieValue, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure,
+        maxAge: config.auth.sessionTtlSeconds,
+        ...(cookieDomain && { domain: cookieDomain }),
+      });
+      return reply.header('cache-control', 'no-store').redirect(next, 302);
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
+      return renderLogin(reply, next, e.status === 429 ? e.message : 'Invalid credentials', e.status);
+    }
+  });
+
+  // The session's CSRF token is checked by the auth plugin (form field `_csrf`).
+  app.post('/logout', { schema: { hide: true } }, async (request, reply) => {
+    const p = request.principal;
+    if (p?.via.kind === 'session') {
+      await accounts.sessions.destroy(p.via.sessionHash);
+      const value = request.cookies[SESSION_COOKIE];
+      if (value) proxy.revoke({ kind: 'session', value, from: 'cookie' });
+    }
+    void reply.clearCookie(SESSION_COOKIE, { path: '/', ...(cookieDomain && { domain: cookieDomain }) });
+    return reply.header('cache-control', 'no-store').redirect('/login', 303);
+  });
+
+  // The smartmob-agent adapter may own `/` for API clients; browsers only get here if not.
+  if (!app.hasRoute({ method: 'GET', url: '/' })) {
+    app.get('/', { schema: { hide: true } }, async (request, reply) => {
+      void reply.header('cache-control', 'no-store');
+      const p = request.principal;
+      if (!p) return reply.redirect('/login', 302);
+      const d = await corral.store.proxy.defaultFor(p.user.id);
+      return reply.redirect(d ? `/i/${d.ownerName}/${d.instanceName}/` : '/ui/', 302);
+    });
+  }
+};
+
+function loginPage(csrf: string, next: string, error?: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log in · corral</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/ui/style.css"></head>
+<body class="centered"><main class="card">
+<h1>corral</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/login">
+  <input type="hidden" name="_csrf" value="${escapeHtml(csrf)}">
+  <input type="hidden" name="next" value="${escapeHtml(next)}">
+  <label for="name">User name</label>
+  <input id="name" name="name" autocomplete="username" autocapitalize="none" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Log in</button>
+</form>
+</main></body></html>`;
+}

@@ -1,0 +1,19 @@
+/** The `proxy` section of the config: routing by host, upstream pools and timeouts, culling. */
+import { Type } from '@sinclair/typebox';
+
+const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
+
+export const ProxyConfigSchema = Type.Object(
+  {
+    baseDomain: Type.Optional(
+      Type.String({ pattern: '^[a-z0-9.-]+(:[0-9]+)?$', description: 'wildcard domain: {instance}--{owner}.{baseDomain} reaches an instance' }),
+    ),
+    upstreamTimeoutSeconds: Seconds(60, 'an upstream that sends no response headers for this long gets 504'),
+    connectTimeoutSeconds: Seconds(5, 'connecting to an upstream that takes longer gets 502'),
+    maxConnectionsPerUpstream: Type.Integer({ minimum: 1, default: 64, description: 'pooled keep-alive connections per instance port' }),
+    authCacheMs: Type.Integer({ minimum: 0, default: 1000, description: 'how long a checked cookie or token is trusted without asking the store' }),
+    websocketRecheckSeconds: Type.Number({ minimum: 0.1, default: 5, description: 'how often open proxied WebSockets re-check their session or token' }),
+    cullIntervalSeconds: Type.Number({ minimum: 0.1, default: 60, description: 'how often the idle culler looks for idle instances' }),
+  },
+  { additionalProperties: false, default: {} },
+);

@@ -1,0 +1,100 @@
+/**
+ * Who a proxied request speaks for, checked cheaply: the session cookie or the token
+ * (`Authorization: Bearer`, or `?token=`) is looked up once and trusted for `authCacheMs`,
+ * so a burst of requests costs one store lookup. Long-lived WebSockets re-check with
+ * `fresh()`, which bypasses the cache.
+ */
+import type { IncomingMessage } from 'node:http';
+import { SESSION_COOKIE, type Accounts, type Principal } from '../core/accounts/index.js';
+
+/** The credential a request presents, and where it came from (so it is never forwarded). */
+export interface Credential {
+  kind: 'session' | 'token';
+  value: string;
+  /** Where the token was found: the header or the query string. */
+  from: 'cookie' | 'header' | 'query';
+}
+
+const COOKIE_PREFIX = `${SESSION_COOKIE}=`;
+
+export function presentedCredential(req: IncomingMessage, url: string): Credential | undefined {
+  const auth = req.headers.authorization;
+  if (auth) {
+    const m = /^bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return { kind: 'token', value: m[1]!, from: 'header' };
+  }
+  const q = url.indexOf('?');
+  if (q >= 0 && url.includes('token=', q)) {
+    const token = new URLSearchParams(url.slice(q + 1)).get('token');
+    if (token) return { kind: 'token', value: token, from: 'query' };
+  }
+  const cookie = req.headers.cookie;
+  if (cookie) {
+    const value = cookieValue(cookie, COOKIE_PREFIX);
+    if (value) return { kind: 'session', value, from: 'cookie' };
+  }
+  return undefined;
+}
+
+/** The value of one cookie in a Cookie header, without parsing the rest. */
+export function cookieValue(header: string, prefix: string): string | undefined {
+  let i = header.startsWith(prefix) ? 0 : header.indexOf(`; ${prefix}`);
+  if (i < 0) return undefined;
+  if (i > 0) i += 2;
+  const start = i + prefix.length;
+  const end = header.indexOf(';', start);
+  return decodeURIComponent(header.slice(start, end < 0 ? undefined : end));
+}
+
+interface Cached {
+  principal: Principal | undefined;
+  until: number;
+}
+
+const MAX_CACHED = 50_000;
+
+export class IdentityCache {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly accounts: Accounts,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** The principal behind a credential, or undefined when it is unknown, expired or revoked. */
+  async principal(c: Credential): Promise<Principal | undefined> {
+    const key = cacheKey(c);
+    const hit = this.cache.get(key);
+    const now = Date.now();
+    if (hit && hit.until > now) return hit.principal;
+    const principal = await this.fresh(c);
+    if (this.ttlMs > 0) {
+      if (this.cache.size >= MAX_CACHED) this.prune(now);
+      this.cache.set(key, { principal, until: now + this.ttlMs });
+    }
+    return principal;
+  }
+
+  /** Asks the store, bypassing the cache. */
+  async fresh(c: Credential): Promise<Principal | undefined> {
+    try {
+      return c.kind === 'token'
+        ? await this.accounts.tokens.authenticate(c.value)
+        : await this.accounts.sessions.authenticate(c.value);
+    } catch {
+      return undefined; // invalid, expired or revoked tokens are all "not logged in" here
+    }
+  }
+
+  /** Forgets a credential at once (the login form's logout). */
+  forget(c: Credential): void {
+    this.cache.delete(cacheKey(c));
+  }
+
+  private prune(now: number): void {
+    for (const [k, v] of this.cache) if (v.until <= now) this.cache.delete(k);
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+  }
+}
+
+export const cacheKey = (c: Credential): string => `${c.kind}:${c.value}`;

@@ -1,0 +1,96 @@
+/**
+ * The proxy's own answers: small HTML pages for browsers, `{"error":{…}}` JSON for API and
+ * XHR clients, always with the security headers and no-store.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { securityHeaders } from './headers.js';
+
+export const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** A browser navigation (gets pages and redirects) rather than an API or XHR call (gets JSON). */
+export function wantsHtml(req: IncomingMessage): boolean {
+  if (String(req.headers['x-requested-with']).toLowerCase() === 'xmlhttprequest') return false;
+  return (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
+}
+
+export interface ProxyAnswer {
+  status: number;
+  code: string;
+  title: string;
+  message: string;
+  /** Seconds after which the browser page reloads itself (the "starting…" page). */
+  refresh?: number;
+}
+
+export const answers = {
+  notFound: (): ProxyAnswer => ({ status: 404, code: 'not_found', title: 'Not found', message: 'There is nothing here.' }),
+  unauthenticated: (): ProxyAnswer => ({
+    status: 401,
+    code: 'unauthenticated',
+    title: 'Log in',
+    message: 'log in or send a token with the proxy scope: Authorization: Bearer <token>',
+  }),
+  noScope: (scope: string): ProxyAnswer => ({ status: 403, code: 'forbidden', title: 'Forbidden', message: `this needs the "${scope}" scope` }),
+  starting: (name: string): ProxyAnswer => ({
+    status: 503,
+    code: 'instance_starting',
+    title: 'Starting…',
+    message: `${name} is starting; this page reloads by itself.`,
+    refresh: 2,
+  }),
+  stopped: (name: string): ProxyAnswer => ({
+    status: 503,
+    code: 'instance_stopped',
+    title: 'Stopped',
+    message: `${name} is not running. Start it from the dashboard.`,
+  }),
+  badGateway: (name: string): ProxyAnswer => ({
+    status: 502,
+    code: 'upstream_unavailable',
+    title: 'Bad gateway',
+    message: `${name} is not answering.`,
+  }),
+  gatewayTimeout: (name: string): ProxyAnswer => ({
+    status: 504,
+    code: 'upstream_timeout',
+    title: 'Gateway timeout',
+    message: `${name} took too long to answer.`,
+  }),
+};
+
+export function sendAnswer(req: IncomingMessage, res: ServerResponse, a: ProxyAnswer, tls: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const html = wantsHtml(req);
+  const headers: Record<string, string> = {
+    ...securityHeaders(tls),
+    'cache-control': 'no-store',
+    'content-type': html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
+  };
+  if (a.refresh) {
+    headers['retry-after'] = String(a.refresh);
+    headers.refresh = String(a.refresh);
+  }
+  const body = html ? page(a) : JSON.stringify({ error: { code: a.code, message: a.message } });
+  res.writeHead(a.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function page(a: ProxyAnswer): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(a.title)} · corral</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/ui/style.css"></head>
+<body class="centered"><main class="card"><h1>${escapeHtml(a.title)}</h1><p>${escapeHtml(a.message)}</p>
+<p><a href="/ui/">Dashboard</a></p></main></body></html>`;
+}
+
+/** A minimal raw HTTP answer on an upgrade socket that will not become a WebSocket. */
+export function rejectUpgrade(socket: { write(s: string): unknown; destroy(): void }, status: number, reason: string): void {
+  const body = JSON.stringify({ error: { code: reason.toLowerCase().replace(/ /g, '_'), message: reason } });
+  socket.write(
+    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  socket.destroy();
+}

@@ -1,0 +1,91 @@
+/**
+ * Which instance port a request is for: by path (`/i/{owner}/{instance}[/port/{name}]/…`)
+ * or by host (`{instance}--{owner}.{baseDomain}`). Dot segments are resolved first (also
+ * when percent-encoded, as browsers do), so `/i/a/x/../../b/y` is a request for b/y and is
+ * authorised as such; names must match the account-name pattern exactly, so encoded slashes
+ * or other escapes in the owner, instance or port name never match anything.
+ */
+export interface ProxyRoute {
+  owner: string;
+  instance: string;
+  /** Port name; undefined = the instance's first port. */
+  port: string | undefined;
+  /** The prefix stripped from the path ('' for host routes), sent as X-Forwarded-Prefix. */
+  prefix: string;
+  /** Path and query sent upstream. */
+  upstreamPath: string;
+}
+
+const NAME = /^[a-z0-9_.-]{1,64}$/;
+const DOT = /^(?:\.|%2e){1,2}$/i;
+
+/** True when the raw URL is in the proxy's path space (checked before anything else). */
+export const isProxyPath = (url: string): boolean => url.startsWith('/i/') || url === '/i';
+
+/** The route of a path-addressed request, or undefined when it names no valid instance. */
+export function routeByPath(url: string): ProxyRoute | undefined {
+  const q = url.indexOf('?');
+  let path = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q);
+  if (path.includes('%2') || path.includes('%2E') || path.includes('/.')) path = removeDotSegments(path);
+  const parts = path.split('/'); // ['', 'i', owner, instance, …]
+  if (parts[1] !== 'i') return undefined;
+  const owner = parts[2];
+  const instance = parts[3];
+  if (!owner || !instance || !NAME.test(owner) || !NAME.test(instance) || isDots(owner) || isDots(instance)) return undefined;
+  let port: string | undefined;
+  let used = 4;
+  if (parts[4] === 'port') {
+    port = parts[5];
+    if (!port || !NAME.test(port)) return undefined;
+    used = 6;
+  }
+  const prefix = parts.slice(0, used).join('/');
+  const rest = parts.length > used ? `/${parts.slice(used).join('/')}` : '/';
+  return { owner, instance, port, prefix, upstreamPath: rest + query };
+}
+
+/** The route of a host-addressed request (`{instance}--{owner}.{baseDomain}`). */
+export function routeByHost(host: string | undefined, baseDomain: string, url: string): ProxyRoute | undefined {
+  if (!host) return undefined;
+  const h = host.toLowerCase();
+  const suffix = `.${baseDomain}`;
+  if (!h.endsWith(suffix)) return undefined;
+  const label = h.slice(0, -suffix.length);
+  const sep = label.indexOf('--');
+  if (sep <= 0 || label.includes('.')) return undefined;
+  const instance = label.slice(0, sep);
+  const owner = label.slice(sep + 2);
+  if (!NAME.test(owner) || !NAME.test(instance) || isDots(owner) || isDots(instance)) return undefined;
+  return { owner, instance, port: undefined, prefix: '', upstreamPath: url.startsWith('/') ? url : `/${url}` };
+}
+
+const isDots = (s: string) => s === '.' || s === '..';
+
+/** RFC 3986 §5.2.4, treating %2e as a dot like the WHATWG URL parser does. */
+export function removeDotSegments(path: string): string {
+  const out: string[] = [];
+  const segs = path.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i]!;
+    const last = i === segs.length - 1;
+    if (DOT.test(s)) {
+      if (s.replace(/%2e/gi, '.') === '..') out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    out.push(s);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** Removes `token` from a query string so a `?token=` never reaches the upstream. */
+export function stripTokenParam(pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf('?');
+  if (q < 0 || !pathAndQuery.includes('token=', q)) return pathAndQuery;
+  const kept = pathAndQuery
+    .slice(q + 1)
+    .split('&')
+    .filter((kv) => kv.split('=')[0] !== 'token');
+  return pathAndQuery.slice(0, q) + (kept.length ? `?${kept.join('&')}` : '');
+}

@@ -1,0 +1,93 @@
+/**
+ * WebSocket (and any other HTTP Upgrade) forwarding: after the proxy has authorised the
+ * upgrade, the request head is replayed on a fresh upstream connection and the two sockets
+ * are piped together, so frames pass untouched. Every open tunnel is registered under the
+ * credential that opened it, so a logout or a revoked token closes it.
+ */
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { cacheKey, type Credential } from './identity.js';
+import { rejectUpgrade } from './pages.js';
+
+export interface Tunnel {
+  client: Duplex;
+  upstream: net.Socket;
+}
+
+export function openTunnel(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  target: { host: string; port: number; path: string; headers: string[]; connectTimeoutMs: number },
+  onTraffic: () => void,
+): Tunnel {
+  const upstream = net.connect({ host: target.host, port: target.port });
+  upstream.setNoDelay(true);
+  const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), target.connectTimeoutMs);
+  let lines = `${req.method} ${target.path} HTTP/1.1\r\n`;
+  for (let i = 0; i < target.headers.length; i += 2) lines += `${target.headers[i]}: ${target.headers[i + 1]}\r\n`;
+  lines += '\r\n';
+  let connected = false;
+  upstream.once('connect', () => {
+    connected = true;
+    clearTimeout(timer);
+    upstream.write(lines);
+    if (head.length) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('data', onTraffic);
+  client.on('data', onTraffic);
+  const end = () => {
+    clearTimeout(timer);
+    if (!connected && !client.destroyed) rejectUpgrade(client, 502, 'Bad Gateway');
+    upstream.destroy();
+    client.destroy();
+  };
+  upstream.once('error', end);
+  upstream.once('close', end);
+  client.once('error', end);
+  client.once('close', end);
+  return { client, upstream };
+}
+
+/** Open tunnels grouped by the credential that opened them. */
+export class TunnelRegistry {
+  private readonly byCredential = new Map<string, { credential: Credential; tunnels: Set<Tunnel> }>();
+
+  add(credential: Credential, t: Tunnel): void {
+    const key = cacheKey(credential);
+    let entry = this.byCredential.get(key);
+    if (!entry) this.byCredential.set(key, (entry = { credential, tunnels: new Set() }));
+    const { tunnels } = entry;
+    tunnels.add(t);
+    t.client.once('close', () => {
+      tunnels.delete(t);
+      if (!tunnels.size && this.byCredential.get(key)?.tunnels === tunnels) this.byCredential.delete(key);
+    });
+  }
+
+  credentials(): Credential[] {
+    return [...this.byCredential.values()].map((e) => e.credential);
+  }
+
+  closeAll(credential: Credential): void {
+    const key = cacheKey(credential);
+    for (const t of this.byCredential.get(key)?.tunnels ?? []) {
+      t.upstream.destroy();
+      t.client.destroy();
+    }
+    this.byCredential.delete(key);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const e of this.byCredential.values()) n += e.tunnels.size;
+    return n;
+  }
+
+  closeEverything(): void {
+    for (const c of this.credentials()) this.closeAll(c);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Test fixtures for the proxy: real backends on 127.0.0.1 (an echo app that answers with
+ * what it received, a WebSocket echo, one that hangs, one that drops the connection) and
+ * an in-memory ProxyTargets standing in for the instances core.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { ProxyTarget, ProxyTargets } from '../../src/proxy/index.js';
+import { api, createUser, login, startTestServer, type TestServer } from '../helpers/server.js';
+
+export interface Backend {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Answers every request with JSON of its method, url, headers and body; echoes WebSocket frames. */
+export async function echoBackend(): Promise<Backend> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'app_cookie=1; Path=/' });
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+    });
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws, req) => {
+    ws.send(`hello ${String(req.headers['x-corral-user'])}`);
+    ws.on('message', (m, binary) => ws.send(m, { binary }));
+  });
+  return listen(server, () => wss.close());
+}
+
+/** Never answers. */
+export async function hangingBackend(): Promise<Backend> {
+  return listen(http.createServer(() => undefined));
+}
+
+/** Accepts, then drops the connection without a response. */
+export async function droppingBackend(): Promise<Backend> {
+  return listen(http.createServer((req) => req.socket.destroy()));
+}
+
+async function listen(server: http.Server, before?: () => void): Promise<Backend> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      before?.();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+interface FixtureInstance extends ProxyTarget {
+  owner: string;
+  name: string;
+}
+
+/** Instances kept in memory; start/stop flip their state. */
+export class FixtureTargets implements ProxyTargets {
+  readonly instances = new Map<string, FixtureInstance>();
+  readonly stops: string[] = [];
+  readonly starts: string[] = [];
+
+  add(i: { owner: string; ownerId: string; name: string; state?: string; ports: { name: string; port: number }[] }): string {
+    const instanceId = `inst-${i.owner}-${i.name}`;
+    this.instances.set(`${i.owner}/${i.name}`, {
+      instanceId,
+      ownerId: i.ownerId,
+      owner: i.owner,
+      name: i.name,
+      state: i.state ?? 'running',
+      ports: i.ports.map((p) => ({ name: p.name, host: '127.0.0.1', port: p.port })),
+    });
+    return instanceId;
+  }
+
+  async resolve(owner: string, name: string): Promise<ProxyTarget | undefined> {
+    const i = this.instances.get(`${owner}/${name}`);
+    return i && { ...i, ports: [...i.ports] };
+  }
+
+  private byId(id: string) {
+    return [...this.instances.values()].find((i) => i.instanceId === id)!;
+  }
+
+  async start(id: string): Promise<void> {
+    this.starts.push(id);
+    this.byId(id).state = 'running';
+  }
+
+  async stop(id: string): Promise<void> {
+    this.stops.push(id);
+    this.byId(id).state = 'stopped';
+  }
+}
+
+export async function userId(server: TestServer, name: string): Promise<string> {
+  const res = await api(server, server.adminToken, 'GET', `/api/v1/users/${name}`);
+  if (res.status !== 200) throw new Error(`no user ${name}: ${res.status}`);
+  return (res.body as { id: string }).id;
+}
+
+/** A raw HTTP request (fetch cannot set Host or send un-normalised paths). */
+export function rawRequest(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface ProxyWorld {
+  server: TestServer;
+  targets: FixtureTargets;
+  echo: Backend;
+  alice: { token: string; cookie: string; id: string };
+  bob: { token: string; cookie: string; id: string };
+  close(): Promise<void>;
+}
+
+/** A corral with users alice and bob, and alice's instance `app` on an echo backend. */
+export async function proxyWorld(proxyConfig: Record<string, unknown> = {}): Promise<ProxyWorld> {
+  const server = await startTestServer({
+    proxy: { baseDomain: 'corral.test', upstreamTimeoutSeconds: 1, websocketRecheckSeconds: 0.3, ...proxyConfig },
+  });
+  const targets = new FixtureTargets();
+  server.app.proxy.useTargets(targets);
+  const echo = await echoBackend();
+  const person = async (name: string) => {
+    const token = await createUser(server, name);
+    const { cookie } = await login(server.url, name, `${name}-password`);
+    return { token, cookie, id: await userId(server, name) };
+  };
+  const alice = await person('alice');
+  const bob = await person('bob');
+  targets.add({ owner: 'alice', ownerId: alice.id, name: 'app', ports: [{ name: 'http', port: echo.port }] });
+  return {
+    server,
+    targets,
+    echo,
+    alice,
+    bob,
+    async close() {
+      await server.stop();
+      await echo.close();
+    },
+  };
+}
