@@ -1,0 +1,101 @@
+/**
+ * Reads a tar or tar.gz archive with node-tar's Parser (strict: a bad header or checksum is
+ * an error, not a warning) and hands each entry to the TreeWriter, which owns the policy.
+ * node-tar's own extractor is not used: its link and path rules are its own, and here one
+ * writer enforces the same rules for tar and zip.
+ *
+ * Decompression is done here, not by the Parser, so the decompressed stream can be capped
+ * (a gzip bomb of padding or ignored entries never reaches the writer's byte count).
+ */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import { errors, isCorralError } from '../errors.js';
+import { printable, type TreeWriter, type UnpackLimits } from './tree-writer.js';
+
+/** Header and padding allowance per entry on top of the content, for the decompressed cap. */
+const TAR_OVERHEAD_PER_ENTRY = 4096;
+
+export async function unpackTar(file: string, gzipped: boolean, tree: TreeWriter, limits: UnpackLimits): Promise<void> {
+  const streamCap = limits.maxUnpackedBytes + (limits.maxFiles + 2) * TAR_OVERHEAD_PER_ENTRY;
+  const source: Readable = gzipped ? pipeline(createReadStream(file), createGunzip(), () => {}) : createReadStream(file);
+  // Nested compression (a gzip inside the gzip) is refused: the Parser would otherwise
+  // decompress it again, uncapped; a ratio limit of 1 stops it at its first chunk.
+  const parser = new Parser({ strict: true, maxDecompressionRatio: 1, zstd: false, brotli: false });
+
+  let failure: unknown;
+  let onFailure!: (e: unknown) => void;
+  const failed = new Promise<never>((_, reject) => (onFailure = reject));
+  failed.catch(() => {}); // observed through the races below
+  const fail = (e: unknown) => {
+    if (failure !== undefined) return;
+    failure = e;
+    source.destroy();
+    onFailure(e);
+  };
+
+  // Entries are handled one after another: a directory's mkdir must finish before the next
+  // entry's path is checked. A file entry waits unread meanwhile, which pauses the Parser.
+  let chain: Promise<void> = Promise.resolve();
+  parser.on('entry', (entry: ReadEntry) => {
+    chain = chain.then(() => (failure === undefined ? writeEntry(tree, entry) : entry.resume())).catch(fail);
+  });
+  parser.on('error', fail);
+  // Plain listeners, not events.once: that would also reject on 'error', handled by fail().
+  const parsed = new Promise((resolve) => parser.once('end', resolve));
+
+  try {
+    let total = 0;
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > streamCap) throw errors.badArchive(`the unpacked tar stream is larger than ${streamCap} bytes`);
+      if (!parser.write(chunk)) await Promise.race([new Promise((resolve) => parser.once('drain', resolve)), failed]);
+      if (failure !== undefined) break;
+    }
+    if (failure === undefined) {
+      parser.end();
+      await Promise.race([parsed, failed]);
+      await Promise.race([chain, failed]);
+    }
+  } catch (e) {
+    fail(e);
+  }
+  if (failure !== undefined) throw asArchiveError(failure);
+}
+
+async function writeEntry(tree: TreeWriter, entry: ReadEntry): Promise<void> {
+  switch (entry.type) {
+    case 'Directory':
+      await tree.dir(entry.path, entry.mode);
+      break;
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile':
+      return tree.file(entry.path, entry.mode, entry as AsyncIterable<Buffer>, entry.size);
+    case 'SymbolicLink':
+      await tree.symlink(entry.path, entry.linkpath ?? '');
+      break;
+    case 'Link':
+      await tree.hardlink(entry.path, entry.linkpath ?? '');
+      break;
+    case 'CharacterDevice':
+    case 'BlockDevice':
+    case 'FIFO':
+      throw tree.refuse(entry.path, `${entry.type} entries (device files, FIFOs) are not allowed`);
+    default:
+      throw tree.refuse(entry.path, `unsupported entry type ${entry.type}`);
+  }
+  entry.resume();
+}
+
+function asArchiveError(e: unknown) {
+  if (isCorralError(e)) return e;
+  const err = e as NodeJS.ErrnoException & { tarCode?: string; header?: { path?: string } };
+  const where = err.header?.path ? ` at entry ${printable(err.header.path)}` : '';
+  if (err.tarCode || err.code === 'Z_DATA_ERROR' || err.code === 'Z_BUF_ERROR') {
+    return errors.badArchive(`not a valid tar archive${where}: ${err.message}`);
+  }
+  return e;
+}
