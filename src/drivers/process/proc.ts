@@ -37,8 +37,12 @@ export async function allProcesses(): Promise<ProcStat[]> {
   return stats.filter((s): s is ProcStat => s !== undefined);
 }
 
-/** Every descendant of `root` (not root itself), found by walking parent links. */
-export async function descendants(root: number): Promise<number[]> {
+/**
+ * Every descendant of `root` (not root itself), found by walking parent links, plus — with
+ * `group` — every member of process group `root` (children that were reparented after their
+ * parent died keep their group). One scan of /proc.
+ */
+export async function descendants(root: number, opts: { group?: boolean } = {}): Promise<number[]> {
   const procs = await allProcesses();
   const children = new Map<number, number[]>();
   for (const p of procs) {
@@ -46,19 +50,16 @@ export async function descendants(root: number): Promise<number[]> {
     list.push(p.pid);
     children.set(p.ppid, list);
   }
-  const out: number[] = [];
+  const out = new Set<number>();
   const queue = [...(children.get(root) ?? [])];
+  if (opts.group) queue.push(...procs.filter((p) => p.pgid === root && p.pid !== root).map((p) => p.pid));
   while (queue.length) {
     const pid = queue.shift()!;
-    out.push(pid);
+    if (out.has(pid)) continue;
+    out.add(pid);
     queue.push(...(children.get(pid) ?? []));
   }
-  return out;
-}
-
-/** Members of a process group. */
-export async function groupMembers(pgid: number): Promise<number[]> {
-  return (await allProcesses()).filter((p) => p.pgid === pgid).map((p) => p.pid);
+  return [...out];
 }
 
 export function signalNumber(signal: string): number | undefined {

@@ -1,0 +1,343 @@
+/**
+ * Runs jobs on this machine, each in its own single-use bubblewrap sandbox and cgroup.
+ *
+ * Speed: creating a sandbox (namespaces, mounts, cgroup) costs several milliseconds, so a
+ * few are started ahead of time. A pre-started sandbox is a `sh` already inside its
+ * namespaces and cgroup, its empty work dir bound at /work, blocked reading one line from
+ * fd 3. A job then only costs: write its files into that dir, write its command to the
+ * control dir, write a line to fd 3 — the waiting shell sources the command. Each sandbox
+ * runs exactly one job and is then destroyed with its dir and cgroup (docs/jobs.md).
+ *
+ * A job whose limits or mounts differ from the pool's profile gets a sandbox started on
+ * the spot, the same way.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, open, realpath, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { errors } from '../../core/errors.js';
+import { writeFiles } from '../../core/jobs/files.js';
+import { mimeType } from '../../core/jobs/mime.js';
+import type { JobResult, JobRunner, JobSpec, JobStatus, OutputFile, RunningJob } from '../../core/jobs/runner.js';
+import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
+import type { OutputStream } from '../driver.js';
+import { createCgroup, type Cgroup, type CgroupLimits } from './cgroups.js';
+import { detectSandbox } from './detect.js';
+import { launchArgv, type Rlimits } from './launcher.js';
+import { signalName } from './proc.js';
+import { sandboxArgv } from './sandbox.js';
+
+/** Where the control dir (the job's command) appears inside the sandbox. */
+const CONTROL_MOUNT = '/.corral';
+const WORK_MOUNT = '/work';
+
+/**
+ * The waiting shell: blocks on fd 3 until the job is ready, closes it, and sources the
+ * job's command (no extra exec). EOF without a line means "not needed": exit quietly.
+ */
+const WAITER = `read -r _ <&3 || exit 0\nexec 3<&-\n. ${CONTROL_MOUNT}/cmd`;
+
+/** What must be equal for a pre-started sandbox to fit a job. */
+interface Profile {
+  network: boolean;
+  readOnlyPaths: string[];
+  limits: CgroupLimits;
+  rlimits: Rlimits;
+}
+
+export interface ProcessJobRunnerOptions {
+  /** Host directory under which each sandbox gets its own dir (inside corral's data dir). */
+  root: string;
+  /** Host paths no job may see (corral's data dir). */
+  hide: string[];
+  /** Sandboxes kept pre-started for jobs with the default profile; 0 = none. */
+  warm: number;
+  /** The default profile: jobs with these limits use pre-started sandboxes. */
+  defaults: Profile;
+  onError?: (err: unknown) => void;
+}
+
+const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
+
+/** One single-use sandbox: started, then given one job, then destroyed. */
+class Sandbox {
+  readonly dir: string;
+  readonly workDir: string;
+  readonly controlDir: string;
+  child!: ChildProcess;
+  cgroup: Cgroup | undefined;
+  exited = false;
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private resolveClosed!: (v: { code: number | null; signal: NodeJS.Signals | null }) => void;
+
+  private constructor(root: string) {
+    this.dir = path.join(root, randomUUID());
+    this.workDir = path.join(this.dir, 'work');
+    this.controlDir = path.join(this.dir, 'control');
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  static async start(bwrap: string, opts: ProcessJobRunnerOptions, profile: Profile): Promise<Sandbox> {
+    const sb = new Sandbox(opts.root);
+    await mkdir(sb.workDir, { recursive: true, mode: 0o755 });
+    await mkdir(sb.controlDir, { mode: 0o755 });
+    try {
+      sb.cgroup = await createCgroup(`job-${path.basename(sb.dir)}`, profile.limits);
+      const argv = launchArgv(
+        { procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits },
+        sandboxArgv({
+          bwrap,
+          command: ['/bin/sh', '-c', WAITER],
+          env: { PATH: SANDBOX_PATH, HOME: WORK_MOUNT, TMPDIR: '/tmp', LANG: 'C.UTF-8' },
+          cwd: WORK_MOUNT,
+          writable: [{ source: sb.workDir, target: WORK_MOUNT }],
+          readOnly: [
+            { source: sb.controlDir, target: CONTROL_MOUNT },
+            ...profile.readOnlyPaths.map((p) => ({ source: p, target: p })),
+          ],
+          network: profile.network,
+          hostname: 'job',
+          hide: opts.hide,
+        }),
+      );
+      sb.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    } catch (e) {
+      await sb.destroy();
+      throw e;
+    }
+    sb.child.once('exit', () => (sb.exited = true));
+    sb.child.once('close', (code, signal) => sb.resolveClosed({ code, signal }));
+    sb.child.once('error', () => {
+      sb.exited = true;
+      sb.resolveClosed({ code: null, signal: null });
+    });
+    for (const s of sb.child.stdio) (s as NodeJS.EventEmitter | null)?.on('error', () => {});
+    return sb;
+  }
+
+  get control(): Writable {
+    return this.child.stdio[3] as Writable;
+  }
+
+  /** Kills everything in it. */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+    void this.cgroup?.killAll();
+  }
+
+  /** Kills what is left and removes its cgroup and dirs. */
+  async destroy(): Promise<void> {
+    if (this.child) {
+      this.kill();
+      await this.closed;
+    }
+    await this.cgroup?.remove().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Keeps up to `cap` bytes of a stream; reports whether more came. */
+class CappedOutput {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+
+  /** The part of `chunk` that fits, or undefined when nothing does. */
+  take(chunk: Buffer): Buffer | undefined {
+    const room = this.cap - this.kept;
+    if (chunk.length > room) this.truncated = true;
+    if (room <= 0) return undefined;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.chunks.push(part);
+    this.kept += part.length;
+    return part;
+  }
+
+  get buffer(): Buffer {
+    if (this.chunks.length > 1) this.chunks.splice(0, this.chunks.length, Buffer.concat(this.chunks));
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+}
+
+export class ProcessJobRunner implements JobRunner {
+  readonly name = 'process';
+  private readonly warm: Promise<Sandbox | undefined>[] = [];
+  private readonly running = new Set<Sandbox>();
+  private closed = false;
+
+  private constructor(
+    private readonly bwrap: string,
+    private readonly opts: ProcessJobRunnerOptions,
+  ) {}
+
+  /** A runner, or undefined (with the reason) when bubblewrap does not work here. */
+  static async create(opts: ProcessJobRunnerOptions): Promise<ProcessJobRunner | { unavailable: string }> {
+    const support = await detectSandbox();
+    if (!support.available || !support.path) return { unavailable: support.reason ?? 'bubblewrap is not available' };
+    await rm(opts.root, { recursive: true, force: true });
+    await mkdir(opts.root, { recursive: true, mode: 0o700 });
+    const runner = new ProcessJobRunner(support.path, { ...opts, root: await realpath(opts.root) });
+    runner.refill();
+    return runner;
+  }
+
+  async run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob> {
+    if (this.closed) throw errors.driverUnavailable('the job runner is closed');
+    const sb = await this.sandboxFor(spec);
+    this.running.add(sb);
+    try {
+      await writeFiles(sb.workDir, spec.files);
+      await writeFile(path.join(sb.controlDir, 'cmd'), `${spec.command}\n`);
+    } catch (e) {
+      this.running.delete(sb);
+      await sb.destroy();
+      throw e;
+    }
+    return this.start(sb, spec, onOutput);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = await Promise.all(this.warm.splice(0));
+    await Promise.all([...idle, ...this.running].map((sb) => sb?.destroy()));
+  }
+
+  private profileOf(spec: JobSpec): Profile {
+    const d = this.opts.defaults;
+    return {
+      network: spec.network,
+      readOnlyPaths: spec.readOnlyPaths,
+      limits: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids, cpus: spec.limits.cpus },
+      rlimits: { fileSizeBytes: spec.limits.fileSizeBytes, openFiles: spec.limits.openFiles, coreBytes: d.rlimits.coreBytes },
+    };
+  }
+
+  /** A pre-started sandbox when one fits and is alive, else a new one. */
+  private async sandboxFor(spec: JobSpec): Promise<Sandbox> {
+    const profile = this.profileOf(spec);
+    if (sameProfile(profile, this.opts.defaults)) {
+      while (this.warm.length) {
+        const sb = await this.warm.shift()!;
+        this.refill();
+        if (sb && !sb.exited) return sb;
+        void sb?.destroy();
+      }
+    }
+    return Sandbox.start(this.bwrap, this.opts, profile);
+  }
+
+  /** Tops the pool of pre-started sandboxes up, off the job's critical path. */
+  private refill(): void {
+    if (this.closed) return;
+    while (this.warm.length < this.opts.warm) {
+      this.warm.push(
+        new Promise<void>((r) => setImmediate(r))
+          .then(() => (this.closed ? undefined : Sandbox.start(this.bwrap, this.opts, this.opts.defaults)))
+          .catch((e: unknown) => {
+            this.opts.onError?.(e);
+            return undefined;
+          }),
+      );
+    }
+  }
+
+  private start(sb: Sandbox, spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
+    const out = { stdout: new CappedOutput(spec.limits.outputBytes), stderr: new CappedOutput(spec.limits.outputBytes) };
+    let reason: JobStatus | undefined;
+    const stop = (why: JobStatus) => {
+      reason ??= why;
+      sb.kill();
+    };
+    for (const stream of ['stdout', 'stderr'] as const) {
+      sb.child[stream]!.on('data', (chunk: Buffer) => {
+        const part = out[stream].take(chunk);
+        if (part) onOutput(stream, part);
+        if (out[stream].truncated) stop('output-limit');
+      });
+    }
+    const stdin = sb.child.stdin!;
+    let stdinOpen = true;
+    const endInput = () => {
+      if (stdinOpen) stdin.end();
+      stdinOpen = false;
+    };
+
+    const cpuBefore = sb.cgroup?.stats().then((s) => s.cpuSeconds);
+    const started = performance.now();
+    sb.control.write('go\n');
+    if (spec.stdin) stdin.write(spec.stdin);
+    if (!spec.keepStdinOpen) endInput();
+    const timer = setTimeout(() => stop('timeout'), spec.timeoutMs);
+
+    const done = (async (): Promise<JobResult> => {
+      const { code, signal } = await sb.closed;
+      const wallMs = performance.now() - started;
+      clearTimeout(timer);
+      this.running.delete(sb);
+      // bwrap has exited; make sure nothing it started lives on before reading the totals.
+      await sb.cgroup?.killAll();
+      const [stats, oom, before] = await Promise.all([sb.cgroup?.stats(), sb.cgroup?.oomKilled(), cpuBefore]);
+      // bwrap reports a command killed by signal n as exit code 128 + n.
+      const bySignal = code !== null && code > 128 && code < 128 + 65 ? signalName(code - 128) ?? null : null;
+      const status: JobStatus = reason ?? (oom ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
+      let outputFile: OutputFile | null = null;
+      let note: string | null = null;
+      if (spec.outputPath) {
+        const r = await readOutputFile(sb.workDir, spec.outputPath, spec.maxOutputFileBytes);
+        if ('note' in r) note = r.note;
+        else outputFile = r;
+      }
+      await sb.destroy().catch((e: unknown) => this.opts.onError?.(e));
+      return {
+        status,
+        exitCode: code,
+        signal: bySignal ?? signal,
+        stdout: out.stdout.buffer,
+        stderr: out.stderr.buffer,
+        stdoutTruncated: out.stdout.truncated,
+        stderrTruncated: out.stderr.truncated,
+        wallMs: Math.round(wallMs * 1000) / 1000,
+        cpuMs:
+          stats?.cpuSeconds === undefined ? null : Math.round((stats.cpuSeconds - (before ?? 0)) * 1e6) / 1000,
+        memoryPeakBytes: stats?.memoryPeakBytes ?? null,
+        outputFile,
+        note,
+      };
+    })();
+
+    return {
+      write: (data) => {
+        if (stdinOpen) stdin.write(data);
+      },
+      endInput,
+      kill: () => stop('killed'),
+      output: (stream) => out[stream].buffer,
+      done,
+    };
+  }
+}
+
+/**
+ * Reads the job's output file once every process of the job is dead (so nothing can swap
+ * it meanwhile): it must be a regular file reached without any symlink, within the size cap.
+ */
+async function readOutputFile(workDir: string, rel: string, max: number): Promise<OutputFile | { note: string }> {
+  const full = path.join(workDir, rel);
+  const missing = { note: `the output file "${rel}" was not found` };
+  const real = await realpath(full).catch(() => undefined);
+  if (!real) return missing;
+  if (real !== full) return { note: `the output file "${rel}" is a symbolic link or lies behind one; not returned` };
+  const fh = await open(full, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return missing;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { note: `the output "${rel}" is not a regular file` };
+    if (st.size > max) return { note: `the output file "${rel}" is larger than ${max} bytes; not returned` };
+    return { name: path.basename(rel), mimeType: mimeType(rel), data: await fh.readFile() };
+  } finally {
+    await fh.close();
+  }
+}

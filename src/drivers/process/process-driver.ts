@@ -1,0 +1,260 @@
+/**
+ * The embedded default driver: each workload is a child process of the corral server, in a
+ * bubblewrap sandbox when bwrap works here and in its own cgroup when cgroups can be created.
+ * Either one missing is reported once at start (and by `corral doctor`), and workloads still
+ * run — unsandboxed or without limits. docs/isolation.md says what each mode isolates.
+ *
+ * Network: with `network: true` the workload shares the host's network namespace and listens
+ * on 127.0.0.1:PORT itself (the supervisor assigns the port). That isolates nothing on the
+ * network side: it can reach every loopback service, corral's API and other instances'
+ * ports included, which then must authenticate as they would against any local user. With
+ * `network: false` it gets an empty namespace (no interfaces but a down loopback).
+ *
+ * Children never outlive the server: bwrap's --die-with-parent SIGKILLs the sandbox when the
+ * server dies; without bwrap, setpriv --pdeathsig does it for the main process and adopt()
+ * (and list() for cgroups of dead servers) kill whatever is left at the next start.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdir, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { errors } from '../../core/errors.js';
+import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
+import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
+import { detectCgroups, detectSandbox } from './detect.js';
+import { launchArgv, type Rlimits } from './launcher.js';
+import { isSameProcess, killQuietly, readProcStat } from './proc.js';
+import { ProcessWorkload } from './process-workload.js';
+import { sandboxArgv, type Bind } from './sandbox.js';
+
+export interface ProcessDriverOptions {
+  /**
+   * Host paths no workload may see, e.g. corral's data dir (which holds every instance's
+   * dir, so this also hides other workloads' dirs). A workload's own dataDir and mounts
+   * inside them stay visible: they were granted on purpose.
+   */
+  hide: string[];
+  /** false → never use bwrap, even when it works (tests, benchmarks). Default: use it if it works. */
+  sandbox?: boolean;
+  /** false → never create cgroups. Default: use them if they work. */
+  cgroups?: boolean;
+  /** Per-workload rlimits (applied to bwrap and inherited by the workload). */
+  rlimits?: Rlimits;
+  /** Maps `spec.image` (a runtime name) to extra read-only mounts; without it images are refused. */
+  resolveImage?: (image: string) => Mount[] | undefined;
+  /** Where warnings go (the server's logger). */
+  warn?: (message: string) => void;
+}
+
+const DRIVER = 'process';
+/** Path the launcher itself runs with (the workload's env is set separately). */
+const LAUNCH_PATH = '/usr/bin:/bin';
+
+interface Modes {
+  bwrap?: string;
+  cgroups: boolean;
+  setpriv?: string;
+}
+
+export class ProcessDriver implements Driver {
+  readonly name = DRIVER;
+  private readonly live = new Map<string, ProcessWorkload>();
+  private modesCache?: Promise<Modes>;
+  private hideReal?: Promise<string[]>;
+  private staleCleaned?: Promise<unknown>;
+
+  constructor(private readonly opts: ProcessDriverOptions) {}
+
+  /** Decides once what this driver uses, warning about what it cannot. */
+  private modes(): Promise<Modes> {
+    this.modesCache ??= (async () => {
+      const warn = this.opts.warn ?? ((m: string) => process.emitWarning(m));
+      const sb = await detectSandbox();
+      let bwrap: string | undefined;
+      if (this.opts.sandbox !== false) {
+        if (sb.available) bwrap = sb.path;
+        else warn(`bubblewrap unavailable, workloads run UNSANDBOXED: ${sb.reason}`);
+      }
+      let cgroups = false;
+      if (this.opts.cgroups !== false) {
+        await warnIfNoCgroups(warn);
+        const cg = await detectCgroups();
+        cgroups = cg.version !== 'none' && cg.writable;
+      }
+      const setpriv = bwrap ? undefined : await findSetpriv();
+      return { bwrap, cgroups, setpriv };
+    })();
+    return this.modesCache;
+  }
+
+  private hidden(): Promise<string[]> {
+    this.hideReal ??= Promise.all(this.opts.hide.map((p) => realpath(p).catch(() => path.resolve(p))));
+    return this.hideReal;
+  }
+
+  async isolation(): Promise<Isolation> {
+    const [sb, cg] = await Promise.all([detectSandbox(), detectCgroups()]);
+    const sandboxed = this.opts.sandbox !== false && sb.available;
+    const limited = this.opts.cgroups !== false && cg.version !== 'none' && cg.writable;
+    const has = (c: string) => limited && cg.controllers.includes(c);
+    const notes: string[] = [];
+    if (sandboxed) {
+      notes.push(`bubblewrap ${sb.version ?? ''}: own user, pid, ipc and uts namespaces; system dirs read-only; private /tmp; only its own data dir writable`.replace('  ', ' '));
+      notes.push('network: none when network=false; with network=true the host network is shared (loopback services reachable)');
+    } else {
+      notes.push(`no sandbox (${this.opts.sandbox === false ? 'disabled' : sb.reason}): workloads see the host file system and processes as the server's user`);
+    }
+    if (limited) notes.push(`cgroups ${cg.version}: ${cg.controllers.join(', ')}`);
+    else notes.push(`no cgroups (${this.opts.cgroups === false ? 'disabled' : cg.reason}): memory, CPU and pids limits are not enforced`);
+    notes.push('disk: the data dir size cap is not enforced by the process driver');
+    return {
+      filesystem: sandboxed,
+      processes: sandboxed,
+      network: sandboxed,
+      memory: has('memory'),
+      cpu: has('cpu'),
+      pids: has('pids'),
+      notes,
+    };
+  }
+
+  async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
+    const modes = await this.modes();
+    const imageMounts = this.imageMounts(spec.image);
+    await mkdir(spec.dataDir, { recursive: true });
+    const key = `${spec.instanceId}.${spec.generation}.${randomBytes(3).toString('hex')}`;
+    const cgroup = modes.cgroups ? await createCgroup(key, spec.limits) : undefined;
+    try {
+      const inner = modes.bwrap
+        ? await this.sandboxed(modes.bwrap, spec, imageMounts)
+        : unsandboxedCommand(spec);
+      const argv = launchArgv({ procsFiles: cgroup?.procsFiles, rlimits: this.opts.rlimits, setpriv: modes.setpriv }, inner.argv);
+      const child = spawn(argv[0]!, argv.slice(1), {
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: modes.bwrap ? { PATH: LAUNCH_PATH } : inner.env,
+        cwd: inner.cwd,
+      });
+      // Listen at once: a fast workload may exit before the awaits below are done.
+      const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+      const spawned = await Promise.race([once(child, 'spawn').then(() => undefined), once(child, 'error').then(([e]) => e as Error)]);
+      if (spawned) throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${spawned.message}`);
+      const st = await readProcStat(child.pid!);
+      const handle: Handle = {
+        driver: DRIVER,
+        instanceId: spec.instanceId,
+        generation: spec.generation,
+        pid: child.pid!,
+        pgid: child.pid!,
+        startTime: st?.startTime ?? 0,
+        sandboxed: !!modes.bwrap,
+        cgroup: cgroup?.name ?? null,
+      };
+      const workload = new ProcessWorkload({
+        child,
+        exit,
+        handle,
+        sandboxed: !!modes.bwrap,
+        cgroup,
+        sink,
+        onGone: () => this.live.delete(key),
+      });
+      this.live.set(key, workload);
+      return workload;
+    } catch (err) {
+      await cgroup?.remove();
+      throw err;
+    }
+  }
+
+  private imageMounts(image: string | undefined): Mount[] {
+    if (image === undefined) return [];
+    const mounts = this.opts.resolveImage?.(image);
+    if (!mounts) throw errors.badRequest(`the process driver has no runtime "${image}"`);
+    return mounts;
+  }
+
+  private async sandboxed(bwrap: string, spec: WorkloadSpec, imageMounts: Mount[]) {
+    const real = (m: Mount) => realpath(m.source).then((source) => ({ source, target: m.target }));
+    const mounts = [...imageMounts, ...spec.mounts];
+    const readOnly: Bind[] = await Promise.all(mounts.filter((m) => m.readOnly).map(real));
+    const writable: Bind[] = [
+      { source: await realpath(spec.dataDir), target: spec.dataMount },
+      ...(await Promise.all(mounts.filter((m) => !m.readOnly).map(real))),
+    ];
+    const argv = sandboxArgv({
+      bwrap,
+      command: spec.command,
+      env: spec.env,
+      cwd: spec.cwd,
+      writable,
+      readOnly,
+      network: spec.network,
+      hostname: hostnameOf(spec.instanceId),
+      hide: await this.hidden(),
+    });
+    return { argv, env: spec.env, cwd: '/' };
+  }
+
+  /**
+   * The process driver's children die with the server, so nothing is ever re-adopted. What a
+   * handle recorded is killed if it somehow still runs (unsandboxed grandchildren that left
+   * the main process), then undefined says "start it again".
+   */
+  async adopt(handle: Handle): Promise<Workload | undefined> {
+    await this.cleanStale();
+    const pid = Number(handle.pgid ?? handle.pid);
+    const startTime = Number(handle.startTime);
+    if (handle.driver === DRIVER && pid > 1) {
+      // The group id stays reserved while any member lives, so a leftover group is ours.
+      killQuietly(-pid, 'SIGKILL');
+      if (await isSameProcess(pid, startTime)) killQuietly(pid, 'SIGKILL');
+    }
+    return undefined;
+  }
+
+  async list(): Promise<Handle[]> {
+    await this.cleanStale();
+    return [...this.live.values()].map((w) => w.handle);
+  }
+
+  /** Cgroups of corral servers that died (SIGKILL) are emptied and removed, once. */
+  private cleanStale(): Promise<unknown> {
+    this.staleCleaned ??= this.opts.cgroups === false ? Promise.resolve() : cleanupStaleCgroups().catch(() => 0);
+    return this.staleCleaned;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live.values()].map((w) => w.stop('SIGKILL', 0)));
+    await releaseServerCgroups();
+  }
+}
+
+/** Hostname inside the sandbox: the instance id cut to a valid label. */
+function hostnameOf(id: string): string {
+  return id.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) || 'corral';
+}
+
+/**
+ * Without bwrap there are no mounts: the workload sees host paths. Paths that name a mount
+ * target (cwd, and env values such as HOME=/data) are rewritten to the host source so the
+ * same spec works in both modes.
+ */
+function unsandboxedCommand(spec: WorkloadSpec) {
+  const binds = [{ source: spec.dataDir, target: spec.dataMount }, ...spec.mounts];
+  const toHost = (p: string): string => {
+    for (const b of binds) {
+      if (p === b.target) return b.source;
+      if (p.startsWith(b.target.endsWith('/') ? b.target : `${b.target}/`)) return path.join(b.source, p.slice(b.target.length));
+    }
+    return p;
+  };
+  const env = Object.fromEntries(Object.entries(spec.env).map(([k, v]) => [k, toHost(v)]));
+  return { argv: spec.command, env, cwd: toHost(spec.cwd) };
+}
+
+/** setpriv (util-linux) sets PR_SET_PDEATHSIG for the unsandboxed main process. */
+function findSetpriv(): Promise<string | undefined> {
+  return access('/usr/bin/setpriv').then(() => '/usr/bin/setpriv', () => undefined);
+}

@@ -1,0 +1,154 @@
+/**
+ * One running workload of the process driver: the spawned launcher → bwrap → workload chain,
+ * its cgroup, its pipes, and how to signal and kill all of it.
+ *
+ * Process tree with bwrap:  server → bwrap (outer, host pid = handle.pid)
+ *                                     └ bwrap (pid 1 of the new pid namespace) └ workload …
+ * Signals go to every process of the tree except the outer bwrap (which would die at once
+ * and take the namespace down with SIGKILL, leaving no grace). The namespace's pid 1 ignores
+ * signals it has no handler for, so the workload alone sees them. Without bwrap the tree is
+ * the workload's process group plus its descendants.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExitStatus, Handle, Workload, WorkloadSink, WorkloadStats } from '../driver.js';
+import type { Cgroup } from './cgroups.js';
+import { errors } from '../../core/errors.js';
+import { descendants, killQuietly, signalName, signalNumber } from './proc.js';
+
+/** After the main process exits, how long stray holders of its pipes may keep them open. */
+const PIPE_DRAIN_MS = 200;
+/** After SIGKILL of everything, how long until we report the exit regardless. */
+const KILL_SETTLE_MS = 5000;
+
+export interface WorkloadParts {
+  child: ChildProcess;
+  /** once(child, 'exit'), taken right after spawn so no exit is missed. */
+  exit: Promise<[number | null, NodeJS.Signals | null]>;
+  handle: Handle;
+  sandboxed: boolean;
+  cgroup?: Cgroup;
+  sink: WorkloadSink;
+  /** Called once after the exit was reported (the driver forgets the workload). */
+  onGone: () => void;
+}
+
+export class ProcessWorkload implements Workload {
+  readonly handle: Handle;
+  /** Resolves after sink.exit() was called. */
+  readonly exited: Promise<ExitStatus>;
+  private done = false;
+  private readonly pid: number;
+
+  constructor(private readonly parts: WorkloadParts) {
+    this.handle = parts.handle;
+    this.pid = parts.child.pid!;
+    const { child, sink } = parts;
+    child.stdout!.on('data', (chunk: Buffer) => sink.output('stdout', chunk));
+    child.stderr!.on('data', (chunk: Buffer) => sink.output('stderr', chunk));
+    // A workload that closed its stdin must not crash the server with EPIPE.
+    child.stdin!.on('error', () => undefined);
+    this.exited = this.watchExit();
+  }
+
+  private async watchExit(): Promise<ExitStatus> {
+    const { cgroup, sink, sandboxed } = this.parts;
+    const [code, signal] = await this.parts.exit;
+    // Leftovers (background children of an unsandboxed workload) must not outlive it.
+    await this.killTree();
+    await this.drainPipes();
+    const oomKilled = cgroup ? await cgroup.oomKilled() : false;
+    await cgroup?.remove();
+    this.done = true;
+    const status = exitStatus(code, signal, sandboxed, oomKilled);
+    sink.exit(status);
+    this.parts.onGone();
+    return status;
+  }
+
+  /** Waits for stdout/stderr to end, but not forever: something detached may hold them. */
+  private async drainPipes(): Promise<void> {
+    const { child } = this.parts;
+    const streams = [child.stdout!, child.stderr!].filter((s) => !s.readableEnded && !s.destroyed);
+    if (!streams.length) return;
+    const ended = Promise.all(streams.map((s) => once(s, 'close').catch(() => undefined)));
+    await Promise.race([ended, sleep(PIPE_DRAIN_MS)]);
+    for (const s of streams) s.destroy();
+  }
+
+  write(data: Buffer | string): void {
+    const stdin = this.parts.child.stdin!;
+    if (!this.done && stdin.writable) stdin.write(data);
+  }
+
+  private get running(): boolean {
+    const { child } = this.parts;
+    return child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Every process of the workload that may receive a polite signal (see the header). */
+  private async targets(): Promise<number[]> {
+    const set = new Set<number>(await descendants(this.pid, { group: !this.parts.sandboxed }));
+    for (const pid of (await this.parts.cgroup?.pids()) ?? []) set.add(pid);
+    set.delete(this.pid);
+    // The main process is signalled through node, which knows whether it was reaped already
+    // (a raw kill(pid) could hit a reused pid).
+    return [...set];
+  }
+
+  signal(signal: string): void {
+    if (signalNumber(signal) === undefined) throw errors.badRequest(`unknown signal "${signal}"`);
+    void this.sendSignal(signal).catch(() => undefined);
+  }
+
+  private async sendSignal(signal: string): Promise<void> {
+    const num = signalNumber(signal);
+    if (num === undefined) throw errors.badRequest(`unknown signal "${signal}"`);
+    if (this.done) return;
+    const targets = await this.targets();
+    if (!this.parts.sandboxed && this.running) this.parts.child.kill(num);
+    for (const pid of targets) killQuietly(pid, num);
+  }
+
+  /**
+   * SIGKILL for the whole tree, its process group and its cgroup. Also used after the main
+   * process exited, to take down what it left behind (its group id stays reserved while
+   * members live, so kill(-pgid) cannot hit a stranger).
+   */
+  private async killTree(): Promise<void> {
+    const tree = this.running ? await descendants(this.pid, { group: true }) : [];
+    if (this.running) this.parts.child.kill('SIGKILL');
+    killQuietly(-this.pid, 'SIGKILL');
+    for (const pid of tree) killQuietly(pid, 'SIGKILL');
+    await this.parts.cgroup?.killAll();
+  }
+
+  async stop(signal: string, graceMs: number): Promise<void> {
+    if (this.done) return;
+    await this.sendSignal(signal);
+    const exitedInTime = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!exitedInTime) {
+      await this.killTree();
+      await Promise.race([this.exited, sleep(KILL_SETTLE_MS)]);
+    }
+  }
+
+  async stats(): Promise<WorkloadStats> {
+    if (this.parts.cgroup && !this.done) return this.parts.cgroup.stats();
+    return { pids: this.done ? 0 : (await this.targets()).length };
+  }
+}
+
+/**
+ * bwrap reports a workload killed by signal n as exit code 128+n; map it back so both modes
+ * (and the container drivers) report signals the same way. A program that itself exits with
+ * 128+n is indistinguishable, as in any shell.
+ */
+function exitStatus(code: number | null, signal: NodeJS.Signals | null, sandboxed: boolean, oomKilled: boolean): ExitStatus {
+  if (sandboxed && code !== null && code > 128 && code < 128 + 65) {
+    const name = signalName(code - 128);
+    if (name) return { code: null, signal: name, oomKilled };
+  }
+  return { code, signal, oomKilled };
+}
