@@ -7,8 +7,16 @@ import { Store } from '../store/index.js';
 import { Accounts } from './accounts/index.js';
 import type { Config } from './config.js';
 import { prepareDataDir } from './data-dir.js';
+import { openJobs, type JobService } from './jobs/index.js';
+import { Instances } from './instances/index.js';
+import { ProcessDriver } from '../drivers/process/process-driver.js';
 
 export class Corral {
+  /** Short sandboxed code runs (set in open). */
+  jobs!: JobService;
+  /** Supervised long-lived workloads (set in open). */
+  instances!: Instances;
+
   private constructor(
     readonly config: Config,
     readonly log: Logger,
@@ -23,6 +31,9 @@ export class Corral {
       const accounts = await Accounts.open(config, store);
       const corral = new Corral(config, log, store, accounts);
       await corral.bootstrapAdmin();
+      corral.jobs = await openJobs(config, store, log);
+      const driver = new ProcessDriver({ hide: [config.data], warn: (m) => log.warn(m) });
+      corral.instances = await Instances.open(config, store, driver, log);
       return corral;
     } catch (e) {
       await store.close();
@@ -45,6 +56,9 @@ export class Corral {
   }
 
   async close(): Promise<void> {
+    // Workloads get their stop signal and grace period; the server waits for them.
+    await this.instances?.close();
+    await this.jobs?.close();
     await this.store.close();
   }
 }

@@ -17,6 +17,7 @@ import { registerErrorHandling } from './errors.js';
 import { redactUrl } from './redact.js';
 import { healthRoutes } from './routes/health.js';
 import { indexRoutes } from './routes/index.js';
+import { jobRoutes } from './routes/jobs.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
@@ -37,6 +38,8 @@ const LINKS: Record<string, string> = {
   me: `${API_PREFIX}/me`,
   users: `${API_PREFIX}/users`,
   tokens: `${API_PREFIX}/tokens`,
+  jobs: `${API_PREFIX}/jobs`,
+  runtimes: `${API_PREFIX}/runtimes`,
 };
 
 export async function buildApp(corral: Corral): Promise<FastifyInstance> {
@@ -87,6 +90,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(sessionRoutes, { corral });
       await api.register(userRoutes, { corral });
       await api.register(tokenRoutes, { corral });
+      await api.register(jobRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });

@@ -83,10 +83,6 @@ export class JobStore {
     await this.db.insertInto('jobs').values(row).execute();
   }
 
-  async markRunning(id: string, startedAt: number): Promise<void> {
-    await this.db.updateTable('jobs').set({ state: 'running', started_at: startedAt }).where('id', '=', id).execute();
-  }
-
   async finish(id: string, result: JobFinish): Promise<void> {
     await this.db.updateTable('jobs').set({ ...result, state: 'done' }).where('id', '=', id).execute();
   }

@@ -13,7 +13,7 @@ export const FileContentSchema = Type.Union([
   Type.Object(
     {
       content: Type.String(),
-      encoding: Type.Union([Type.Literal('utf-8'), Type.Literal('base64')], { default: 'utf-8' }),
+      encoding: Type.Optional(Type.Union([Type.Literal('utf-8'), Type.Literal('base64')], { description: 'default utf-8' })),
     },
     { additionalProperties: false },
   ),

@@ -166,6 +166,7 @@ export class ProcessJobRunner implements JobRunner {
   readonly name = 'process';
   private readonly warm: Promise<Sandbox | undefined>[] = [];
   private readonly running = new Set<Sandbox>();
+  private readonly cleanups = new Set<Promise<void>>();
   private closed = false;
 
   private constructor(
@@ -203,6 +204,12 @@ export class ProcessJobRunner implements JobRunner {
     this.closed = true;
     const idle = await Promise.all(this.warm.splice(0));
     await Promise.all([...idle, ...this.running].map((sb) => sb?.destroy()));
+    await Promise.all(this.cleanups);
+  }
+
+  private track(cleanup: Promise<void>): void {
+    const p = cleanup.catch((e: unknown) => this.opts.onError?.(e)).finally(() => this.cleanups.delete(p));
+    this.cleanups.add(p);
   }
 
   private profileOf(spec: JobSpec): Profile {
@@ -277,9 +284,8 @@ export class ProcessJobRunner implements JobRunner {
       const wallMs = performance.now() - started;
       clearTimeout(timer);
       this.running.delete(sb);
-      // bwrap has exited; make sure nothing it started lives on before reading the totals.
-      await sb.cgroup?.killAll();
-      const [stats, oom, before] = await Promise.all([sb.cgroup?.stats(), sb.cgroup?.oomKilled(), cpuBefore]);
+      // The pid namespace is gone with bwrap; killAll makes sure of it before the totals.
+      const [, stats, oom, before] = await Promise.all([sb.cgroup?.killAll(), sb.cgroup?.stats(), sb.cgroup?.oomKilled(), cpuBefore]);
       // bwrap reports a command killed by signal n as exit code 128 + n.
       const bySignal = code !== null && code > 128 && code < 128 + 65 ? signalName(code - 128) ?? null : null;
       const status: JobStatus = reason ?? (oom ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
@@ -290,7 +296,8 @@ export class ProcessJobRunner implements JobRunner {
         if ('note' in r) note = r.note;
         else outputFile = r;
       }
-      await sb.destroy().catch((e: unknown) => this.opts.onError?.(e));
+      // Removing the dir and cgroup takes a while: off the result's path, but awaited by close().
+      this.track(sb.destroy());
       return {
         status,
         exitCode: code,

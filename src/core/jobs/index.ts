@@ -1,0 +1,42 @@
+/** Opens the job service over the process driver's sandboxed runner. */
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ProcessJobRunner } from '../../drivers/process/job-runner.js';
+import type { Store } from '../../store/index.js';
+import type { Config } from '../config.js';
+import { errors } from '../errors.js';
+import type { JobRunner } from './runner.js';
+import { JobService } from './service.js';
+
+export { JobService } from './service.js';
+export type { JobListener, Attachment } from './service.js';
+
+/** A runner that refuses every job, saying why (no working sandbox on this machine). */
+function unavailableRunner(reason: string): JobRunner {
+  return {
+    name: 'unavailable',
+    run: async () => {
+      throw errors.driverUnavailable(`jobs cannot run on this server: ${reason}`);
+    },
+    close: async () => {},
+  };
+}
+
+export async function openJobs(config: Config, store: Store, log: Logger): Promise<JobService> {
+  const c = config.jobs;
+  const runner = await ProcessJobRunner.create({
+    root: path.join(config.data, 'jobs'),
+    hide: [config.data],
+    warm: c.enabled ? c.warmSandboxes || c.poolSize || os.availableParallelism() : 0,
+    defaults: {
+      network: false,
+      readOnlyPaths: [],
+      limits: { memoryBytes: c.memoryBytes, pids: c.pids, cpus: c.cpus },
+      rlimits: { fileSizeBytes: c.fileSizeBytes, openFiles: c.openFiles, coreBytes: 0 },
+    },
+    onError: (err) => log.error({ err }, 'job sandbox failed'),
+  });
+  if ('unavailable' in runner) log.warn({ reason: runner.unavailable }, 'jobs are unavailable');
+  return JobService.open(c, store, 'unavailable' in runner ? unavailableRunner(runner.unavailable) : runner, log);
+}
