@@ -85,23 +85,24 @@ class Sandbox {
     await mkdir(sb.controlDir, { mode: 0o755 });
     try {
       sb.cgroup = await createCgroup(`job-${path.basename(sb.dir)}`, profile.limits);
-      const argv = launchArgv(
-        { procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits },
-        sandboxArgv({
-          bwrap,
-          command: ['/bin/sh', '-c', WAITER],
-          env: { PATH: SANDBOX_PATH, HOME: WORK_MOUNT, TMPDIR: '/tmp', LANG: 'C.UTF-8' },
-          cwd: WORK_MOUNT,
-          writable: [{ source: sb.workDir, target: WORK_MOUNT }],
-          readOnly: [
-            { source: sb.controlDir, target: CONTROL_MOUNT },
-            ...profile.readOnlyPaths.map((p) => ({ source: p, target: p })),
-          ],
-          network: profile.network,
-          hostname: 'job',
-          hide: opts.hide,
-        }),
-      );
+      const sandbox = sandboxArgv({
+        bwrap,
+        command: ['/bin/sh', '-c', WAITER],
+        env: { PATH: SANDBOX_PATH, HOME: WORK_MOUNT, TMPDIR: '/tmp', LANG: 'C.UTF-8' },
+        cwd: WORK_MOUNT,
+        writable: [{ source: sb.workDir, target: WORK_MOUNT }],
+        readOnly: [
+          { source: sb.controlDir, target: CONTROL_MOUNT },
+          ...profile.readOnlyPaths.map((p) => ({ source: p, target: p })),
+        ],
+        network: profile.network,
+        hostname: 'job',
+        hide: opts.hide,
+      });
+      // The sandbox's root is bwrap's private tmpfs: make it read-only too, so a job can
+      // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
+      sandbox.splice(sandbox.indexOf('--'), 0, '--remount-ro', '/');
+      const argv = launchArgv({ procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits }, sandbox);
       sb.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     } catch (e) {
       await sb.destroy();

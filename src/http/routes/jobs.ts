@@ -10,7 +10,6 @@ import type { Corral } from '../../core/corral.js';
 import { RuntimeSchema } from '../../core/jobs/runtimes.js';
 import { JobRequestSchema, JobSummarySchema, JobViewSchema, type AttachFrame } from '../../core/jobs/schemas.js';
 import { requireScope } from '../auth.js';
-import { ErrorBody } from '../errors.js';
 
 const tags = ['jobs'];
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
@@ -48,7 +47,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (a
           { additionalProperties: false },
         ),
         body: JobRequestSchema,
-        response: { 200: JobViewSchema, 202: JobViewSchema, 400: ErrorBody, 429: ErrorBody },
+        response: { 200: JobViewSchema, 202: JobViewSchema },
       },
     },
     async (request, reply) => {
