@@ -9,6 +9,7 @@ import { Type, type Static, type TSchema, TypeGuard } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { errors } from './errors.js';
+import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
@@ -40,6 +41,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     jobs: JobsConfigSchema,
+    instances: InstancesConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
   },

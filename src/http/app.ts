@@ -17,6 +17,7 @@ import { registerErrorHandling } from './errors.js';
 import { redactUrl } from './redact.js';
 import { healthRoutes } from './routes/health.js';
 import { indexRoutes } from './routes/index.js';
+import { instanceRoutes } from './routes/instances.js';
 import { jobRoutes } from './routes/jobs.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -39,6 +40,8 @@ const LINKS: Record<string, string> = {
   users: `${API_PREFIX}/users`,
   tokens: `${API_PREFIX}/tokens`,
   jobs: `${API_PREFIX}/jobs`,
+  instances: `${API_PREFIX}/instances`,
+  events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
 };
 
@@ -91,6 +94,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(userRoutes, { corral });
       await api.register(tokenRoutes, { corral });
       await api.register(jobRoutes, { corral });
+      await api.register(instanceRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,6 +1,7 @@
 /** The store: the only module that writes SQL. One object holding every table's repository. */
 import { sql } from 'kysely';
 import { openDatabase, type Db } from './database.js';
+import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
 import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
@@ -11,6 +12,7 @@ export class Store {
   readonly users: UserStore;
   readonly tokens: TokenStore;
   readonly sessions: SessionStore;
+  readonly instances: InstanceStore;
   readonly proxy: ProxyStore;
   readonly jobs: JobStore;
 
@@ -18,6 +20,7 @@ export class Store {
     this.users = new UserStore(db);
     this.tokens = new TokenStore(db);
     this.sessions = new SessionStore(db);
+    this.instances = new InstanceStore(db);
     this.proxy = new ProxyStore(db);
     this.jobs = new JobStore(db);
   }

@@ -1,6 +1,7 @@
 import type { JobsTable } from './jobs.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
+import type { DesiredState, InstanceState } from '../core/instances/spec.js';
 
 export interface UsersTable {
   id: string;
@@ -46,6 +47,25 @@ export interface ProxyDefaultsTable {
   instance_id: string;
 }
 
+export interface InstancesTable {
+  id: string;
+  owner_id: string;
+  name: string;
+  spec: string; // JSON InstanceSpec
+  desired_state: DesiredState;
+  observed_state: InstanceState;
+  generation: number;
+  restart_count: number;
+  exit_code: number | null;
+  exit_signal: string | null;
+  last_error: string | null;
+  handle: string | null; // JSON driver handle
+  ports: string; // JSON [{name, hostPort}]
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   tokens: TokensTable;
@@ -53,4 +73,5 @@ export interface Database {
   proxy_instances: ProxyInstancesTable;
   proxy_defaults: ProxyDefaultsTable;
   jobs: JobsTable;
+  instances: InstancesTable;
 }

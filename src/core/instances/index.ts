@@ -1,0 +1,37 @@
+/**
+ * Instances: long-lived supervised workloads. `Instances.open` builds the supervisor over a
+ * driver and the service users call; `close` stops every workload with its grace period.
+ */
+import type { Logger } from 'pino';
+import type { Driver } from '../../drivers/driver.js';
+import type { Store } from '../../store/index.js';
+import type { Config } from '../config.js';
+import { InstanceEvents } from './events.js';
+import { InstanceService } from './service.js';
+import { sourcePreparer } from './source.js';
+import { Supervisor } from './supervisor.js';
+
+export class Instances {
+  private constructor(
+    readonly service: InstanceService,
+    readonly supervisor: Supervisor,
+    private readonly driver: Driver,
+  ) {}
+
+  static async open(config: Config, store: Store, driver: Driver, log: Logger): Promise<Instances> {
+    const events = new InstanceEvents();
+    const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config));
+    await supervisor.open();
+    return new Instances(new InstanceService(store, supervisor, events, config.instances, config.data), supervisor, driver);
+  }
+
+  async close(): Promise<void> {
+    await this.supervisor.close();
+    await this.driver.close();
+  }
+}
+
+export * from './spec.js';
+export type { InstanceEvent } from './events.js';
+export type { InstanceTarget, UploadedArchive } from './service.js';
+export { forwardBounded, type LogEntry, type LineSink } from './logs.js';

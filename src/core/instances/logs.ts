@@ -1,0 +1,283 @@
+/**
+ * An instance's output: stdout and stderr split into timestamped lines, kept in a small
+ * in-memory ring (for `logs -f` and quick tails) and appended as NDJSON to rotating files
+ * in the instance dir (`logs/output.log`, `.1` … `.keepFiles`).
+ *
+ * Memory is bounded everywhere: the ring by lines and bytes, a partial line by
+ * maxLineBytes (longer lines are split), output waiting for the disk by pendingWriteBytes
+ * (past it, lines are dropped and a marker line says how many). Subscribers are called
+ * synchronously and must not block; `forwardBounded` is how a network client subscribes
+ * without ever stalling the child or the other clients.
+ */
+import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, write } from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { OutputStream } from '../../drivers/driver.js';
+import type { InstancesConfig } from './config.js';
+
+export type LogStream = OutputStream | 'corral';
+
+export interface LogEntry {
+  /** ms since the epoch when corral read the line. */
+  t: number;
+  stream: LogStream;
+  line: string;
+}
+
+export type LogsConfig = InstancesConfig['logs'];
+export type LogSubscriber = (entry: LogEntry) => void;
+
+const FILE = 'output.log';
+
+export class InstanceLog {
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  private readonly partial = { stdout: '', stderr: '' };
+  private ring: LogEntry[] = [];
+  private ringHead = 0;
+  private ringBytes = 0;
+  private readonly subscribers = new Set<LogSubscriber>();
+  private readonly file: string;
+  private fd: number | undefined;
+  private size = -1;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private droppedForDisk = 0;
+  private writing = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    readonly dir: string,
+    private readonly cfg: LogsConfig,
+  ) {
+    this.file = path.join(dir, FILE);
+  }
+
+  /** A chunk of output as the driver read it; may hold many lines or part of one. */
+  append(stream: OutputStream, chunk: Buffer): void {
+    const t = Date.now();
+    const text = this.partial[stream] + this.decoders[stream].write(chunk);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      this.emitLong(t, stream, text.slice(start, nl));
+      start = nl + 1;
+    }
+    let rest = text.slice(start);
+    while (rest.length > this.cfg.maxLineBytes) {
+      this.emit({ t, stream, line: rest.slice(0, this.cfg.maxLineBytes) });
+      rest = rest.slice(this.cfg.maxLineBytes);
+    }
+    this.partial[stream] = rest;
+  }
+
+  /** Ends any partial lines: called when the workload exits. */
+  endOfOutput(): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.partial[stream] + this.decoders[stream].end();
+      this.partial[stream] = '';
+      if (rest) this.emit({ t: Date.now(), stream, line: rest });
+    }
+  }
+
+  /** A line from corral itself (started, exited, dropped output), kept with the output. */
+  note(line: string): void {
+    this.emit({ t: Date.now(), stream: 'corral', line });
+  }
+
+  subscribe(fn: LogSubscriber): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  /** The last `n` lines in memory (at or after `since`), oldest first. */
+  recent(n = Infinity, since = 0): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (let i = this.ring.length - 1; i >= this.ringHead && out.length < n; i--) {
+      const e = this.ring[i]!;
+      if (e.t < since) break;
+      out.push(e);
+    }
+    return out.reverse();
+  }
+
+  /** The last `n` lines on disk (at or after `since`), oldest first: survives restarts. */
+  async history(n = Infinity, since = 0): Promise<LogEntry[]> {
+    await this.flush();
+    const out: LogEntry[] = [];
+    for (const file of this.files()) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const lines = text.split('\n');
+      let done = false;
+      for (let i = lines.length - 1; i >= 0 && out.length < n; i--) {
+        const e = parseLine(lines[i]!);
+        if (!e) continue;
+        if (e.t < since) {
+          done = true;
+          break;
+        }
+        out.push(e);
+      }
+      if (done || out.length >= n) break;
+    }
+    return out.reverse();
+  }
+
+  /** Resolves once everything appended so far is on disk. */
+  flush(): Promise<void> {
+    if (!this.writing && !this.pending.length) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    this.subscribers.clear();
+  }
+
+  /** Newest first: output.log, output.log.1, … */
+  private files(): string[] {
+    return [this.file, ...Array.from({ length: this.cfg.keepFiles }, (_, i) => `${this.file}.${i + 1}`)];
+  }
+
+  private emitLong(t: number, stream: OutputStream, line: string): void {
+    const max = this.cfg.maxLineBytes;
+    for (let i = 0; i < line.length; i += max) this.emit({ t, stream, line: line.slice(i, i + max) });
+    if (!line.length) this.emit({ t, stream, line });
+  }
+
+  private emit(e: LogEntry): void {
+    this.remember(e);
+    for (const fn of this.subscribers) fn(e);
+    this.enqueueWrite(e);
+  }
+
+  private remember(e: LogEntry): void {
+    if (!this.cfg.memoryLines || !this.cfg.memoryBytes) return;
+    this.ring.push(e);
+    this.ringBytes += e.line.length + 32;
+    while (this.ring.length - this.ringHead > this.cfg.memoryLines || this.ringBytes > this.cfg.memoryBytes) {
+      this.ringBytes -= this.ring[this.ringHead]!.line.length + 32;
+      this.ringHead++;
+    }
+    if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) {
+      this.ring = this.ring.slice(this.ringHead);
+      this.ringHead = 0;
+    }
+  }
+
+  private enqueueWrite(e: LogEntry): void {
+    const text = `${JSON.stringify({ t: e.t, s: e.stream, l: e.line })}\n`;
+    if (this.pendingBytes + text.length > this.cfg.pendingWriteBytes) {
+      this.droppedForDisk++;
+      return;
+    }
+    if (this.droppedForDisk) {
+      const marker = JSON.stringify({ t: e.t, s: 'corral', l: `[corral: ${this.droppedForDisk} lines not written: the disk is behind]` });
+      this.pending.push(`${marker}\n`);
+      this.droppedForDisk = 0;
+    }
+    this.pending.push(text);
+    this.pendingBytes += text.length;
+    if (!this.writing) {
+      this.writing = true;
+      setImmediate(() => this.writeNext());
+    }
+  }
+
+  private writeNext(): void {
+    if (!this.pending.length) {
+      this.writing = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
+    const data = Buffer.from(this.pending.join(''));
+    this.pending = [];
+    this.pendingBytes = 0;
+    let fd: number;
+    try {
+      fd = this.openForAppend(data.length);
+    } catch {
+      this.writing = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+      return; // the instance dir is gone (deleted): nothing to keep
+    }
+    const writeFrom = (offset: number) =>
+      write(fd, data, offset, data.length - offset, null, (err, n) => {
+        if (!err && offset + n < data.length) return writeFrom(offset + n);
+        this.size += data.length;
+        this.writeNext();
+      });
+    writeFrom(0);
+  }
+
+  /** The fd to append `bytes` to, rotating first when the file would pass its cap. */
+  private openForAppend(bytes: number): number {
+    if (this.fd === undefined) {
+      this.fd = openSync(this.file, 'a', 0o600);
+      this.size = statSync(this.file).size;
+    }
+    if (this.size > 0 && this.size + bytes > this.cfg.fileBytes) {
+      closeSync(this.fd);
+      this.fd = undefined;
+      const files = this.files();
+      rmSync(files[files.length - 1]!, { force: true });
+      for (let i = files.length - 2; i >= 0; i--) {
+        try {
+          renameSync(files[i]!, files[i + 1]!);
+        } catch {
+          /* not there yet */
+        }
+      }
+      if (!this.cfg.keepFiles) rmSync(this.file, { force: true });
+      this.fd = openSync(this.file, 'a', 0o600);
+      this.size = 0;
+    }
+    return this.fd;
+  }
+}
+
+function parseLine(text: string): LogEntry | undefined {
+  if (!text) return undefined;
+  try {
+    const o = JSON.parse(text) as { t: number; s: LogStream; l: string };
+    return { t: o.t, stream: o.s, line: o.l };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A network client that receives lines: a WebSocket or a streaming HTTP reply. */
+export interface LineSink {
+  send(text: string): void;
+  /** Bytes queued for the client and not yet taken by the kernel. */
+  buffered(): number;
+}
+
+/**
+ * Forwards entries to a sink without ever buffering more than `capBytes` for it: while the
+ * client is behind, entries are dropped and counted, and the next entry that fits is
+ * preceded by a marker saying how many were lost. The child and other clients never wait.
+ */
+export function forwardBounded(
+  sink: LineSink,
+  capBytes: number,
+  format: (e: LogEntry) => string,
+): LogSubscriber {
+  let dropped = 0;
+  return (e) => {
+    if (sink.buffered() > capBytes) {
+      dropped++;
+      return;
+    }
+    if (dropped) {
+      sink.send(format({ t: e.t, stream: 'corral', line: `[corral: ${dropped} lines dropped: the client is too slow]` }));
+      dropped = 0;
+    }
+    sink.send(format(e));
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * What users do with instances: create, list, show, change, start, stop, restart, signal,
+ * delete, read logs and attach — each checked against the caller (another user's instance
+ * is "not found"; admins see all). The desired state is written to the store before the
+ * supervisor is asked to act on it.
+ */
+import { randomUUID } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { User } from '../accounts/types.js';
+import type { Store } from '../../store/index.js';
+import type { InstanceRecord } from '../../store/instances.js';
+import { errors } from '../errors.js';
+import type { InstancesConfig } from './config.js';
+import { createInstanceDirs, instanceDirs } from './dirs.js';
+import type { InstanceEvent, InstanceEvents } from './events.js';
+import type { InstanceLog } from './logs.js';
+import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from './spec.js';
+import type { Supervisor } from './supervisor.js';
+
+/** An archive uploaded with the create request, saved to a temporary file by the caller. */
+export interface UploadedArchive {
+  file: string;
+  fileName: string;
+}
+
+/** Where the supervisor's source step finds an uploaded archive. */
+export const UPLOAD_FILE = 'upload.archive';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What the proxy needs to route to an instance. */
+export interface InstanceTarget {
+  instanceId: string;
+  ownerId: string;
+  state: Instance['state'];
+  ports: { name: string; hostPort: number }[];
+}
+
+export class InstanceService {
+  constructor(
+    private readonly store: Store,
+    private readonly supervisor: Supervisor,
+    private readonly events: InstanceEvents,
+    private readonly config: InstancesConfig,
+    private readonly dataRoot: string,
+  ) {}
+
+  async create(user: User, input: InstanceSpecInput, upload?: UploadedArchive): Promise<Instance> {
+    if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
+    const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
+    if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
+    const id = randomUUID();
+    const dirs = instanceDirs(this.dataRoot, id);
+    await createInstanceDirs(dirs);
+    try {
+      if (upload) await rename(upload.file, path.join(dirs.root, UPLOAD_FILE));
+      await this.store.instances.insert({ id, ownerId: user.id, name: spec.name, spec, desiredState: 'running' });
+    } catch (e) {
+      await rm(dirs.root, { recursive: true, force: true });
+      if (/UNIQUE constraint/.test((e as Error).message)) throw errors.instanceExists(spec.name);
+      throw e;
+    }
+    // A command starts at once and the reply says how that went; a source may take a
+    // while to download, so its reply is "pending" and the events tell the rest.
+    const started = this.supervisor.converge(id);
+    if (!spec.source) await started;
+    return this.show(await this.byIdOrThrow(id));
+  }
+
+  async list(user: User): Promise<Instance[]> {
+    const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
+    return records.map((r) => this.show(r));
+  }
+
+  async get(user: User, ref: string): Promise<Instance> {
+    return this.show(await this.find(user, ref));
+  }
+
+  /** Changes the spec; a running instance keeps its old spec until it is (re)started. */
+  async update(user: User, ref: string, patch: InstancePatch): Promise<Instance> {
+    const r = await this.find(user, ref);
+    const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
+    const spec = this.checkSpec(merged);
+    if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
+      throw errors.instanceExists(spec.name);
+    }
+    await this.store.instances.updateSpec(r.id, spec, spec.name);
+    return this.show(await this.byIdOrThrow(r.id));
+  }
+
+  async start(user: User, ref: string): Promise<Instance> {
+    return this.desire(user, ref, 'running', { force: true });
+  }
+
+  async stop(user: User, ref: string): Promise<Instance> {
+    return this.desire(user, ref, 'stopped', {});
+  }
+
+  async restart(user: User, ref: string): Promise<Instance> {
+    return this.desire(user, ref, 'running', { force: true, restart: true });
+  }
+
+  async remove(user: User, ref: string): Promise<void> {
+    const r = await this.find(user, ref);
+    await this.store.instances.setDesired(r.id, 'deleted');
+    await this.supervisor.converge(r.id);
+  }
+
+  async signal(user: User, ref: string, signal: string): Promise<Instance> {
+    const r = await this.find(user, ref);
+    if (!this.supervisor.signal(r.id, signal)) throw errors.invalidState(`instance "${r.name}" is not running (${r.state})`);
+    return this.show(r);
+  }
+
+  /** The instance's output (after the ownership check). */
+  async output(user: User, ref: string): Promise<{ instance: Instance; log: InstanceLog }> {
+    const r = await this.find(user, ref);
+    return { instance: this.show(r), log: this.supervisor.output(r.id) };
+  }
+
+  /** Writes to the instance's stdin; false when it does not run. */
+  writeStdin(id: string, data: Buffer | string): boolean {
+    const w = this.supervisor.workload(id);
+    if (!w) return false;
+    w.write(data);
+    return true;
+  }
+
+  /** State changes of the instances `user` may see. */
+  subscribe(user: User, fn: (e: InstanceEvent) => void): () => void {
+    return this.events.subscribe((e) => {
+      if (user.role === 'admin' || e.ownerId === user.id) fn(e);
+    });
+  }
+
+  /**
+   * For the proxy: the instance `instanceName` of the user `ownerName`, with its state and
+   * host ports (all on 127.0.0.1), or undefined when there is none. No permission check:
+   * the proxy decides who may reach it (the owner, an admin, or whom the owner allows).
+   */
+  async resolveTarget(ownerName: string, instanceName: string): Promise<InstanceTarget | undefined> {
+    const r = await this.store.instances.byOwnerNameAndName(ownerName, instanceName);
+    if (!r || r.desiredState === 'deleted') return undefined;
+    return { instanceId: r.id, ownerId: r.ownerId, state: r.state, ports: r.ports };
+  }
+
+  /** A uuid, `name` (the caller's own) or `owner:name`. Others' instances are not found. */
+  async find(user: User, ref: string): Promise<InstanceRecord> {
+    let r: InstanceRecord | undefined;
+    if (UUID.test(ref)) r = await this.store.instances.byId(ref);
+    else if (ref.includes(':')) {
+      const [owner, name] = ref.split(':', 2) as [string, string];
+      r = await this.store.instances.byOwnerNameAndName(owner, name);
+    } else r = await this.store.instances.byOwnerAndName(user.id, ref);
+    if (!r || r.desiredState === 'deleted' || (user.role !== 'admin' && r.ownerId !== user.id)) throw errors.instanceNotFound(ref);
+    return r;
+  }
+
+  private async desire(
+    user: User,
+    ref: string,
+    desired: 'running' | 'stopped',
+    opts: { force?: boolean; restart?: boolean },
+  ): Promise<Instance> {
+    const r = await this.find(user, ref);
+    await this.store.instances.setDesired(r.id, desired);
+    await this.supervisor.converge(r.id, opts);
+    return this.show(await this.byIdOrThrow(r.id));
+  }
+
+  private async byIdOrThrow(id: string): Promise<InstanceRecord> {
+    const r = await this.store.instances.byId(id);
+    if (!r) throw errors.instanceNotFound(id);
+    return r;
+  }
+
+  /** Checks what the schema cannot say and fills in defaults. */
+  private checkSpec(input: Omit<InstanceSpecInput, 'source'> & { source?: InstanceSpec['source'] }): InstanceSpec {
+    const what = (['command', 'shell', 'source'] as const).filter((k) => input[k] !== undefined);
+    if (what.length !== 1) {
+      throw errors.validation(`body: give exactly one of "command", "shell" or "source"${what.length ? ` (got ${what.join(', ')})` : ''}`);
+    }
+    if (input.process !== undefined && !input.source) throw errors.validation('body.process: only a source has Procfile process types');
+    const names = new Set<string>();
+    for (const p of input.ports ?? []) {
+      if (names.has(p.name)) throw errors.validation(`body.ports: the port name "${p.name}" is used twice`);
+      names.add(p.name);
+    }
+    const max = this.config.maxLimits;
+    for (const [key, value] of Object.entries(input.limits ?? {}) as [keyof typeof max, number][]) {
+      if (value > max[key]) throw errors.validation(`body.limits.${key}: at most ${max[key]} on this server`);
+    }
+    if ((input.stopGraceSeconds ?? 0) > this.config.maxStopGraceSeconds) {
+      throw errors.validation(`body.stopGraceSeconds: at most ${this.config.maxStopGraceSeconds} on this server`);
+    }
+    return {
+      ...input,
+      ...(input.source && { process: input.process ?? 'web' }),
+      env: input.env ?? {},
+      ports: input.ports ?? [],
+      restart: input.restart ?? 'always',
+      stopSignal: input.stopSignal ?? 'SIGTERM',
+      stopGraceSeconds: input.stopGraceSeconds ?? 10,
+    };
+  }
+
+  private show(r: InstanceRecord): Instance {
+    const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
+    return {
+      id: r.id,
+      name: r.name,
+      owner: r.ownerName,
+      spec: r.spec as Instance['spec'],
+      desiredState: r.desiredState,
+      state: r.state,
+      generation: r.generation,
+      restartCount: r.restartCount,
+      exitCode: r.exitCode,
+      exitSignal: r.exitSignal,
+      lastError: r.lastError,
+      ports: r.ports,
+      createdAt: iso(r.createdAt)!,
+      updatedAt: iso(r.updatedAt)!,
+      startedAt: iso(r.startedAt),
+    };
+  }
+}

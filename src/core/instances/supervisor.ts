@@ -1,0 +1,427 @@
+/**
+ * The supervisor owns desired vs observed state. The service writes the desired state to
+ * the store first; then the supervisor converges: it starts, stops, restarts (with backoff)
+ * and deletes workloads through the Driver, writing every observed change to the store and
+ * announcing it as an event. It converges one instance at a time (a per-instance queue), on
+ * request, when a workload exits, on startup (adopt() first, else start again) and on a timer.
+ */
+import { chmod } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Driver, ExitStatus, Workload, WorkloadSink, WorkloadSpec } from '../../drivers/driver.js';
+import type { InstanceRecord, ObservedPatch } from '../../store/instances.js';
+import type { Store } from '../../store/index.js';
+import { isCorralError } from '../errors.js';
+import { restartDelayMs, shouldRestart, wasStable } from './backoff.js';
+import type { InstancesConfig } from './config.js';
+import { createInstanceDirs, instanceDirs, removeInstanceDirs, type InstanceDirs } from './dirs.js';
+import type { InstanceEvents } from './events.js';
+import { InstanceLog } from './logs.js';
+import { PortAllocator, portEnv } from './ports.js';
+import type { InstanceSpec, InstanceState } from './spec.js';
+import { ACTIVE_STATES, assertTransition } from './states.js';
+
+/** What a Procfile app runs, once its source is downloaded and unpacked. */
+export interface PreparedSource {
+  command: string[];
+  env: Record<string, string>;
+}
+
+/** Downloads (or takes the uploaded archive), unpacks and reads the Procfile. */
+export type PrepareSource = (
+  record: InstanceRecord,
+  dirs: InstanceDirs,
+  onState: (state: 'downloading' | 'unpacking') => Promise<void>,
+) => Promise<PreparedSource>;
+
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** How long a stop waits for the driver's exit report after stop() returned. */
+const EXIT_REPORT_MS = 5_000;
+
+/** In-memory state of one instance while this server runs. */
+class Runner {
+  workload: Workload | undefined;
+  generation = 0;
+  startedAt = 0;
+  /** Quick consecutive exits: the exponent of the next restart delay. */
+  attempt = 0;
+  backoffTimer: NodeJS.Timeout | undefined;
+  exits = new Map<number, { status: ExitStatus; reported: Promise<void>; resolve: () => void }>();
+  private queue: Promise<unknown> = Promise.resolve();
+  deleted = false;
+
+  constructor(
+    readonly id: string,
+    readonly dirs: InstanceDirs,
+    readonly log: InstanceLog,
+  ) {}
+
+  /** Runs `fn` after everything queued before it: one operation at a time per instance. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  exitOf(generation: number) {
+    let entry = this.exits.get(generation);
+    if (!entry) {
+      let resolve!: () => void;
+      const reported = new Promise<void>((r) => (resolve = r));
+      entry = { status: { code: null, signal: null, oomKilled: false }, reported, resolve };
+      this.exits.set(generation, entry);
+    }
+    return entry;
+  }
+}
+
+export class Supervisor {
+  private readonly runners = new Map<string, Runner>();
+  private readonly ports = new PortAllocator();
+  private timer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly driver: Driver,
+    private readonly config: InstancesConfig,
+    private readonly dataRoot: string,
+    private readonly events: InstanceEvents,
+    private readonly log: Logger,
+    private readonly prepareSource: PrepareSource,
+  ) {}
+
+  /** Adopts or restarts what should run, finishes interrupted deletes, then reconciles on a timer. */
+  async open(): Promise<void> {
+    const records = await this.store.instances.list();
+    const known = new Set(records.map((r) => r.id));
+    for (const r of records) {
+      const runner = this.runner(r.id);
+      if (r.handle && r.desiredState !== 'deleted') {
+        const gen = r.generation;
+        try {
+          const w = await this.driver.adopt(r.handle, this.sink(runner, gen));
+          if (w) {
+            runner.workload = w;
+            runner.generation = gen;
+            runner.startedAt = r.startedAt ?? Date.now();
+          }
+        } catch (e) {
+          this.log.warn({ err: e, instance: r.id }, 'could not adopt a workload');
+        }
+      }
+      // What ran under the previous server and could not be adopted is gone: say so, then converge.
+      if (!runner.workload && (r.handle || ACTIVE_STATES.has(r.state)) && r.state !== 'stopped') {
+        await this.observe(r, { state: 'stopped', handle: null });
+      }
+    }
+    await this.cleanOrphans(known);
+    await Promise.all(records.map((r) => this.converge(r.id)));
+    const every = this.config.reconcileSeconds * 1000;
+    this.timer = setInterval(() => void this.reconcile(), every);
+    this.timer.unref();
+  }
+
+  /** Stops every workload with its stop signal and grace period, in parallel, and waits. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.timer);
+    await Promise.all(
+      [...this.runners.values()].map((runner) =>
+        runner.serial(async () => {
+          clearTimeout(runner.backoffTimer);
+          const r = await this.store.instances.byId(runner.id);
+          if (r && runner.workload) await this.stopWorkload(runner, r, 'stopped');
+          await runner.log.close();
+        }),
+      ),
+    );
+  }
+
+  /** The instance's output, for logs and attach. */
+  output(id: string): InstanceLog {
+    return this.runner(id).log;
+  }
+
+  /** The live workload, if it runs now. */
+  workload(id: string): Workload | undefined {
+    return this.runners.get(id)?.workload;
+  }
+
+  /**
+   * Makes observed follow desired for one instance. `force` also starts an instance that
+   * ended on its own (exited, failed): what an explicit start or restart asks for.
+   */
+  converge(id: string, opts: { force?: boolean; restart?: boolean } = {}): Promise<void> {
+    const runner = this.runner(id);
+    return runner.serial(async () => {
+      if (this.closing || runner.deleted) return;
+      const r = await this.store.instances.byId(id);
+      if (!r) return;
+      if (r.desiredState === 'deleted') return this.remove(runner, r);
+      if (r.desiredState === 'stopped') {
+        clearTimeout(runner.backoffTimer);
+        runner.backoffTimer = undefined;
+        if (runner.workload) await this.stopWorkload(runner, r, 'stopped');
+        else if (r.state !== 'stopped') await this.observe(r, { state: 'stopped' });
+        return;
+      }
+      if (opts.restart && runner.workload) {
+        await this.stopWorkload(runner, r, 'pending');
+        r.state = 'pending';
+      }
+      if (runner.workload) return;
+      if (opts.force) {
+        clearTimeout(runner.backoffTimer);
+        runner.backoffTimer = undefined;
+        runner.attempt = 0;
+      } else if (runner.backoffTimer || r.state === 'exited' || r.state === 'failed') {
+        return;
+      }
+      await this.start(runner, r);
+    });
+  }
+
+  /** Sends a signal to a running workload; false when nothing runs. */
+  signal(id: string, signal: string): boolean {
+    const w = this.runners.get(id)?.workload;
+    if (!w) return false;
+    w.signal(signal);
+    return true;
+  }
+
+  private async reconcile(): Promise<void> {
+    try {
+      for (const r of await this.store.instances.list()) {
+        const runner = this.runners.get(r.id);
+        const alive = !!runner?.workload;
+        const needs =
+          r.desiredState === 'deleted' ||
+          (r.desiredState === 'stopped' && (alive || r.state !== 'stopped')) ||
+          (r.desiredState === 'running' && !alive && !runner?.backoffTimer && !['exited', 'failed'].includes(r.state));
+        if (needs) void this.converge(r.id).catch((e: unknown) => this.log.error({ err: e, instance: r.id }, 'reconcile failed'));
+      }
+    } catch (e) {
+      this.log.error({ err: e }, 'reconcile failed');
+    }
+  }
+
+  private runner(id: string): Runner {
+    let runner = this.runners.get(id);
+    if (!runner) {
+      const dirs = instanceDirs(this.dataRoot, id);
+      runner = new Runner(id, dirs, new InstanceLog(dirs.logs, this.config.logs));
+      this.runners.set(id, runner);
+    }
+    return runner;
+  }
+
+  private async start(runner: Runner, r: InstanceRecord): Promise<void> {
+    await createInstanceDirs(runner.dirs);
+    await chmod(runner.dirs.data, 0o700);
+    if (r.state !== 'pending') await this.observe(r, { state: 'pending' });
+    let prepared: PreparedSource | undefined;
+    if (r.spec.source) {
+      try {
+        prepared = await this.prepareSource(r, runner.dirs, (state) => this.observe(r, { state }));
+      } catch (e) {
+        const message = isCorralError(e) ? e.message : `source failed: ${(e as Error).message}`;
+        runner.log.note(message);
+        await this.observe(r, { state: 'failed', lastError: message });
+        return;
+      }
+    }
+    const generation = r.generation + 1;
+    let ports: InstanceRecord['ports'];
+    try {
+      ports = await this.ports.allocate(r.id, r.spec.ports.map((p) => p.name), r.ports);
+    } catch (e) {
+      await this.startFailed(runner, r, `no free port: ${(e as Error).message}`);
+      return;
+    }
+    await this.observe(r, { state: 'starting', generation, ports, exitCode: null, exitSignal: null });
+    const spec = this.workloadSpec(r, runner.dirs, generation, ports, prepared);
+    let workload: Workload;
+    try {
+      workload = await this.driver.start(spec, this.sink(runner, generation));
+    } catch (e) {
+      await this.startFailed(runner, r, `start failed: ${(e as Error).message}`);
+      return;
+    }
+    runner.workload = workload;
+    runner.generation = generation;
+    runner.startedAt = Date.now();
+    runner.log.note(`started (generation ${generation})`);
+    await this.observe(r, { state: 'running', handle: workload.handle, startedAt: runner.startedAt, lastError: null });
+  }
+
+  private async startFailed(runner: Runner, r: InstanceRecord, message: string): Promise<void> {
+    runner.log.note(message);
+    if (r.spec.restart === 'never') await this.observe(r, { state: 'failed', lastError: message });
+    else await this.backoff(runner, r, message);
+  }
+
+  private workloadSpec(
+    r: InstanceRecord,
+    dirs: InstanceDirs,
+    generation: number,
+    ports: InstanceRecord['ports'],
+    prepared: PreparedSource | undefined,
+  ): WorkloadSpec {
+    const { spec } = r;
+    const cfg = this.config;
+    const command = prepared?.command ?? spec.command ?? ['sh', '-c', spec.shell ?? 'true'];
+    return {
+      instanceId: r.id,
+      owner: r.ownerId,
+      generation,
+      command,
+      env: {
+        PATH: BASE_PATH,
+        HOME: cfg.dataMount,
+        LANG: 'C.UTF-8',
+        CORRAL_INSTANCE: r.name,
+        CORRAL_INSTANCE_ID: r.id,
+        ...portEnv(ports),
+        ...spec.env,
+        ...prepared?.env,
+      },
+      cwd: prepared ? cfg.sourceMount : cfg.dataMount,
+      dataDir: dirs.data,
+      dataMount: cfg.dataMount,
+      mounts: prepared ? [{ source: dirs.source, target: cfg.sourceMount, readOnly: false }] : [],
+      ports: ports.map((p) => ({ name: p.name, containerPort: p.hostPort, hostPort: p.hostPort })),
+      limits: { ...cfg.defaultLimits, ...spec.limits },
+      network: true,
+    };
+  }
+
+  private sink(runner: Runner, generation: number): WorkloadSink {
+    return {
+      output: (stream, chunk) => runner.log.append(stream, chunk),
+      exit: (status) => {
+        const entry = runner.exitOf(generation);
+        entry.status = status;
+        entry.resolve();
+        void runner.serial(() => this.onExit(runner, generation, status)).catch((e: unknown) =>
+          this.log.error({ err: e, instance: runner.id }, 'handling an exit failed'),
+        );
+      },
+    };
+  }
+
+  /** A workload ended on its own (a stop clears `runner.workload` first, so it is not seen here). */
+  private async onExit(runner: Runner, generation: number, status: ExitStatus): Promise<void> {
+    runner.exits.delete(generation);
+    if (runner.generation !== generation || !runner.workload) return;
+    runner.workload = undefined;
+    runner.log.endOfOutput();
+    const r = await this.store.instances.byId(runner.id);
+    if (!r) return;
+    const message = describeExit(status);
+    runner.log.note(message);
+    const failed = status.code !== 0 || status.signal !== null || status.oomKilled;
+    const patch: ObservedPatch = {
+      exitCode: status.code,
+      exitSignal: status.signal,
+      lastError: failed ? message : null,
+      handle: null,
+    };
+    if (this.closing || r.desiredState !== 'running') {
+      await this.observe(r, { ...patch, state: 'stopped' });
+      if (r.desiredState === 'deleted') await this.remove(runner, r);
+      return;
+    }
+    if (wasStable(this.config.restart, Date.now() - runner.startedAt)) runner.attempt = 0;
+    if (shouldRestart(r.spec.restart, failed)) await this.backoff(runner, r, patch.lastError ?? null, patch);
+    else await this.observe(r, { ...patch, state: failed ? 'failed' : 'exited' });
+  }
+
+  /** Waits (×1.5 each quick exit, capped) before starting again: a crash loop never spins a core. */
+  private async backoff(runner: Runner, r: InstanceRecord, lastError: string | null, patch: ObservedPatch = {}): Promise<void> {
+    const delay = restartDelayMs(this.config.restart, runner.attempt++);
+    await this.observe(r, { ...patch, state: 'backoff', lastError, restartCount: r.restartCount + 1 });
+    runner.log.note(`restarting in ${(delay / 1000).toFixed(1)} s`);
+    runner.backoffTimer = setTimeout(() => {
+      runner.backoffTimer = undefined;
+      void this.converge(runner.id).catch((e: unknown) => this.log.error({ err: e, instance: runner.id }, 'restart failed'));
+    }, delay);
+  }
+
+  /** Stops the live workload with the spec's signal and grace and records `state`. */
+  private async stopWorkload(runner: Runner, r: InstanceRecord, state: InstanceState): Promise<void> {
+    const w = runner.workload!;
+    const generation = runner.generation;
+    runner.workload = undefined;
+    const exit = runner.exitOf(generation);
+    try {
+      await w.stop(r.spec.stopSignal, r.spec.stopGraceSeconds * 1000);
+    } catch (e) {
+      this.log.error({ err: e, instance: r.id }, 'stopping a workload failed');
+    }
+    await Promise.race([exit.reported, new Promise((resolve) => setTimeout(resolve, EXIT_REPORT_MS).unref())]);
+    runner.log.endOfOutput();
+    runner.log.note(`stopped (${describeExit(exit.status)})`);
+    this.ports.release(r.id);
+    await this.observe(r, { state, exitCode: exit.status.code, exitSignal: exit.status.signal, handle: null });
+  }
+
+  private async remove(runner: Runner, r: InstanceRecord): Promise<void> {
+    clearTimeout(runner.backoffTimer);
+    if (runner.workload) await this.stopWorkload(runner, r, 'stopped');
+    runner.deleted = true;
+    await runner.log.close();
+    this.ports.release(r.id);
+    await removeInstanceDirs(runner.dirs);
+    await this.store.instances.delete(r.id);
+    this.runners.delete(r.id);
+    this.events.emit({ ...eventOf(r), type: 'deleted' });
+  }
+
+  /** Writes an observed change (checked by the state machine), then announces it. */
+  private async observe(r: InstanceRecord, patch: ObservedPatch): Promise<void> {
+    if (patch.state) assertTransition(r.state, patch.state);
+    await this.store.instances.updateObserved(r.id, patch);
+    Object.assign(r, patch);
+    if (patch.state) this.events.emit({ ...eventOf(r), type: 'state' });
+  }
+
+  /** Ends workloads the driver still runs for instances that no longer exist. */
+  private async cleanOrphans(known: Set<string>): Promise<void> {
+    let handles;
+    try {
+      handles = await this.driver.list();
+    } catch {
+      return;
+    }
+    for (const h of handles) {
+      const id = typeof h.instanceId === 'string' ? h.instanceId : undefined;
+      if (id && known.has(id)) continue;
+      const w = await this.driver.adopt(h, { output: () => {}, exit: () => {} }).catch(() => undefined);
+      await w?.stop('SIGKILL', 0).catch(() => undefined);
+    }
+  }
+}
+
+function eventOf(r: InstanceRecord) {
+  return {
+    id: r.id,
+    ownerId: r.ownerId,
+    name: r.name,
+    state: r.state,
+    desiredState: r.desiredState,
+    restartCount: r.restartCount,
+    exitCode: r.exitCode,
+    exitSignal: r.exitSignal,
+    lastError: r.lastError,
+    at: new Date().toISOString(),
+  };
+}
+
+/** "killed: out of memory", "killed by SIGKILL", "exited with code 3". */
+export function describeExit(s: ExitStatus): string {
+  if (s.oomKilled) return 'killed: out of memory';
+  if (s.signal) return `killed by ${s.signal}`;
+  return `exited with code ${s.code ?? '?'}`;
+}
+
+export type { InstanceSpec };

@@ -1,0 +1,69 @@
+/**
+ * `POST /instances` as multipart/form-data: a `spec` field (the JSON spec, validated by the
+ * same schema as a JSON body) and an `archive` file (tar, tar.gz or zip), streamed to a
+ * temporary file under the data dir with a size cap — never held in memory.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Value } from '@sinclair/typebox/value';
+import type { FastifyRequest } from 'fastify';
+import { errors } from '../../../core/errors.js';
+import { InstanceSpecSchema, type InstanceSpecInput, type UploadedArchive } from '../../../core/instances/index.js';
+
+export async function readUpload(
+  request: FastifyRequest,
+  dataDir: string,
+  maxBytes: number,
+): Promise<{ spec: InstanceSpecInput; archive?: UploadedArchive }> {
+  const tmpDir = path.join(dataDir, 'tmp');
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  let spec: InstanceSpecInput | undefined;
+  let archive: UploadedArchive | undefined;
+  try {
+    for await (const part of request.parts({ limits: { fileSize: maxBytes, files: 1, fields: 4 } })) {
+      if (part.type === 'field' && part.fieldname === 'spec') {
+        spec = parseSpec(String(part.value));
+      } else if (part.type === 'file' && part.fieldname === 'archive' && !archive) {
+        const file = path.join(tmpDir, `upload-${randomUUID()}`);
+        archive = { file, fileName: safeName(part.filename) };
+        await pipeline(part.file, createWriteStream(file, { mode: 0o600 }));
+        if (part.file.truncated) throw errors.sourceTooLarge(`the archive is larger than ${maxBytes} bytes`);
+      } else {
+        if (part.type === 'file') part.file.resume();
+        throw errors.validation(`multipart: unknown part "${part.fieldname}"; send "spec" (JSON) and "archive" (a file)`);
+      }
+    }
+    if (!spec) throw errors.validation('multipart: missing the "spec" field');
+    return { spec, ...(archive && { archive }) };
+  } catch (e) {
+    if (archive) await rm(archive.file, { force: true });
+    const code = (e as { code?: string }).code;
+    if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
+      throw errors.validation('multipart: too many parts; send one "spec" field and one "archive" file');
+    }
+    throw e;
+  }
+}
+
+function parseSpec(text: string): InstanceSpecInput {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw errors.badJson(`the "spec" field is not valid JSON: ${(e as Error).message}`);
+  }
+  const first = [...Value.Errors(InstanceSpecSchema, value)][0];
+  if (first) {
+    const where = `spec${first.path.replaceAll('/', '.')}`;
+    throw errors.validation(`${where}: ${first.message}`);
+  }
+  return value as InstanceSpecInput;
+}
+
+/** The uploaded file's name, kept only as a label: no path, printable, short. */
+function safeName(name: string | undefined): string {
+  return (path.basename(name ?? 'archive').replace(/[^\w.+-]/g, '_') || 'archive').slice(0, 128);
+}

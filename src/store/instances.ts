@@ -1,0 +1,147 @@
+/** Instances: spec, desired and observed state, driver handle and ports of each workload. */
+import type { Handle } from '../drivers/driver.js';
+import type { DesiredState, InstanceSpec, InstanceState } from '../core/instances/spec.js';
+import type { Db } from './database.js';
+import type { InstancesTable } from './schema.js';
+
+export interface InstanceRecord {
+  id: string;
+  ownerId: string;
+  ownerName: string;
+  name: string;
+  spec: InstanceSpec;
+  desiredState: DesiredState;
+  state: InstanceState;
+  generation: number;
+  restartCount: number;
+  exitCode: number | null;
+  exitSignal: string | null;
+  lastError: string | null;
+  handle: Handle | null;
+  ports: { name: string; hostPort: number }[];
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+}
+
+/** Fields the supervisor updates as a workload runs. */
+export type ObservedPatch = Partial<
+  Pick<InstanceRecord, 'state' | 'generation' | 'restartCount' | 'exitCode' | 'exitSignal' | 'lastError' | 'handle' | 'ports' | 'startedAt'>
+>;
+
+type Row = InstancesTable & { owner_name: string };
+
+const toRecord = (r: Row): InstanceRecord => ({
+  id: r.id,
+  ownerId: r.owner_id,
+  ownerName: r.owner_name,
+  name: r.name,
+  spec: JSON.parse(r.spec) as InstanceSpec,
+  desiredState: r.desired_state,
+  state: r.observed_state,
+  generation: Number(r.generation),
+  restartCount: Number(r.restart_count),
+  exitCode: r.exit_code == null ? null : Number(r.exit_code),
+  exitSignal: r.exit_signal,
+  lastError: r.last_error,
+  handle: r.handle ? (JSON.parse(r.handle) as Handle) : null,
+  ports: JSON.parse(r.ports) as InstanceRecord['ports'],
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+  startedAt: r.started_at == null ? null : Number(r.started_at),
+});
+
+export class InstanceStore {
+  constructor(private readonly db: Db) {}
+
+  private select() {
+    return this.db
+      .selectFrom('instances')
+      .innerJoin('users', 'users.id', 'instances.owner_id')
+      .selectAll('instances')
+      .select('users.name as owner_name');
+  }
+
+  async insert(i: { id: string; ownerId: string; name: string; spec: InstanceSpec; desiredState: DesiredState }): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .insertInto('instances')
+      .values({
+        id: i.id,
+        owner_id: i.ownerId,
+        name: i.name,
+        spec: JSON.stringify(i.spec),
+        desired_state: i.desiredState,
+        observed_state: 'pending',
+        generation: 0,
+        restart_count: 0,
+        exit_code: null,
+        exit_signal: null,
+        last_error: null,
+        handle: null,
+        ports: '[]',
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+      })
+      .execute();
+  }
+
+  async byId(id: string): Promise<InstanceRecord | undefined> {
+    const r = await this.select().where('instances.id', '=', id).executeTakeFirst();
+    return r && toRecord(r);
+  }
+
+  async byOwnerAndName(ownerId: string, name: string): Promise<InstanceRecord | undefined> {
+    const r = await this.select().where('instances.owner_id', '=', ownerId).where('instances.name', '=', name).executeTakeFirst();
+    return r && toRecord(r);
+  }
+
+  async byOwnerNameAndName(ownerName: string, name: string): Promise<InstanceRecord | undefined> {
+    const r = await this.select().where('users.name', '=', ownerName).where('instances.name', '=', name).executeTakeFirst();
+    return r && toRecord(r);
+  }
+
+  /** Every instance, or one owner's; ordered by creation. */
+  async list(ownerId?: string): Promise<InstanceRecord[]> {
+    let q = this.select();
+    if (ownerId) q = q.where('instances.owner_id', '=', ownerId);
+    const rows = await q.orderBy('instances.created_at').orderBy('instances.id').execute();
+    return rows.map(toRecord);
+  }
+
+  async setDesired(id: string, desired: DesiredState): Promise<void> {
+    await this.db.updateTable('instances').set({ desired_state: desired, updated_at: Date.now() }).where('id', '=', id).execute();
+  }
+
+  async updateSpec(id: string, spec: InstanceSpec, name: string): Promise<void> {
+    await this.db
+      .updateTable('instances')
+      .set({ spec: JSON.stringify(spec), name, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async updateObserved(id: string, p: ObservedPatch): Promise<void> {
+    await this.db
+      .updateTable('instances')
+      .set({
+        ...(p.state !== undefined && { observed_state: p.state }),
+        ...(p.generation !== undefined && { generation: p.generation }),
+        ...(p.restartCount !== undefined && { restart_count: p.restartCount }),
+        ...(p.exitCode !== undefined && { exit_code: p.exitCode }),
+        ...(p.exitSignal !== undefined && { exit_signal: p.exitSignal }),
+        ...(p.lastError !== undefined && { last_error: p.lastError }),
+        ...(p.handle !== undefined && { handle: p.handle && JSON.stringify(p.handle) }),
+        ...(p.ports !== undefined && { ports: JSON.stringify(p.ports) }),
+        ...(p.startedAt !== undefined && { started_at: p.startedAt }),
+        updated_at: Date.now(),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('instances').where('id', '=', id).execute();
+  }
+}
