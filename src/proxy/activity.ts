@@ -49,7 +49,7 @@ export class Activity {
       const since = Math.max(this.lastActivity(s.instanceId, s.lastActivityAt) ?? 0, this.firstSeenRunning.get(s.instanceId)!);
       if (now - since < s.idleTimeoutSeconds * 1000) continue;
       log.info({ instance: `${s.ownerName}/${s.instanceName}`, idleSeconds: Math.round((now - since) / 1000) }, 'culling idle instance');
-      await targets.stop(s.instanceId).then(
+      await targets.stop(t).then(
         () => stopped.push(s.instanceId),
         (e: unknown) => log.warn({ err: e, instance: s.instanceId }, 'could not cull idle instance'),
       );

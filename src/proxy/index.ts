@@ -19,9 +19,12 @@ const noTargets: ProxyTargets = {
 
 /** Creates the proxy, puts it in front of fastify on the raw server, and closes it with the app. */
 export function attachProxy(app: FastifyInstance, corral: Corral): Proxy {
-  const proxy = new Proxy(corral, instanceTargets(corral) ?? noTargets);
+  const proxy = new Proxy(corral, noTargets);
+  proxy.useTargets(instanceTargets(corral) ?? noTargets);
   proxy.intercept(app.server);
   app.decorate('proxy', proxy);
+  // Tunnels are not the HTTP server's connections any more: end them before it closes.
+  app.addHook('preClose', async () => proxy.tunnels.closeEverything());
   app.addHook('onClose', async () => proxy.close());
   return proxy;
 }

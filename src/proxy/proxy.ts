@@ -63,6 +63,7 @@ export class Proxy {
   /** Replaces where instances are looked up (tests, or a split proxy/manager deployment). */
   useTargets(targets: ProxyTargets): void {
     this.targets = targets;
+    targets.onChange?.(() => this.invalidate());
     this.invalidate();
   }
 
@@ -157,7 +158,7 @@ export class Proxy {
     if (!port) return { kind: 'answer', answer: answers.notFound() };
     const name = `${route.owner}/${route.instance}`;
     if (target.state !== 'running') {
-      if (settings?.startOnDemand && isStopped(target.state)) this.startOnDemand(target.instanceId, route);
+      if (settings?.startOnDemand && isStopped(target.state)) this.startOnDemand(target, route);
       const starting = ['pending', 'starting', 'backoff'].includes(target.state) || !!settings?.startOnDemand;
       return { kind: 'answer', answer: starting ? answers.starting(name) : answers.stopped(name) };
     }
@@ -196,12 +197,13 @@ export class Proxy {
     else this.resolved.clear();
   }
 
-  private startOnDemand(instanceId: string, route: ProxyRoute): void {
+  private startOnDemand(target: ProxyTarget, route: ProxyRoute): void {
+    const { instanceId } = target;
     if (this.starting.has(instanceId)) return;
     this.starting.add(instanceId);
     this.corral.log.info({ instance: `${route.owner}/${route.instance}` }, 'starting instance on demand');
     void this.targets
-      .start(instanceId)
+      .start(target)
       .catch((e: unknown) => this.corral.log.warn({ err: e, instanceId }, 'start on demand failed'))
       .finally(() => {
         this.starting.delete(instanceId);

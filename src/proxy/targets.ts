@@ -4,6 +4,7 @@
  * everything about what runs where comes through this seam, so the proxy does not depend on
  * how the supervisor is built.
  */
+import type { User } from '../core/accounts/index.js';
 import type { Corral } from '../core/corral.js';
 
 export interface TargetPort {
@@ -23,8 +24,10 @@ export interface ProxyTarget {
 
 export interface ProxyTargets {
   resolve(ownerName: string, instanceName: string): Promise<ProxyTarget | undefined>;
-  start(instanceId: string): Promise<void>;
-  stop(instanceId: string): Promise<void>;
+  start(target: Pick<ProxyTarget, 'instanceId' | 'ownerId'>): Promise<void>;
+  stop(target: Pick<ProxyTarget, 'instanceId' | 'ownerId'>): Promise<void>;
+  /** Calls `fn` whenever some instance changes state, so cached lookups can be dropped. */
+  onChange?(fn: () => void): void;
 }
 
 /** What the instances core offers (duck-typed so the proxy builds before and after it lands). */
@@ -33,25 +36,36 @@ interface InstancesCore {
     ownerName: string,
     instanceName: string,
   ): Promise<{ instanceId: string; ownerId: string; state: string; ports: { name: string; hostPort: number }[] } | undefined>;
-  start?(instanceId: string): Promise<unknown>;
-  stop?(instanceId: string): Promise<unknown>;
+  start(user: User, ref: string): Promise<unknown>;
+  stop(user: User, ref: string): Promise<unknown>;
+  subscribe(user: User, fn: () => void): () => void;
 }
 
 /** Targets backed by the instances core, or none when this corral has no instances core. */
 export function instanceTargets(corral: Corral): ProxyTargets | undefined {
-  const core = (corral as unknown as { instances?: InstancesCore }).instances;
+  const core = (corral as unknown as { instances?: { service?: InstancesCore } }).instances?.service;
   if (!core || typeof core.resolveTarget !== 'function') return undefined;
+  // Start and stop act as the owner, so the core's own ownership check applies.
+  const owner = async (ownerId: string) => {
+    const u = await corral.store.users.byId(ownerId);
+    if (!u) throw new Error(`owner ${ownerId} of an instance no longer exists`);
+    return u;
+  };
   return {
     async resolve(ownerName, instanceName) {
       const t = await core.resolveTarget(ownerName, instanceName).catch(() => undefined);
       if (!t) return undefined;
       return { ...t, ports: t.ports.map((p) => ({ name: p.name, host: '127.0.0.1', port: p.hostPort })) };
     },
-    async start(instanceId) {
-      await core.start?.(instanceId);
+    async start(t) {
+      await core.start(await owner(t.ownerId), t.instanceId);
     },
-    async stop(instanceId) {
-      await core.stop?.(instanceId);
+    async stop(t) {
+      await core.stop(await owner(t.ownerId), t.instanceId);
+    },
+    onChange(fn) {
+      // Admins see every instance's events.
+      core.subscribe({ id: '', name: '', role: 'admin', credits: 0, createdAt: '' }, fn);
     },
   };
 }

@@ -29,7 +29,10 @@ export async function echoBackend(): Promise<Backend> {
     ws.send(`hello ${String(req.headers['x-corral-user'])}`);
     ws.on('message', (m, binary) => ws.send(m, { binary }));
   });
-  return listen(server, () => wss.close());
+  return listen(server, () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+  });
 }
 
 /** Never answers. */
@@ -87,14 +90,14 @@ export class FixtureTargets implements ProxyTargets {
     return [...this.instances.values()].find((i) => i.instanceId === id)!;
   }
 
-  async start(id: string): Promise<void> {
-    this.starts.push(id);
-    this.byId(id).state = 'running';
+  async start({ instanceId }: { instanceId: string }): Promise<void> {
+    this.starts.push(instanceId);
+    this.byId(instanceId).state = 'running';
   }
 
-  async stop(id: string): Promise<void> {
-    this.stops.push(id);
-    this.byId(id).state = 'stopped';
+  async stop({ instanceId }: { instanceId: string }): Promise<void> {
+    this.stops.push(instanceId);
+    this.byId(instanceId).state = 'stopped';
   }
 }
 
