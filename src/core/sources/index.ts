@@ -1,0 +1,169 @@
+/**
+ * Sources: an app as an archive (tar, tar.gz, zip), downloaded from a URL or uploaded, then
+ * unpacked safely with its Procfile read. One entry point, `prepareSource`:
+ *
+ *     const source = await prepareSource({
+ *       url: 'https://example.org/app.tar.gz',   // or archive: <Buffer | stream>
+ *       into: '/data/sources/<instance id>',     // must not exist yet
+ *       config: config.sources,                  // caps and sources.allowPrivate
+ *       processType: 'web',                      // optional: must be in the Procfile
+ *       onState: (state) => …,                   // 'downloading', then 'unpacking'
+ *     });
+ *     // source.appDir: the cwd; source.process: { type, env, command, line }
+ *
+ * On any failure `into` does not exist afterwards and the error is a CorralError:
+ * `source_refused` (address policy, not http/https), `download_failed` (status, content
+ * type, timeout, network), `source_too_large`, `bad_archive`, `no_procfile`,
+ * `procfile_invalid` (with the line), `unknown_process_type`. docs/sources.md has the
+ * mapping to smartmob-agent's states.
+ */
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errors } from '../errors.js';
+import { createAddressPolicy } from './address-policy.js';
+import type { SourcesConfig } from './config.js';
+import { download, type Resolver } from './download.js';
+import { commandFor, parseProcfile, type Procfile, type ProcfileEntry } from './procfile.js';
+import type { TreeWriter } from './tree-writer.js';
+import { unpackArchive, type Unpacked } from './unpack.js';
+
+export { commandFor, parseProcfile, processEnv, type Procfile, type ProcfileEntry } from './procfile.js';
+export { createAddressPolicy, type AddressPolicy } from './address-policy.js';
+export type { SourcesConfig } from './config.js';
+
+export type SourceState = 'downloading' | 'unpacking';
+
+export interface PrepareSourceOptions {
+  /** An http or https URL to download the archive from. Give this or `archive`. */
+  url?: string;
+  /** An uploaded archive. */
+  archive?: Buffer | AsyncIterable<Buffer>;
+  /** Directory to unpack into; must not exist (its parent is created if needed). */
+  into: string;
+  /** The `sources` config section. */
+  config: SourcesConfig;
+  /** The process type the caller will run: checked against the Procfile. */
+  processType?: string;
+  /** Called as the work moves on: 'downloading' (URL sources only), then 'unpacking'. */
+  onState?: (state: SourceState) => void;
+  /** Aborts a download in progress. */
+  signal?: AbortSignal;
+  /** Host name resolver for downloads (tests); the system's by default. */
+  resolve?: Resolver;
+}
+
+export interface PreparedSource {
+  /** The unpacked archive (= `into`). */
+  dir: string;
+  /** Where the Procfile is — `dir`, or the archive's single top-level directory — to run in. */
+  appDir: string;
+  format: Unpacked['format'];
+  /** Entries and bytes unpacked. */
+  entries: number;
+  bytes: number;
+  /** The parsed Procfile, or null if the source has none. */
+  procfile: Procfile | null;
+  /** The entry for `processType`, when one was asked for. */
+  process?: ProcfileEntry;
+}
+
+const PROCFILE = 'Procfile';
+const MAX_PROCFILE_BYTES = 64 * 1024;
+
+export async function prepareSource(opts: PrepareSourceOptions): Promise<PreparedSource> {
+  if ((opts.url === undefined) === (opts.archive === undefined)) throw errors.badRequest('a source is either a url or an archive');
+  // Checked again when unpacking; here so a download is not wasted.
+  if (await lstat(opts.into).then(() => true, () => false)) throw errors.conflict(`cannot unpack into ${opts.into}: it already exists`);
+  await mkdir(path.dirname(opts.into), { recursive: true });
+  const archiveFile = path.join(path.dirname(opts.into), `.${path.basename(opts.into)}.${randomUUID()}.archive`);
+  const { config } = opts;
+  try {
+    if (opts.url !== undefined) {
+      opts.onState?.('downloading');
+      await download({
+        url: opts.url,
+        to: archiveFile,
+        policy: createAddressPolicy(config.allowPrivate),
+        maxBytes: config.maxDownloadBytes,
+        timeoutMs: config.downloadTimeoutSeconds * 1000,
+        ...(opts.signal && { signal: opts.signal }),
+        ...(opts.resolve && { resolve: opts.resolve }),
+      });
+    } else {
+      await saveUpload(opts.archive!, archiveFile, config.maxDownloadBytes);
+    }
+    opts.onState?.('unpacking');
+    const unpacked = await unpackArchive(archiveFile, opts.into, { maxUnpackedBytes: config.maxUnpackedBytes, maxFiles: config.maxFiles });
+    try {
+      return await withProcfile(unpacked, opts.processType);
+    } catch (e) {
+      await rm(opts.into, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    await rm(archiveFile, { force: true });
+  }
+}
+
+async function saveUpload(archive: Buffer | AsyncIterable<Buffer>, file: string, maxBytes: number): Promise<void> {
+  const tooLarge = () => errors.sourceTooLarge(`the source archive is larger than ${maxBytes} bytes`);
+  if (Buffer.isBuffer(archive)) {
+    if (archive.length > maxBytes) throw tooLarge();
+    return writeFile(file, archive, { flag: 'wx', mode: 0o600 });
+  }
+  const handle = await open(file, 'wx', 0o600);
+  let bytes = 0;
+  try {
+    for await (const chunk of archive) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) throw tooLarge();
+      await handle.write(chunk);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function withProcfile(unpacked: Unpacked, processType: string | undefined): Promise<PreparedSource> {
+  const { tree } = unpacked;
+  const appRel = findAppDir(tree);
+  const procfile = appRel === undefined ? null : parseProcfile(await readProcfile(tree, appRel));
+  const prepared: PreparedSource = {
+    dir: unpacked.dir,
+    appDir: tree.abs(appRel ?? ''),
+    format: unpacked.format,
+    entries: unpacked.entries,
+    bytes: unpacked.bytes,
+    procfile,
+  };
+  if (processType !== undefined) {
+    if (!procfile) throw errors.noProcfile('the source has no Procfile at its top level (nor in its single top-level directory)');
+    prepared.process = commandFor(procfile, processType);
+  }
+  return prepared;
+}
+
+/** '' when the Procfile is at the top; the single top-level directory when it is there. */
+function findAppDir(tree: TreeWriter): string | undefined {
+  if (tree.kindOf(PROCFILE)) return '';
+  const top = tree.children('');
+  const only = top.length === 1 ? top[0]! : undefined;
+  if (only !== undefined && tree.kindOf(only)?.kind === 'dir' && tree.kindOf(`${only}/${PROCFILE}`)) return only;
+  return undefined;
+}
+
+async function readProcfile(tree: TreeWriter, appRel: string): Promise<string> {
+  // Resolved through the tree's own index: links were checked to stay inside.
+  const found = tree.kindOf(appRel ? `${appRel}/${PROCFILE}` : PROCFILE)!;
+  if (found.kind !== 'file') throw errors.procfileInvalid('the Procfile is not a regular file');
+  const handle = await open(tree.abs(found.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_PROCFILE_BYTES) throw errors.procfileInvalid(`the Procfile is larger than ${MAX_PROCFILE_BYTES} bytes`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
