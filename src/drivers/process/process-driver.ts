@@ -136,30 +136,32 @@ export class ProcessDriver implements Driver {
         env: modes.bwrap ? { PATH: LAUNCH_PATH } : inner.env,
         cwd: inner.cwd,
       });
-      // Listen at once: a fast workload may exit before the awaits below are done.
-      const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-      const spawned = await Promise.race([once(child, 'spawn').then(() => undefined), once(child, 'error').then(([e]) => e as Error)]);
-      if (spawned) throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${spawned.message}`);
-      const st = await readProcStat(child.pid!);
+      // Node knows synchronously whether the spawn worked (pid set). The workload must
+      // listen at once: if 'exit' comes before anyone reads stdout, node discards the output.
+      if (child.pid === undefined) {
+        const [err] = (await once(child, 'error').catch((e: unknown) => [e])) as [Error];
+        throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
+      }
       const handle: Handle = {
         driver: DRIVER,
         instanceId: spec.instanceId,
         generation: spec.generation,
-        pid: child.pid!,
-        pgid: child.pid!,
-        startTime: st?.startTime ?? 0,
+        pid: child.pid,
+        pgid: child.pid,
+        startTime: 0,
         sandboxed: !!modes.bwrap,
         cgroup: cgroup?.name ?? null,
       };
       const workload = new ProcessWorkload({
         child,
-        exit,
         handle,
         sandboxed: !!modes.bwrap,
         cgroup,
         sink,
         onGone: () => this.live.delete(key),
       });
+      // Recorded so adopt() can tell this process from a later one that reuses its pid.
+      handle.startTime = (await readProcStat(child.pid))?.startTime ?? 0;
       this.live.set(key, workload);
       return workload;
     } catch (err) {

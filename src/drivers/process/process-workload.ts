@@ -23,9 +23,8 @@ const PIPE_DRAIN_MS = 200;
 const KILL_SETTLE_MS = 5000;
 
 export interface WorkloadParts {
+  /** Just spawned (pid set): the constructor must run before any await, see start(). */
   child: ChildProcess;
-  /** once(child, 'exit'), taken right after spawn so no exit is missed. */
-  exit: Promise<[number | null, NodeJS.Signals | null]>;
   handle: Handle;
   sandboxed: boolean;
   cgroup?: Cgroup;
@@ -49,12 +48,13 @@ export class ProcessWorkload implements Workload {
     child.stderr!.on('data', (chunk: Buffer) => sink.output('stderr', chunk));
     // A workload that closed its stdin must not crash the server with EPIPE.
     child.stdin!.on('error', () => undefined);
-    this.exited = this.watchExit();
+    const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    this.exited = this.watchExit(exit);
   }
 
-  private async watchExit(): Promise<ExitStatus> {
+  private async watchExit(exit: Promise<[number | null, NodeJS.Signals | null]>): Promise<ExitStatus> {
     const { cgroup, sink, sandboxed } = this.parts;
-    const [code, signal] = await this.parts.exit;
+    const [code, signal] = await exit;
     // Leftovers (background children of an unsandboxed workload) must not outlive it.
     await this.killTree();
     await this.drainPipes();
