@@ -1,0 +1,48 @@
+// The dashboard shell: a hash router over page modules. Each page is `(main, params) => cleanup?`.
+import { whoami } from './lib/api.js';
+import { flash, h, render } from './lib/dom.js';
+import { instancesPage } from './pages/instances.js';
+import { instancePage } from './pages/instance.js';
+import { jobsPage } from './pages/jobs.js';
+import { tokensPage } from './pages/tokens.js';
+import { usagePage } from './pages/usage.js';
+import { usersPage } from './pages/users.js';
+
+const routes = [
+  [/^\/instances$/, (m) => instancesPage(m, { all: false })],
+  [/^\/instances\/([^/]+)$/, (m, [id]) => instancePage(m, decodeURIComponent(id))],
+  [/^\/jobs$/, jobsPage],
+  [/^\/tokens$/, tokensPage],
+  [/^\/usage$/, usagePage],
+  [/^\/admin\/users$/, usersPage],
+  [/^\/admin\/instances$/, (m) => instancesPage(m, { all: true })],
+];
+
+let cleanup;
+const main = document.getElementById('main');
+
+async function route() {
+  const path = location.hash.replace(/^#/, '') || '/instances';
+  if (typeof cleanup === 'function') cleanup();
+  cleanup = undefined;
+  for (const a of document.querySelectorAll('.top nav a')) {
+    if (a.getAttribute('href') === `#${path}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const found = routes.find(([re]) => re.test(path));
+  if (!found) return render(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/instances' }, 'Back to your instances')));
+  try {
+    cleanup = await found[1](main, path.match(found[0]).slice(1));
+  } catch (e) {
+    render(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, e.message));
+  }
+  main.focus({ preventScroll: true });
+}
+
+const me = await whoami();
+document.getElementById('whoami').textContent = `${me.user.name}${me.user.role === 'admin' ? ' (admin)' : ''}`;
+document.getElementById('logout-csrf').value = me.csrfToken ?? '';
+if (me.user.role === 'admin') for (const a of document.querySelectorAll('[data-admin]')) a.hidden = false;
+window.addEventListener('hashchange', route);
+window.addEventListener('unhandledrejection', (e) => flash(e.reason?.message ?? String(e.reason), 'error'));
+await route();
