@@ -16,6 +16,7 @@ import { createInstanceDirs, instanceDirs } from './dirs.js';
 import type { InstanceEvent, InstanceEvents } from './events.js';
 import type { InstanceLog } from './logs.js';
 import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from './spec.js';
+import { UPLOAD_FILE } from './source.js';
 import type { Supervisor } from './supervisor.js';
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
@@ -24,8 +25,6 @@ export interface UploadedArchive {
   fileName: string;
 }
 
-/** Where the supervisor's source step finds an uploaded archive. */
-export const UPLOAD_FILE = 'upload.archive';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -1,14 +1,46 @@
 /**
  * The source step of a Procfile app, over src/core/sources: fetch the archive (or take the
- * uploaded one), unpack it into the instance's source dir, read the Procfile and pick the
- * spec's process type. An unpacked source is kept, so restarts do not download again.
+ * uploaded one, kept in the instance dir), unpack it into the instance's source dir, read the
+ * Procfile and pick the spec's process type. Restarts reuse what this server unpacked; after
+ * a server restart the source is unpacked afresh (apps keep state in their data dir).
  */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from '../config.js';
-import { errors } from '../errors.js';
-import type { PrepareSource } from './supervisor.js';
+import { prepareSource } from '../sources/index.js';
+import type { PrepareSource, RunnableSource } from './supervisor.js';
 
-export function sourcePreparer(_config: Config): PrepareSource {
-  return async () => {
-    throw errors.badRequest('sources are not available in this build yet');
+/** Where the service leaves an uploaded archive, inside the instance's root dir. */
+export const UPLOAD_FILE = 'upload.archive';
+
+export function sourcePreparer(config: Config): PrepareSource {
+  const prepared = new Map<string, RunnableSource>();
+  return async (record, dirs, onState) => {
+    const key = `${record.id}:${JSON.stringify(record.spec.source)}:${record.spec.process}`;
+    const known = prepared.get(key);
+    if (known) return known;
+    const source = record.spec.source!;
+    await rm(dirs.source, { recursive: true, force: true });
+    let states = Promise.resolve();
+    const result = await prepareSource({
+      ...('url' in source ? { url: source.url } : { archive: createReadStream(path.join(dirs.root, UPLOAD_FILE)) }),
+      into: dirs.source,
+      config: config.sources,
+      processType: record.spec.process ?? 'web',
+      onState: (state) => {
+        states = states.then(() => onState(state));
+      },
+    });
+    await states;
+    const entry = result.process!;
+    const runnable: RunnableSource = {
+      command: ['sh', '-c', entry.command],
+      env: entry.env,
+      cwd: path.posix.join(config.instances.sourceMount, path.relative(result.dir, result.appDir)),
+    };
+    for (const k of prepared.keys()) if (k.startsWith(`${record.id}:`)) prepared.delete(k);
+    prepared.set(key, runnable);
+    return runnable;
   };
 }

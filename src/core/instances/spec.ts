@@ -49,6 +49,7 @@ const specFields = {
   env: Type.Optional(
     Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 65536 }), {
       maxProperties: 256,
+      additionalProperties: false,
     }),
   ),
   ports: Type.Optional(Type.Array(PortSpec, { maxItems: 16 })),

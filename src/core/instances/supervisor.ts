@@ -21,9 +21,12 @@ import type { InstanceSpec, InstanceState } from './spec.js';
 import { ACTIVE_STATES, assertTransition } from './states.js';
 
 /** What a Procfile app runs, once its source is downloaded and unpacked. */
-export interface PreparedSource {
+export interface RunnableSource {
   command: string[];
+  /** The Procfile line's inline env. */
   env: Record<string, string>;
+  /** Inside the sandbox: under config.sourceMount. */
+  cwd: string;
 }
 
 /** Downloads (or takes the uploaded archive), unpacks and reads the Procfile. */
@@ -31,7 +34,7 @@ export type PrepareSource = (
   record: InstanceRecord,
   dirs: InstanceDirs,
   onState: (state: 'downloading' | 'unpacking') => Promise<void>,
-) => Promise<PreparedSource>;
+) => Promise<RunnableSource>;
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** How long a stop waits for the driver's exit report after stop() returned. */
@@ -219,12 +222,12 @@ export class Supervisor {
     await createInstanceDirs(runner.dirs);
     await chmod(runner.dirs.data, 0o700);
     if (r.state !== 'pending') await this.observe(r, { state: 'pending' });
-    let prepared: PreparedSource | undefined;
+    let prepared: RunnableSource | undefined;
     if (r.spec.source) {
       try {
         prepared = await this.prepareSource(r, runner.dirs, (state) => this.observe(r, { state }));
       } catch (e) {
-        const message = isCorralError(e) ? e.message : `source failed: ${(e as Error).message}`;
+        const message = isCorralError(e) ? `${e.code}: ${e.message}` : `source failed: ${(e as Error).message}`;
         runner.log.note(message);
         await this.observe(r, { state: 'failed', lastError: message });
         return;
@@ -265,7 +268,7 @@ export class Supervisor {
     dirs: InstanceDirs,
     generation: number,
     ports: InstanceRecord['ports'],
-    prepared: PreparedSource | undefined,
+    prepared: RunnableSource | undefined,
   ): WorkloadSpec {
     const { spec } = r;
     const cfg = this.config;
@@ -285,7 +288,7 @@ export class Supervisor {
         ...spec.env,
         ...prepared?.env,
       },
-      cwd: prepared ? cfg.sourceMount : cfg.dataMount,
+      cwd: prepared?.cwd ?? cfg.dataMount,
       dataDir: dirs.data,
       dataMount: cfg.dataMount,
       mounts: prepared ? [{ source: dirs.source, target: cfg.sourceMount, readOnly: false }] : [],
