@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
 import { registerCertCommand } from './commands/cert.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerJobCommands } from './commands/job.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -27,6 +28,7 @@ for (const register of [
   registerLoginCommand,
   registerUserCommands,
   registerTokenCommands,
+  registerJobCommands,
 ]) {
   register(program);
 }

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+
+/** Runs the built CLI; resolves with its exit code and output, noting when stdout first arrived. */
+function corral(args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd });
+  let stdout = '';
+  let stderr = '';
+  let firstOutputAt = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    firstOutputAt ||= Date.now();
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string; firstOutputAt: number; endedAt: number }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr, firstOutputAt, endedAt: Date.now() })),
+  );
+}
+
+describe('corral job run', () => {
+  let server: TestServer;
+  let env: NodeJS.ProcessEnv;
+  let dir: string;
+  beforeAll(async () => {
+    server = await startTestServer();
+    env = { CORRAL_URL: server.url, CORRAL_TOKEN: await createUser(server, 'alice'), HOME: await tempDir() };
+    dir = await tempDir();
+  });
+  afterAll(() => server.stop());
+
+  it('runs a python file with its helper and stdin, streams output and exits with the job’s code', async () => {
+    await writeFile(path.join(dir, 'hello.py'), 'import sys, time, helper\nprint(helper.twice(sys.stdin.read().strip()), flush=True)\ntime.sleep(1)\nprint("late", file=sys.stderr)\nsys.exit(7)\n');
+    await writeFile(path.join(dir, 'helper.py'), 'def twice(s): return s + s\n');
+    await writeFile(path.join(dir, 'in.txt'), 'ab\n');
+    const r = await corral(['job', 'run', '--runtime', 'python', 'hello.py', 'helper.py', '--stdin', 'in.txt'], env, dir);
+    expect(r.stdout).toBe('abab\n');
+    expect(r.stderr).toBe('late\n');
+    expect(r.code).toBe(7);
+    // Printed while the job still ran (it sleeps a second after the first line).
+    expect(r.endedAt - r.firstOutputAt).toBeGreaterThan(700);
+  });
+
+  it('saves the output file and reports a timeout with exit code 124', async () => {
+    await writeFile(path.join(dir, 'make.sh'), 'echo "<b>hi</b>" > page.html\n');
+    const ok = await corral(['job', 'run', '-r', 'sh', 'make.sh', '-o', 'page.html', '--save-output', 'got.html'], env, dir);
+    expect(ok.code).toBe(0);
+    expect(await readFile(path.join(dir, 'got.html'), 'utf8')).toBe('<b>hi</b>\n');
+    const slow = await corral(['job', 'run', '-r', 'sh', '-e', 'sleep 10', '-t', '1', 'make.sh'], env, dir);
+    expect(slow.code).toBe(124);
+    expect(slow.stderr).toMatch(/job timeout/);
+  });
+
+  it('names the known runtimes for an unknown one', async () => {
+    const r = await corral(['job', 'run', '-r', 'cobol', 'make.sh'], env, dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unknown_runtime: .*known: .*python/);
+  });
+});
