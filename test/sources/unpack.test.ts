@@ -86,6 +86,12 @@ describe('good archives unpack with their modes', () => {
     await checkTree();
   });
 
+  it('an old-style directory entry (a file named "dir/") is a directory', async () => {
+    await unpack(tarBytes([{ path: 'old/', type: 'OldFile', mode: 0o755 }, { path: 'old/f', body: 'x' }]));
+    expect((await stat(path.join(into, 'old'))).isDirectory()).toBe(true);
+    expect(await readFile(path.join(into, 'old/f'), 'utf8')).toBe('x');
+  });
+
   it('a single top-level directory and "./" prefixes are kept as they are', async () => {
     await unpack(tarBytes([{ path: './', type: 'Directory' }, { path: './app-1.0/Procfile', body: 'x: y' }]));
     expect(await readFile(path.join(into, 'app-1.0/Procfile'), 'utf8')).toBe('x: y');

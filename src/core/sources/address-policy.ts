@@ -87,7 +87,11 @@ export function createAddressPolicy(allowPrivate: readonly string[] = []): Addre
     const version = net.isIP(address);
     if (!version) return false;
     const family: Family = version === 4 ? 'ipv4' : 'ipv6';
-    return !refused.check(address, family) || allowed.check(address, family);
+    try {
+      return !refused.check(address, family) || allowed.check(address, family);
+    } catch {
+      return false; // e.g. an IPv6 address with a zone id, which BlockList does not take
+    }
   };
   return {
     permits,

@@ -11,11 +11,12 @@
  *   streamed to the file and cut off past `maxBytes`; one timeout covers the whole download.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { rm, open } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net, { type LookupFunction } from 'node:net';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { CorralError, errors, isCorralError } from '../errors.js';
 import type { AddressPolicy } from './address-policy.js';
+import { archiveTooLarge, writeCappedFile } from './capped-file.js';
 
 /** Resolves a host name to its addresses (dns.lookup by default; tests inject their own). */
 export type Resolver = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
@@ -111,18 +112,8 @@ async function saveBody(res: Dispatcher.ResponseData, url: URL, opts: DownloadOp
     throw errors.downloadFailed(`${shown(url)} sent content type ${contentType}, not an archive (zip, tar, tar.gz)`);
   }
   const length = Number(header(res, 'content-length'));
-  if (length > opts.maxBytes) throw tooLarge(opts.maxBytes);
-  const file = await open(opts.to, 'wx', 0o600);
-  let bytes = 0;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > opts.maxBytes) throw tooLarge(opts.maxBytes);
-      await file.write(chunk);
-    }
-  } finally {
-    await file.close();
-  }
+  if (length > opts.maxBytes) throw archiveTooLarge(opts.maxBytes);
+  const bytes = await writeCappedFile(opts.to, res.body as AsyncIterable<Buffer>, opts.maxBytes);
   return { url: url.href, bytes, contentType };
 }
 
@@ -183,8 +174,6 @@ function failure(e: unknown, url: URL, opts: DownloadOptions, timeout: AbortSign
   const err = e as NodeJS.ErrnoException;
   return errors.downloadFailed(`download from ${shown(url)} failed: ${err.code ? `${err.code} ` : ''}${err.message}`);
 }
-
-const tooLarge = (max: number) => errors.sourceTooLarge(`the source archive is larger than ${max} bytes`);
 
 function header(res: Dispatcher.ResponseData, name: string): string | undefined {
   const value = res.headers[name];

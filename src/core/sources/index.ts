@@ -19,10 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from '../errors.js';
 import { createAddressPolicy } from './address-policy.js';
+import { writeCappedFile } from './capped-file.js';
 import type { SourcesConfig } from './config.js';
 import { download, type Resolver } from './download.js';
 import { commandFor, parseProcfile, type Procfile, type ProcfileEntry } from './procfile.js';
@@ -31,6 +32,7 @@ import { unpackArchive, type Unpacked } from './unpack.js';
 
 export { commandFor, parseProcfile, processEnv, type Procfile, type ProcfileEntry } from './procfile.js';
 export { createAddressPolicy, type AddressPolicy } from './address-policy.js';
+export { sourceUrl } from './download.js';
 export type { SourcesConfig } from './config.js';
 
 export type SourceState = 'downloading' | 'unpacking';
@@ -92,7 +94,7 @@ export async function prepareSource(opts: PrepareSourceOptions): Promise<Prepare
         ...(opts.resolve && { resolve: opts.resolve }),
       });
     } else {
-      await saveUpload(opts.archive!, archiveFile, config.maxDownloadBytes);
+      await writeCappedFile(archiveFile, opts.archive!, config.maxDownloadBytes);
     }
     opts.onState?.('unpacking');
     const unpacked = await unpackArchive(archiveFile, opts.into, { maxUnpackedBytes: config.maxUnpackedBytes, maxFiles: config.maxFiles });
@@ -104,25 +106,6 @@ export async function prepareSource(opts: PrepareSourceOptions): Promise<Prepare
     }
   } finally {
     await rm(archiveFile, { force: true });
-  }
-}
-
-async function saveUpload(archive: Buffer | AsyncIterable<Buffer>, file: string, maxBytes: number): Promise<void> {
-  const tooLarge = () => errors.sourceTooLarge(`the source archive is larger than ${maxBytes} bytes`);
-  if (Buffer.isBuffer(archive)) {
-    if (archive.length > maxBytes) throw tooLarge();
-    return writeFile(file, archive, { flag: 'wx', mode: 0o600 });
-  }
-  const handle = await open(file, 'wx', 0o600);
-  let bytes = 0;
-  try {
-    for await (const chunk of archive) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) throw tooLarge();
-      await handle.write(chunk);
-    }
-  } finally {
-    await handle.close();
   }
 }
 

@@ -73,6 +73,11 @@ async function writeEntry(tree: TreeWriter, entry: ReadEntry): Promise<void> {
     case 'File':
     case 'OldFile':
     case 'ContiguousFile':
+      // Pre-POSIX tars marked directories as plain files whose name ends in "/".
+      if (entry.path.endsWith('/') && !entry.size) {
+        await tree.dir(entry.path, entry.mode);
+        break;
+      }
       return tree.file(entry.path, entry.mode, entry as AsyncIterable<Buffer>, entry.size);
     case 'SymbolicLink':
       await tree.symlink(entry.path, entry.linkpath ?? '');
