@@ -204,7 +204,7 @@ export class ProcessDriver implements Driver {
    * handle recorded is killed if it somehow still runs (unsandboxed grandchildren that left
    * the main process), then undefined says "start it again".
    */
-  async adopt(handle: Handle): Promise<Workload | undefined> {
+  async adopt(handle: Handle, _sink?: WorkloadSink): Promise<Workload | undefined> {
     await this.cleanStale();
     const pid = Number(handle.pgid ?? handle.pid);
     const startTime = Number(handle.startTime);
