@@ -86,7 +86,7 @@ describe('good archives unpack with their modes', () => {
     await checkTree();
   });
 
-  it('an old-style directory entry (a file named "dir/") is a directory', async () => {
+  it('an old-style directory entry (a file named "dir/") is a directory (node-tar\'s Header)', async () => {
     await unpack(tarBytes([{ path: 'old/', type: 'OldFile', mode: 0o755 }, { path: 'old/f', body: 'x' }]));
     expect((await stat(path.join(into, 'old'))).isDirectory()).toBe(true);
     expect(await readFile(path.join(into, 'old/f'), 'utf8')).toBe('x');

@@ -73,11 +73,6 @@ async function writeEntry(tree: TreeWriter, entry: ReadEntry): Promise<void> {
     case 'File':
     case 'OldFile':
     case 'ContiguousFile':
-      // Pre-POSIX tars marked directories as plain files whose name ends in "/".
-      if (entry.path.endsWith('/') && !entry.size) {
-        await tree.dir(entry.path, entry.mode);
-        break;
-      }
       return tree.file(entry.path, entry.mode, entry as AsyncIterable<Buffer>, entry.size);
     case 'SymbolicLink':
       await tree.symlink(entry.path, entry.linkpath ?? '');
@@ -90,6 +85,7 @@ async function writeEntry(tree: TreeWriter, entry: ReadEntry): Promise<void> {
     case 'FIFO':
       throw tree.refuse(entry.path, `${entry.type} entries (device files, FIFOs) are not allowed`);
     default:
+      // (Types node-tar does not know never get here: its Parser skips them unwritten.)
       throw tree.refuse(entry.path, `unsupported entry type ${entry.type}`);
   }
   entry.resume();
