@@ -52,12 +52,14 @@ async function checkNode(): Promise<DoctorCheck> {
 async function checkDataDir(dir: string): Promise<DoctorCheck> {
   const name = 'data dir';
   const without = 'corral serve refuses to start; pass --data DIR with a writable directory';
+  // The directory itself, or the nearest ancestor that exists (corral serve creates the rest).
   let existing = dir;
-  while (!(await stat(existing).then((s) => s.isDirectory(), () => false))) {
-    const parent = path.dirname(existing);
-    if (parent === existing) return { name, status: 'missing', detail: `${dir}: no existing parent directory`, without };
-    existing = parent;
+  let found = await stat(existing).catch(() => undefined);
+  while (!found) {
+    existing = path.dirname(existing);
+    found = await stat(existing).catch(() => undefined);
   }
+  if (!found.isDirectory()) return { name, status: 'missing', detail: `${existing} is not a directory`, without };
   try {
     const probe = await mkdtemp(path.join(existing, '.corral-doctor-'));
     await rm(probe, { recursive: true });

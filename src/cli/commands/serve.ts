@@ -1,7 +1,6 @@
 /** `corral serve` and `corral config`: run the server, show its effective config. */
 import type { Command } from 'commander';
 import { loadConfig, maskSecrets, type Config } from '../../core/config.js';
-import { serveForever } from '../../server.js';
 import { runAction } from '../output.js';
 
 interface ServerFlags {
@@ -41,7 +40,12 @@ export function configFromFlags(flags: ServerFlags): Config {
 
 export function registerServeCommands(program: Command): void {
   withServerFlags(program.command('serve').description('start the corral server')).action(
-    runAction.wrap(async (flags: ServerFlags) => serveForever(configFromFlags(flags))),
+    runAction.wrap(async (flags: ServerFlags) => {
+      const config = configFromFlags(flags);
+      // Loaded only here: client commands start faster without the server's modules.
+      const { serveForever } = await import('../../server.js');
+      await serveForever(config);
+    }),
   );
   withServerFlags(program.command('config').description('print the effective config (secrets masked)')).action(
     runAction.wrap(async (flags: ServerFlags) => {
