@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -58,7 +59,8 @@ async function expectRefused(url: string, extra: Partial<DownloadOptions> = {}, 
 describe('downloads that work', () => {
   it.each(['/app.tar.gz', '/app.octet', '/app.untyped', '/to-app'])('%s', async (route) => {
     const result = await get(`${server.url}${route}`);
-    expect(result).toMatchObject({ url: `${server.url}/app.tar.gz`.replace('/app.tar.gz', route === '/to-app' ? '/app.tar.gz' : route), bytes: ARCHIVE.length });
+    const finalRoute = route === '/to-app' ? '/app.tar.gz' : route; // after the redirect
+    expect(result).toMatchObject({ url: `${server.url}${finalRoute}`, bytes: ARCHIVE.length });
     expect(await readFile(to)).toEqual(ARCHIVE);
   });
 
@@ -188,5 +190,39 @@ describe('failed downloads', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
     await expect(get(`${server.url}/slow`, { signal: controller.signal })).rejects.toMatchObject({ code: 'download_failed', message: expect.stringMatching(/cancelled/) });
+  });
+});
+
+describe('https', () => {
+  let secure: FileServer;
+  let cert: string;
+
+  beforeAll(async () => {
+    const dir = await tempDir('corral-download-tls-');
+    const key = path.join(dir, 'key.pem');
+    const certFile = path.join(dir, 'cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', certFile,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    cert = await readFile(certFile, 'utf8');
+    secure = await startFileServer('127.0.0.1', { '/app.tar.gz': { headers: { 'content-type': 'application/gzip' }, body: ARCHIVE } }, { key: await readFile(key, 'utf8'), cert });
+    await rm(dir, { recursive: true });
+  });
+  afterAll(() => secure.close());
+
+  it('downloads over TLS through the guarded connector', async () => {
+    const result = await get(`${secure.url}/app.tar.gz`, { ca: cert });
+    expect(result.bytes).toBe(ARCHIVE.length);
+  });
+
+  it('an untrusted certificate fails the download', async () => {
+    await expect(get(`${secure.url}/app.tar.gz`)).rejects.toMatchObject({ code: 'download_failed', message: expect.stringMatching(/certificate/i) });
+  });
+
+  it('a refused address is refused before the TLS handshake', async () => {
+    const before = secure.connections;
+    await expectRefused(`${secure.url}/app.tar.gz`, { policy: createAddressPolicy([]), ca: cert });
+    expect(secure.connections).toBe(before);
   });
 });

@@ -13,6 +13,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { rm } from 'node:fs/promises';
 import net, { type LookupFunction } from 'node:net';
+import tls from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { CorralError, errors, isCorralError } from '../errors.js';
 import type { AddressPolicy } from './address-policy.js';
@@ -32,6 +33,8 @@ export interface DownloadOptions {
   maxRedirects?: number;
   signal?: AbortSignal;
   resolve?: Resolver;
+  /** Extra CA certificates (PEM) to trust for https, beside the system's. */
+  ca?: string;
 }
 
 export interface Downloaded {
@@ -58,7 +61,7 @@ const systemResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true, 
 export async function download(opts: DownloadOptions): Promise<Downloaded> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
-  const agent = new Agent({ connect: guardedConnector(opts.policy, opts.resolve ?? systemResolver, opts.timeoutMs) });
+  const agent = new Agent({ connect: guardedConnector(opts, opts.resolve ?? systemResolver) });
   let url = sourceUrl(opts.url);
   try {
     for (let redirects = 0; ; redirects++) {
@@ -118,8 +121,10 @@ async function saveBody(res: Dispatcher.ResponseData, url: URL, opts: DownloadOp
 }
 
 /** A connector that only ever connects to addresses the policy permits. */
-function guardedConnector(policy: AddressPolicy, resolve: Resolver, timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy, resolve) });
+function guardedConnector(opts: DownloadOptions, resolve: Resolver): buildConnector.connector {
+  const { policy } = opts;
+  const ca = opts.ca && [...tls.rootCertificates, opts.ca];
+  const connect = buildConnector({ timeout: opts.timeoutMs, lookup: guardedLookup(policy, resolve), ...(ca && { ca }) });
   return (options, callback) => {
     const host = options.hostname;
     if (net.isIP(host) && !policy.permits(host)) return callback(refusal(policy, host), null);

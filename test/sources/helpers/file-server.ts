@@ -3,6 +3,7 @@
  * the connections it accepts (to prove a refused download never connected).
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface Route {
@@ -24,7 +25,12 @@ export interface FileServer {
   close(): Promise<void>;
 }
 
-export async function startFileServer(host = '127.0.0.1', routes: Record<string, Route> = {}): Promise<FileServer> {
+/** Serves http, or https with `tls` (a PEM key and certificate). */
+export async function startFileServer(
+  host = '127.0.0.1',
+  routes: Record<string, Route> = {},
+  tls?: { key: string; cert: string },
+): Promise<FileServer> {
   const state: FileServer = {
     url: '',
     port: 0,
@@ -36,7 +42,7 @@ export async function startFileServer(host = '127.0.0.1', routes: Record<string,
       server.close(() => resolve());
     }),
   };
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     state.requests.push(req.url ?? '');
     const route = state.routes.get(req.url ?? '');
     if (!route) {
@@ -50,10 +56,11 @@ export async function startFileServer(host = '127.0.0.1', routes: Record<string,
       return;
     }
     res.writeHead(route.status ?? 200, headers).end(route.body ?? '');
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   server.on('connection', () => state.connections++);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   state.port = (server.address() as AddressInfo).port;
-  state.url = `http://${host}:${state.port}`;
+  state.url = `${tls ? 'https' : 'http'}://${host}:${state.port}`;
   return state;
 }
