@@ -11,7 +11,7 @@ export async function instancePage(main, id) {
     h('h1', {}, i.name, ' ', stateBadge(i.state)),
     h('div', { class: 'grid' },
       h('div', { class: 'card' },
-        h('p', {}, h('strong', {}, 'Runs: '), h('code', {}, what)),
+        h('p', {}, h('strong', {}, 'Runs: '), h('code', { class: 'clamp', tabindex: 0 }, what)),
         h('p', {}, h('strong', {}, 'Owner: '), i.owner),
         h('p', {}, h('strong', {}, 'Ports: '), i.ports.map((p) => `${p.name} → ${p.hostPort}`).join(', ') || 'none'),
         h('p', {}, h('strong', {}, 'Started: '), when(i.startedAt)),

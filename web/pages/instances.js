@@ -8,7 +8,7 @@ export async function instancesPage(main, { all }) {
   const table = h('table', {}, h('caption', { class: 'muted', style: 'text-align:left;padding:.4rem .6rem' }, 'State updates live.'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), all && h('th', { scope: 'col' }, 'Owner'), h('th', { scope: 'col' }, 'State'),
       h('th', { scope: 'col' }, 'Restarts'), h('th', { scope: 'col' }, 'Actions'))), tbody);
-  render(main, h('h1', {}, all ? 'All instances' : 'My instances'), table, all ? null : createForm(reload));
+  render(main, h('h1', {}, all ? 'All instances' : 'My instances'), table, all ? null : h('div', { style: 'margin-top:1rem' }, createForm(reload)));
 
   let instances = [];
   async function reload() {

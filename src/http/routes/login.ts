@@ -131,7 +131,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
   <input id="name" name="name" autocomplete="username" autocapitalize="none" required autofocus>
   <label for="password">Password</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required>
-  <button type="submit">Log in</button>
+  <button type="submit" class="primary">Log in</button>
 </form>
 </main></body></html>`;
 }

@@ -1,0 +1,137 @@
+/**
+ * The dashboard and the proxy in a real browser (Debian's chromium via playwright-core):
+ * log in, see an instance, open it through the proxy, talk to its WebSocket echo, watch the
+ * live log, log out and lose access; a second user cannot open the first user's instance.
+ * Screenshots go to test-artifacts/.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+
+// The instance: a page whose script opens a WebSocket next to itself and shows the echo, a
+// minimal WebSocket echo (the sandbox sees no node_modules, so the handshake is done by hand:
+// small unfragmented frames are all this test sends), and a log line every 200 ms.
+const APP = `
+const http = require('http');
+const crypto = require('crypto');
+const page = '<!doctype html><title>echo app</title><h1>hello from echo</h1><p id="out">waiting</p><script>' +
+  'const ws = new WebSocket("ws://" + location.host + location.pathname + "ws");' +
+  'ws.onmessage = (e) => { document.getElementById("out").textContent = e.data; };' +
+  'ws.onopen = () => ws.send("ping"); ws.onclose = () => { document.getElementById("out").textContent = "closed"; };</script>';
+const server = http.createServer((req, res) => { res.setHeader('content-type', 'text/html'); res.end(page); });
+server.on('upgrade', (req, sock) => {
+  const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+  sock.on('data', (b) => {
+    if ((b[0] & 15) === 8) return sock.end();
+    const len = b[1] & 127, mask = b.subarray(2, 6), data = Buffer.alloc(len);
+    for (let i = 0; i < len; i++) data[i] = b[6 + i] ^ mask[i % 4];
+    const out = Buffer.from('echo: ' + data + ' for ' + req.headers['x-corral-user']);
+    sock.write(Buffer.concat([Buffer.from([0x81, out.length]), out]));
+  });
+  sock.on('error', () => sock.destroy());
+});
+server.listen(process.env.PORT_HTTP, '127.0.0.1');
+let n = 0; setInterval(() => console.log('tick ' + (++n)), 200);
+`;
+
+let server: TestServer;
+let browser: Browser;
+let instanceId: string;
+
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  server = await startTestServer();
+  const alice = await createUser(server, 'alice');
+  await createUser(server, 'bob');
+  const created = await api(server, alice, 'POST', '/api/v1/instances', {
+    name: 'echo',
+    command: [process.execPath, '-e', APP],
+    ports: [{ name: 'http' }],
+  });
+  expect(created.status).toBe(201);
+  instanceId = created.body.id;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+async function logIn(page: Page, name: string, next = '/ui/') {
+  await page.goto(`${server.url}/login?next=${encodeURIComponent(next)}`);
+  if (name === 'alice') await shot(page, 'login');
+  await page.getByLabel('User name').fill(name);
+  await page.getByLabel('Password').fill(`${name}-password`);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+
+describe('in a browser', () => {
+  it('logs in, sees the instance live, opens it through the proxy, uses its WebSocket, watches its log, logs out', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await logIn(page, 'alice');
+    await page.waitForURL(/\/ui\/#?/);
+
+    const row = page.locator('tr[data-instance="echo"]');
+    await expect.poll(() => row.locator('.state').textContent(), { timeout: 15_000 }).toBe('running');
+    await shot(page, 'instances');
+
+    // Open through the proxy: the app's page loads, and its WebSocket echoes through corral.
+    const app = await context.newPage();
+    const res = await app.goto(`${server.url}/i/alice/echo/`);
+    expect(res?.status()).toBe(200);
+    await expect.poll(() => app.locator('h1').textContent()).toBe('hello from echo');
+    await expect.poll(() => app.locator('#out').textContent(), { timeout: 10_000 }).toBe('echo: ping for alice');
+    await shot(app, 'proxied-app');
+
+    // Live log: lines keep arriving.
+    await page.goto(`${server.url}/ui/#/instances/${instanceId}`);
+    const log = page.locator('pre.log');
+    await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain('tick');
+    const ticks = async () => Number(/tick (\d+)\s*$/.exec((await log.textContent()) ?? '')?.[1] ?? 0);
+    const first = await ticks();
+    await expect.poll(ticks, { timeout: 10_000 }).toBeGreaterThan(first + 2);
+    await shot(page, 'instance-log');
+
+    // Log out: the proxied WebSocket closes and the app is out of reach.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(/\/login/);
+    await expect.poll(() => app.locator('#out').textContent(), { timeout: 10_000 }).toBe('closed');
+    const wsClosed = await app.evaluate(() => new Promise<boolean>((resolve) => {
+      const ws = new WebSocket(location.href.replace(/^http/, 'ws') + 'ws');
+      ws.onopen = () => resolve(false);
+      ws.onerror = () => resolve(true);
+    }));
+    expect(wsClosed).toBe(true);
+    const after = await app.goto(`${server.url}/i/alice/echo/`);
+    expect(after?.url()).toContain('/login?next=');
+    await shot(app, 'after-logout');
+    await context.close();
+  }, 90_000);
+
+  it("a second user cannot open the first user's instance", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await logIn(page, 'bob');
+    await page.waitForURL(/\/ui\//);
+    await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('No instances yet');
+    const res = await page.goto(`${server.url}/i/alice/echo/`);
+    expect(res?.status()).toBe(404);
+    expect(await page.content()).not.toContain('hello from echo');
+    await shot(page, 'other-user-404');
+    await context.close();
+  }, 60_000);
+});
