@@ -69,3 +69,20 @@ describe('login sessions', () => {
     expect(after.status).toBe(401);
   });
 });
+
+describe('password resets', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it("an admin's reset ends the user's login sessions", async () => {
+    await api(server, server.adminToken, 'POST', '/api/v1/users', { name: 'mona', password: 'mona-password' });
+    const s = await login(server.url, 'mona', 'mona-password');
+    expect((await fetch(`${server.url}/api/v1/me`, { headers: { cookie: s.cookie } })).status).toBe(200);
+    expect((await api(server, server.adminToken, 'PATCH', '/api/v1/users/mona', { password: 'mona-reset-password' })).status).toBe(200);
+    expect((await fetch(`${server.url}/api/v1/me`, { headers: { cookie: s.cookie } })).status).toBe(401);
+    await login(server.url, 'mona', 'mona-reset-password');
+  });
+});

@@ -4,7 +4,8 @@
  */
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { LoginThrottle } from '../../src/core/accounts/throttle.js';
+import { api, createToken, login, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -59,5 +60,37 @@ describe('login throttling', () => {
     // Two more failures from a third address would lock judy had the count not been reset.
     for (let i = 0; i < 2; i++) expect((await loginFrom('127.0.0.8', 'judy', 'wrong-password')).status).toBe(401);
     expect((await loginFrom('127.0.0.9', 'judy', 'judy-password')).status).toBe(200);
+  });
+});
+
+describe('LoginThrottle timing', () => {
+  it('forgets failures older than the window, and doubles successive locks', () => {
+    let now = 1_000_000;
+    const t = new LoginThrottle(3, 10, () => now);
+    t.failed('u', 'a');
+    t.failed('u', 'a');
+    now += 16 * 60_000; // two old failures, then one new: no lock
+    t.failed('u', 'a');
+    expect(() => t.check('u', 'a')).not.toThrow();
+    t.failed('u', 'a');
+    t.failed('u', 'a');
+    expect(() => t.check('u', 'a')).toThrow(expect.objectContaining({ status: 429, headers: { 'retry-after': '10' } }));
+    now += 10_001;
+    expect(() => t.check('u', 'a')).not.toThrow();
+    for (let i = 0; i < 3; i++) t.failed('u', 'b');
+    expect(() => t.check('u', 'c')).toThrow(expect.objectContaining({ headers: { 'retry-after': '20' } }));
+  });
+});
+
+describe('changing one’s own password', () => {
+  it('counts wrong current passwords towards the lock-out', async () => {
+    expect((await api(server, server.adminToken, 'POST', '/api/v1/users', { name: 'leo', password: 'leo-password' })).status).toBe(201);
+    const leo = await createToken(server.url, await login(server.url, 'leo', 'leo-password'), 'leo');
+    for (let i = 0; i < 3; i++) {
+      expect((await api(server, leo, 'PUT', '/api/v1/me/password', { current: 'guess-number-x', password: 'new-password-1' })).status).toBe(401);
+    }
+    const locked = await api(server, leo, 'PUT', '/api/v1/me/password', { current: 'leo-password', password: 'new-password-1' });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 });

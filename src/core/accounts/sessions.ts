@@ -23,6 +23,8 @@ export class SessionService {
     const cookieValue = randomId();
     const csrfToken = randomId();
     const now = Date.now();
+    // Expired sessions are otherwise only removed when presented: sweep them at each login.
+    await this.store.sessions.deleteExpired(now);
     await this.store.sessions.insert({
       id_hash: sha256(cookieValue),
       user_id: user.id,

@@ -72,13 +72,22 @@ export class UserService {
       ...(patch.role && { role: patch.role }),
       ...(patch.password && { passwordHash: await hashPassword(patch.password) }),
     });
+    // A password reset is often because the old one leaked: its login sessions end too.
+    if (patch.password) await this.store.sessions.deleteForUser(user.id);
     return this.get(name);
   }
 
-  /** A user changing their own password must give the current one. */
+  /**
+   * A user changing their own password must give the current one; wrong guesses count
+   * towards the same lock-out as failed logins, so a stolen token cannot brute-force it.
+   */
   async changeOwnPassword(user: User, current: string, next: string): Promise<void> {
+    this.throttle.check(user.name);
     const found = await this.store.users.byName(user.name);
-    if (!(await verifyPassword(found?.passwordHash, current))) throw errors.badCredentials('current password is wrong');
+    if (!(await verifyPassword(found?.passwordHash, current))) {
+      this.throttle.failed(user.name);
+      throw errors.badCredentials('current password is wrong');
+    }
     await this.store.users.update(user.id, { passwordHash: await hashPassword(next) });
   }
 
