@@ -29,6 +29,8 @@ export const errors = {
   validation: make('validation_failed', 400),
   badJson: make('bad_json', 400),
   bodyTooLarge: make('body_too_large', 413),
+  headersTooLarge: make('headers_too_large', 431),
+  requestTimeout: make('request_timeout', 408),
   unsupportedMediaType: make('unsupported_media_type', 415),
   notFound: make('not_found', 404),
   methodNotAllowed: make('method_not_allowed', 405),

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { Corral } from '../core/corral.js';
 import { VERSION } from '../core/version.js';
 import { authPlugin } from './auth.js';
-import { registerErrorHandling } from './errors.js';
+import { clientErrorHandler, registerErrorHandling } from './errors.js';
 import { redactUrl } from './redact.js';
 import { healthRoutes } from './routes/health.js';
 import { indexRoutes } from './routes/index.js';
@@ -53,6 +53,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
+    clientErrorHandler,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   };

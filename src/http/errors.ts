@@ -1,5 +1,7 @@
 /** Turns anything thrown in a route into `{"error":{"code","message"}}` with the right status. */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { CorralError, errors, isCorralError } from '../core/errors.js';
 
 export function toCorralError(e: unknown): CorralError {
@@ -52,6 +54,28 @@ export function registerErrorHandling(app: FastifyInstance): void {
       .code(404)
       .send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
   });
+}
+
+/**
+ * Requests Node cannot even parse (bad framing, oversized headers, timeouts) never reach the
+ * error handler; this answers them with the same `{"error":{"code","message"}}` shape.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? errors.headersTooLarge('the request headers are too large')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? errors.requestTimeout('the request took too long to arrive')
+        : errors.badRequest(`malformed HTTP request (${err.code ?? 'parse error'})`);
+  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** The error body schema every route shares in its OpenAPI document. */

@@ -1,4 +1,5 @@
 /** Each endpoint's happy path, and every kind of bad input the API refuses. */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, api, createUser, login, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -175,5 +176,23 @@ describe('bad input', () => {
   it('answers 400 to a malformed token id', async () => {
     const res = await api(server, server.adminToken, 'DELETE', '/api/v1/tokens/not-a-uuid');
     expect(res.status).toBe(400);
+  });
+
+  it('answers requests Node cannot parse with the same error shape', async () => {
+    const rawReply = (request: string) =>
+      new Promise<string>((resolve) => {
+        const { port } = new URL(server.url);
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+        let reply = '';
+        socket.on('data', (d: Buffer) => (reply += d.toString()));
+        socket.on('close', () => resolve(reply));
+        socket.on('error', () => resolve(reply));
+      });
+    const framing = await rawReply('POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n');
+    expect(framing).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(framing.split('\r\n\r\n')[1]!)).toMatchObject({ error: { code: 'bad_request' } });
+    const huge = await rawReply(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(huge.split('\r\n\r\n')[1]!)).toMatchObject({ error: { code: 'headers_too_large' } });
   });
 });
