@@ -218,7 +218,7 @@ export class ProcessDriver implements Driver {
 
   async list(): Promise<Handle[]> {
     await this.cleanStale();
-    return [...this.live.values()].map((w) => w.handle);
+    return [...this.live.values()].filter((w) => w.alive).map((w) => w.handle);
   }
 
   /** Cgroups of corral servers that died (SIGKILL) are emptied and removed, once. */
@@ -228,7 +228,7 @@ export class ProcessDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live.values()].map((w) => w.stop('SIGKILL', 0)));
+    await Promise.all([...this.live.values()].map((w) => w.stop('SIGKILL', 0).then(() => w.finished)));
     await releaseServerCgroups();
   }
 }

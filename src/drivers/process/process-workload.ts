@@ -29,7 +29,7 @@ export interface WorkloadParts {
   sandboxed: boolean;
   cgroup?: Cgroup;
   sink: WorkloadSink;
-  /** Called once after the exit was reported (the driver forgets the workload). */
+  /** Called once after the exit was reported and the cgroup removed (the driver forgets it). */
   onGone: () => void;
 }
 
@@ -37,6 +37,8 @@ export class ProcessWorkload implements Workload {
   readonly handle: Handle;
   /** Resolves after sink.exit() was called. */
   readonly exited: Promise<ExitStatus>;
+  /** Resolves once the cgroup is removed too (after the exit report, off the latency path). */
+  readonly finished: Promise<void>;
   private done = false;
   private readonly pid: number;
 
@@ -50,6 +52,10 @@ export class ProcessWorkload implements Workload {
     child.stdin!.on('error', () => undefined);
     const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
     this.exited = this.watchExit(exit);
+    this.finished = this.exited
+      .then(() => this.parts.cgroup?.remove())
+      .catch(() => undefined)
+      .finally(() => this.parts.onGone());
   }
 
   private async watchExit(exit: Promise<[number | null, NodeJS.Signals | null]>): Promise<ExitStatus> {
@@ -59,11 +65,9 @@ export class ProcessWorkload implements Workload {
     await this.killTree();
     await this.drainPipes();
     const oomKilled = cgroup ? await cgroup.oomKilled() : false;
-    await cgroup?.remove();
     this.done = true;
     const status = exitStatus(code, signal, sandboxed, oomKilled);
     sink.exit(status);
-    this.parts.onGone();
     return status;
   }
 
@@ -80,6 +84,11 @@ export class ProcessWorkload implements Workload {
   write(data: Buffer | string): void {
     const stdin = this.parts.child.stdin!;
     if (!this.done && stdin.writable) stdin.write(data);
+  }
+
+  /** False once the exit was reported. */
+  get alive(): boolean {
+    return !this.done;
   }
 
   private get running(): boolean {
