@@ -113,6 +113,7 @@ describe('process driver specifics', () => {
     await writeFile(marker, 'host');
     const r = await run(driver, spec('ro', [
       'touch /usr/corral-probe 2>/dev/null && echo usr-writable',
+      'mkdir /new-top-dir 2>/dev/null && echo root-writable',
       'touch /etc/passwd 2>/dev/null && echo etc-writable',
       `cat ${marker} 2>/dev/null && echo host-tmp-visible`,
       'echo x > /tmp/own && echo tmp-ok',

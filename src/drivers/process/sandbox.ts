@@ -4,6 +4,7 @@
  * (which /lib* are symlinks, which /etc entries exist) is probed once and cached.
  *
  * What a sandbox built here gets:
+ *  - a read-only root (unless `readOnlyRoot: false`);
  *  - new user, pid, ipc and uts namespaces (and net when `network` is false);
  *  - `--die-with-parent` (the whole sandbox is SIGKILLed when the corral server dies) and
  *    `--new-session` (no TIOCSTI into the server's terminal);
@@ -50,6 +51,11 @@ export interface SandboxSpec {
   hide?: string[];
   /** Size cap of the private /tmp in bytes (tmpfs pages count against the memory cgroup too). */
   tmpBytes?: number;
+  /**
+   * Remount the sandbox's root (bwrap's own tmpfs holding the mount points) read-only, so the
+   * workload can write only to its writable binds, /tmp and /dev/shm. Default true.
+   */
+  readOnlyRoot?: boolean;
 }
 
 /** /etc entries a program plausibly needs; secrets (shadow, sudoers, ssh, ssl/private) are not here. */
@@ -144,6 +150,8 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
   if (spec.hostname) args.push('--hostname', spec.hostname);
   args.push('--chdir', spec.cwd, '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
+  // Last of the mount operations: every mount point above is created first.
+  if (spec.readOnlyRoot !== false) args.push('--remount-ro', '/');
   args.push('--', ...spec.command);
   return args;
 }
