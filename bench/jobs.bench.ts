@@ -1,0 +1,160 @@
+/**
+ * Jobs: latency of one job through the HTTP API next to bare exec, bwrap run directly and
+ * `docker run --rm` (when an engine answers); throughput with many concurrent clients; the
+ * server's memory over 10,000 jobs. The server runs as its own process (as in production),
+ * so client and server do not share an event loop.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Pool } from 'undici';
+import { sandboxArgv } from '../src/drivers/process/sandbox.js';
+import { createToken, login, spawnServer, tempDir, ADMIN_PASSWORD } from '../test/helpers/server.js';
+import { fmt, percentile, table, time, type Benchmark } from './lib.js';
+
+const N = Number(process.env.BENCH_JOBS_N ?? 300);
+const CLIENTS = Number(process.env.BENCH_JOBS_CLIENTS ?? 16);
+const THROUGHPUT_SECONDS = Number(process.env.BENCH_JOBS_SECONDS ?? 10);
+const RSS_JOBS = Number(process.env.BENCH_JOBS_RSS ?? 10_000);
+
+const PY = 'print("hello, world")\n';
+
+/** Spawns argv and resolves when it has exited and its output is read. */
+function exec(argv: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.resume();
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
+
+const sh = (cmd: string) =>
+  new Promise<{ ok: boolean; out: string }>((resolve) =>
+    execFile('/bin/sh', ['-c', cmd], { timeout: 10_000 }, (err, stdout) => resolve({ ok: !err, out: stdout.trim() })),
+  );
+
+function bwrapArgv(command: string[], workDir: string): string[] {
+  return sandboxArgv({
+    bwrap: 'bwrap',
+    command,
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+    cwd: '/work',
+    writable: [{ source: workDir, target: '/work' }],
+    readOnly: [],
+    network: false,
+  });
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
+}
+
+const row = (name: string, ms: number[]) => [name, fmt(percentile(ms, 50), 2), fmt(percentile(ms, 99), 2)];
+
+const bench: Benchmark = async () => {
+  const data = await tempDir('corral-bench-jobs-');
+  const work = await tempDir('corral-bench-work-');
+  await writeFile(path.join(work, 'main.py'), PY);
+  const server = await spawnServer(data);
+  const pool = new Pool(server.url, { connections: CLIENTS, pipelining: 1 });
+  try {
+    const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'bench', ['jobs:write']);
+    const post = async (body: unknown) => {
+      const res = await pool.request({
+        path: '/api/v1/jobs',
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`job failed: ${res.statusCode} ${text}`);
+      const job = JSON.parse(text) as { status: string; stdout: string };
+      if (job.status !== 'ok') throw new Error(`job ${job.status}: ${text.slice(0, 300)}`);
+      return job;
+    };
+    const shJob = { runtime: 'sh', entry: "sh -c 'echo hi'" };
+    const pyJob = { runtime: 'python', files: { 'main.py': PY } };
+
+    const docker = await sh('docker info --format "{{.ServerVersion}}"');
+    const dockerImage = docker.ok ? (await sh('docker images --format "{{.Repository}}:{{.Tag}}" | head -n1')).out : '';
+
+    const latency: (string | number)[][] = [];
+    for (const [label, bare, job, dockerCmd] of [
+      ["sh -c 'echo hi'", ['sh', '-c', 'echo hi'], shJob, ['sh', '-c', 'echo hi']],
+      ['python hello world', ['python3', 'main.py'], pyJob, ['python3', '-c', PY]],
+    ] as const) {
+      latency.push(row(`${label}: bare exec`, await time(N, () => exec([...bare], work))));
+      latency.push(row(`${label}: bwrap directly`, await time(N, () => exec(bwrapArgv([...bare], work)))));
+      latency.push(row(`${label}: corral job (HTTP API)`, await time(N, () => post(job))));
+      if (dockerImage) {
+        latency.push(row(`${label}: docker run --rm`, await time(Math.min(N, 50), () => exec(['docker', 'run', '--rm', '--network', 'none', dockerImage, ...dockerCmd]))));
+      }
+    }
+
+    // Throughput: CLIENTS clients, each posting sh jobs back to back for a fixed time.
+    let done = 0;
+    const until = Date.now() + THROUGHPUT_SECONDS * 1000;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (Date.now() < until) {
+          await post(shJob);
+          done++;
+        }
+      }),
+    );
+    const perSecond = done / ((performance.now() - started) / 1000);
+
+    // Memory: the server's RSS while it runs RSS_JOBS jobs.
+    const rss: (string | number)[][] = [];
+    const pid = server.child.pid!;
+    rss.push(['0', fmt((await rssOf(pid)) / 2 ** 20)]);
+    let finished = 0;
+    const step = RSS_JOBS / 4;
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (finished < RSS_JOBS) {
+          finished++;
+          await post(shJob);
+          if (finished % step === 0) rss.push([String(finished), fmt((await rssOf(pid)) / 2 ** 20)]);
+        }
+      }),
+    );
+
+    const notes = [
+      `${N} sequential runs each (after 3 warm-up runs), one client, keep-alive HTTP; the job rows`,
+      'include the HTTP request, auth, validation, the SQLite insert and result, and the sandbox:',
+      'bwrap namespaces (user, pid, ipc, uts, net), a cgroup, and a pre-started waiting shell.',
+      dockerImage
+        ? `docker: \`docker run --rm --network none ${dockerImage}\` (${docker.out}).`
+        : '`docker run --rm`: skipped — no Docker engine answered on this machine.',
+    ].join(' ');
+    return [
+      {
+        title: 'Jobs: latency of one job (ms)',
+        markdown: `${table(['what', 'p50', 'p99'], latency)}\n\n${notes}`,
+      },
+      {
+        title: 'Jobs: throughput',
+        markdown:
+          `${table(['clients', 'jobs', 'seconds', 'jobs/s'], [[CLIENTS, done, THROUGHPUT_SECONDS, fmt(perSecond, 0)]])}\n\n` +
+          `\`sh -c 'echo hi'\` jobs through the HTTP API, ${CLIENTS} clients posting back to back (wait=true), ` +
+          `pool = one job per core.`,
+      },
+      {
+        title: 'Jobs: server memory over many jobs',
+        markdown: `${table(['jobs done', 'server RSS (MiB)'], rss)}\n\n${RSS_JOBS} \`sh\` jobs from ${CLIENTS} clients.`,
+      },
+    ];
+  } finally {
+    await pool.close();
+    await server.kill('SIGTERM');
+    await rm(data, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
+  }
+};
+
+export default bench;
