@@ -108,7 +108,7 @@ describe('process driver specifics', () => {
     await next.close();
   });
 
-  it.skipIf(!sandbox.available)('system dirs are read-only and /tmp is private', async () => {
+  it.skipIf(!sandbox.available)('system dirs are read-only, /tmp is private, no capabilities', async () => {
     const marker = path.join(tmpdir(), `corral-host-tmp-${process.pid}`);
     await writeFile(marker, 'host');
     const r = await run(driver, spec('ro', [
@@ -118,6 +118,7 @@ describe('process driver specifics', () => {
       `cat ${marker} 2>/dev/null && echo host-tmp-visible`,
       'echo x > /tmp/own && echo tmp-ok',
       'test -e /etc/shadow && echo shadow-visible',
+      'grep -q "^CapEff:.*[1-9a-f]" /proc/self/status && echo has-capabilities',
       'echo done',
     ].join('; ')));
     await exitWithin(r);

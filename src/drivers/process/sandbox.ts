@@ -5,7 +5,7 @@
  *
  * What a sandbox built here gets:
  *  - a read-only root (unless `readOnlyRoot: false`);
- *  - new user, pid, ipc and uts namespaces (and net when `network` is false);
+ *  - new user, pid, ipc and uts namespaces (and net when `network` is false), no capabilities;
  *  - `--die-with-parent` (the whole sandbox is SIGKILLed when the corral server dies) and
  *    `--new-session` (no TIOCSTI into the server's terminal);
  *  - /usr, /bin, /sbin, /lib* read-only and a safe subset of /etc read-only (no shadow,
@@ -134,6 +134,8 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
     spec.bwrap,
     '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts',
     ...(spec.network ? [] : ['--unshare-net']),
+    // bwrap run by root keeps every capability (within the new user namespace) unless told.
+    '--cap-drop', 'ALL',
     '--die-with-parent', '--new-session',
     ...layout.args,
     '--proc', '/proc', '--dev', '/dev',
