@@ -147,6 +147,20 @@ describe('process driver specifics', () => {
     await exitWithin(r);
   });
 
+  it.skipIf(!cgroupsWork)('the CPU quota caps a busy loop', async () => {
+    const r = await run(driver, spec('cpu', 'echo go; while :; do :; done', { limits: { cpus: 0.2 } }));
+    await r.waitFor(/go/);
+    const t = Date.now();
+    await sleep(2000);
+    const { cpuSeconds } = await r.workload.stats();
+    const wall = (Date.now() - t) / 1000;
+    await r.workload.stop('SIGKILL', 0);
+    await exitWithin(r);
+    // 0.2 of a core over ~2 s is ~0.4 s; an uncapped loop would get far more.
+    expect(cpuSeconds).toBeGreaterThan(0.05);
+    expect(cpuSeconds!).toBeLessThan(0.2 * wall + 0.25);
+  });
+
   it.skipIf(!cgroupsWork)('the cgroup is removed after the workload exits', async () => {
     const r = await run(driver, spec('cgone', 'true'));
     await exitWithin(r);
