@@ -44,3 +44,33 @@ export async function processesMatching(marker: string): Promise<number[]> {
 }
 
 export type { TestServer };
+
+/**
+ * A streaming GET (logs -f, events) on its own connection pool, so closing it really closes
+ * the socket (an aborted global fetch may leave a fresh idle connection that delays the
+ * server's shutdown until its header timeout).
+ */
+export async function openStream(url: string, headers: Record<string, string>) {
+  const { Agent, request } = await import('undici');
+  const agent = new Agent();
+  const res = await request(url, { headers, dispatcher: agent });
+  let buf = '';
+  const chunks = res.body[Symbol.asyncIterator]();
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text: () => buf,
+    /** Reads until the text so far contains `s`. */
+    async until(s: string): Promise<string> {
+      while (!buf.includes(s)) {
+        const { value, done } = await chunks.next();
+        if (done) throw new Error(`stream ended before "${s}"; got ${buf}`);
+        buf += Buffer.from(value as Buffer).toString();
+      }
+      return buf;
+    },
+    async close() {
+      await agent.destroy();
+    },
+  };
+}

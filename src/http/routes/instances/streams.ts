@@ -99,7 +99,10 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
         tags,
         params: RefParams,
         querystring: Type.Object(
-          { streams: Type.Optional(Type.Boolean()), token: Type.Optional(Type.String()) },
+          {
+            streams: Type.Optional(Type.Union(['1', '0', 'true', 'false'].map((v) => Type.Literal(v)), { description: '1: JSON frames {stream, line}' })),
+            token: Type.Optional(Type.String()),
+          },
           { additionalProperties: false },
         ),
       },
@@ -112,7 +115,7 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
     async (socket: WebSocket, request) => {
       const { user } = requireScope(request, 'instances:write');
       const { instance, log } = await service.output(user, request.params.id);
-      const fmt = request.query.streams
+      const fmt = ['1', 'true'].includes(request.query.streams ?? '')
         ? (e: LogEntry) => JSON.stringify({ stream: e.stream, line: e.line })
         : (e: LogEntry) => e.line;
       const sink = { send: (t: string) => socket.send(t), buffered: () => socket.bufferedAmount };
