@@ -198,6 +198,16 @@ describe('special files', () => {
     await expectRefused(bytes, /"dev": .*(device|FIFO)/);
   });
 
+  it('other tar entry types are refused', async () => {
+    await expectRefused(tarBytes([{ path: 'dump', type: 'GNUDumpDir' }]), /"dump": unsupported entry type GNUDumpDir/);
+  });
+
+  it('entry types node-tar does not know are skipped, never written', async () => {
+    const result = await unpack(tarBytes([{ path: 'sparse', type: 'SparseFile', body: 'x' }, { path: 'ok', body: 'y' }]));
+    expect(result.entries).toBe(1);
+    expect(existsSync(path.join(into, 'sparse'))).toBe(false);
+  });
+
   it('a duplicate entry is refused', async () => {
     await expectRefused(tarBytes([{ path: 'a', body: '1' }, { path: 'a', body: '2' }]), /"a": duplicate entry/);
   });
