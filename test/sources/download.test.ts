@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAddressPolicy } from '../../src/core/sources/address-policy.js';
@@ -163,6 +163,12 @@ describe('failed downloads', () => {
   it('a server that never sends the body times out', async () => {
     await expect(get(`${server.url}/slow`, { timeoutMs: 500 })).rejects.toMatchObject({ code: 'download_failed', message: expect.stringMatching(/timed out after 0.5 s/) });
     expect(existsSync(to)).toBe(false);
+  });
+
+  it('an existing target file is neither overwritten nor removed', async () => {
+    await writeFile(to, 'mine');
+    await expect(get(`${server.url}/app.tar.gz`)).rejects.toMatchObject({ code: 'download_failed', message: expect.stringMatching(/EEXIST/) });
+    expect(await readFile(to, 'utf8')).toBe('mine');
   });
 
   it('a redirect loop stops', async () => {

@@ -2,13 +2,13 @@
  * Writes a stream of chunks to a new file, stopping with `source_too_large` as soon as it
  * passes the cap: the one way an archive reaches the disk, downloaded or uploaded.
  */
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { errors, type CorralError } from '../errors.js';
 
 export const archiveTooLarge = (maxBytes: number): CorralError =>
   errors.sourceTooLarge(`the source archive is larger than ${maxBytes} bytes`);
 
-/** Creates `file` (it must not exist) and returns the bytes written. */
+/** Creates `file` (it must not exist) and returns the bytes written; on failure removes it. */
 export async function writeCappedFile(file: string, chunks: AsyncIterable<Buffer> | Buffer, maxBytes: number): Promise<number> {
   const handle = await open(file, 'wx', 0o600);
   let bytes = 0;
@@ -18,8 +18,11 @@ export async function writeCappedFile(file: string, chunks: AsyncIterable<Buffer
       if (bytes > maxBytes) throw archiveTooLarge(maxBytes);
       await handle.write(chunk);
     }
-  } finally {
+  } catch (e) {
     await handle.close();
+    await rm(file, { force: true });
+    throw e;
   }
+  await handle.close();
   return bytes;
 }

@@ -11,7 +11,6 @@
  *   streamed to the file and cut off past `maxBytes`; one timeout covers the whole download.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { rm } from 'node:fs/promises';
 import net, { type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
@@ -24,7 +23,7 @@ export type Resolver = (hostname: string) => Promise<Array<{ address: string; fa
 
 export interface DownloadOptions {
   url: string;
-  /** File to write the body to; must not exist. Removed again if the download fails. */
+  /** File to write the body to; must not exist. Removed again if writing it fails. */
   to: string;
   policy: AddressPolicy;
   maxBytes: number;
@@ -83,7 +82,6 @@ export async function download(opts: DownloadOptions): Promise<Downloaded> {
       return await saveBody(res, url, opts);
     }
   } catch (e) {
-    await rm(opts.to, { force: true });
     throw failure(e, url, opts, timeout);
   } finally {
     agent.destroy().catch(() => {});
