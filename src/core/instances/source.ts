@@ -23,7 +23,7 @@ export function sourcePreparer(config: Config): PrepareSource {
     const source = record.spec.source!;
     await rm(dirs.source, { recursive: true, force: true });
     let states = Promise.resolve();
-    const result = await prepareSource({
+    const preparing = prepareSource({
       ...('url' in source ? { url: source.url } : { archive: createReadStream(path.join(dirs.root, UPLOAD_FILE)) }),
       into: dirs.source,
       config: config.sources,
@@ -31,6 +31,10 @@ export function sourcePreparer(config: Config): PrepareSource {
       onState: (state) => {
         states = states.then(() => onState(state));
       },
+    });
+    const result = await preparing.catch(async (e: unknown) => {
+      await states.catch(() => undefined);
+      throw e;
     });
     await states;
     const entry = result.process!;

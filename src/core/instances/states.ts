@@ -10,7 +10,7 @@
 import type { InstanceState } from './spec.js';
 
 const ALLOWED: Record<InstanceState, readonly InstanceState[]> = {
-  pending: ['downloading', 'starting', 'backoff', 'failed', 'stopped'],
+  pending: ['downloading', 'unpacking', 'starting', 'backoff', 'failed', 'stopped'],
   downloading: ['unpacking', 'failed', 'stopped'],
   unpacking: ['starting', 'failed', 'stopped'],
   starting: ['running', 'backoff', 'failed', 'exited', 'stopped'],
