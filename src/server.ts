@@ -9,6 +9,9 @@ import { Corral } from './core/corral.js';
 import { createLogger } from './core/logger.js';
 import { buildApp } from './http/app.js';
 
+/** How long shutdown waits for requests in flight before cutting their connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export interface RunningServer {
   corral: Corral;
   app: FastifyInstance;
@@ -36,7 +39,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Requests in flight get a grace period; a stream that never ends must not hold shutdown.
+      const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await app.close();
+      clearTimeout(force);
       await corral.close();
     })());
   return { corral, app, url, close };

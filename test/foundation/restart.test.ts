@@ -96,4 +96,16 @@ describe('shutdown on a signal', () => {
     expect(existsSync(path.join(data, 'corral.db-wal'))).toBe(false);
     child = undefined;
   });
+
+  it('does not wait forever for a request that never completes', async () => {
+    child = await spawnServer(data);
+    const stuck = startSlowRequest(child.url, JSON.stringify({ name: 'admin', password: ADMIN_PASSWORD }));
+    await stuck.opened;
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    expect(await child.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeGreaterThan(5_000); // it did wait for the grace period
+    expect(await stuck.done).toBe('');
+    child = undefined;
+  }, 60_000);
 });
