@@ -4,7 +4,7 @@
  * proxy's answers: no response headers in time → 504, refused, reset or dropped → 502.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { downstreamHeaders } from './headers.js';
 
 export interface PoolLimits {
@@ -64,7 +64,11 @@ setInterval(() => (now = Date.now()), 1000).unref();
 
 export type ForwardFailure = 'timeout' | 'unreachable';
 
-/** Resolves when the response is done; rejects with a ForwardFailure before headers are sent. */
+/**
+ * Resolves when the response is done; rejects with a ForwardFailure before headers are sent.
+ * Uses undici's dispatch handler directly: no stream wrappers or AbortController per
+ * request, and backpressure from the client pauses the upstream read.
+ */
 export function forward(
   pool: Pool,
   req: IncomingMessage,
@@ -74,35 +78,49 @@ export function forward(
   tls: boolean,
 ): Promise<void> {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.once('close', onClose);
-  return pool
-    .stream(
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let clientGone = false;
+    const onClose = () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      controller?.abort(new Error('client went away'));
+    };
+    res.once('close', onClose);
+    const done = () => {
+      res.off('close', onClose);
+      resolve();
+    };
+    pool.dispatch(
+      { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
       {
-        path,
-        method: req.method as 'GET',
-        headers,
-        body: hasBody ? req : null,
-        signal: abort.signal,
+        onRequestStart(c) {
+          controller = c;
+          if (clientGone) c.abort(new Error('client went away'));
+        },
+        onResponseStart(c, statusCode, upHeaders) {
+          res.writeHead(statusCode, downstreamHeaders(upHeaders, tls));
+        },
+        onResponseData(c, chunk) {
+          if (!res.write(chunk)) {
+            c.pause();
+            res.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+          done();
+        },
+        onResponseError(_c, e: Error & { code?: string }) {
+          res.off('close', onClose);
+          if (clientGone) return resolve();
+          if (res.headersSent) {
+            res.destroy();
+            return resolve();
+          }
+          reject((e.code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable') satisfies ForwardFailure);
+        },
       },
-      ({ statusCode, headers: upHeaders }) => {
-        res.writeHead(statusCode, downstreamHeaders(upHeaders, tls));
-        return res;
-      },
-    )
-    .then(
-      () => undefined,
-      (e: { code?: string; name?: string }) => {
-        if (abort.signal.aborted) return; // the client went away
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        throw (e.code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable') satisfies ForwardFailure;
-      },
-    )
-    .finally(() => res.off('close', onClose));
+    );
+  });
 }

@@ -45,10 +45,13 @@ export function openTunnel(
     upstream.destroy();
     client.destroy();
   };
-  upstream.once('error', end);
-  upstream.once('close', end);
-  client.once('error', end);
-  client.once('close', end);
+  // Sockets from the HTTP server allow half-open connections; a WebSocket has no use for
+  // them, so a FIN from either side ends the tunnel (otherwise both fds would linger).
+  for (const s of [upstream, client]) {
+    s.once('error', end);
+    s.once('close', end);
+    s.once('end', end);
+  }
   return { client, upstream };
 }
 

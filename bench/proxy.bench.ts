@@ -1,0 +1,249 @@
+/**
+ * The proxy side by side with what a user would otherwise put in front of an app: the same
+ * backend (a tiny node http server, run as a corral instance), the same load tool (wrk,
+ * 50 connections), direct, through corral (cookie auth), through configurable-http-proxy 5
+ * and through nginx. Then idle proxied WebSockets: corral's RSS and open fds before, with
+ * them open, and after they close.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt, table, type Benchmark, type BenchSection } from './lib.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PASSWORD = 'bench-admin-password';
+const DURATION = process.env.BENCH_PROXY_SECONDS ?? '10';
+const CONNECTIONS = 50;
+
+// The backend: "hello" over HTTP, and WebSocket handshakes accepted by hand (the sandbox
+// sees no node_modules) and then left idle.
+const BACKEND = `
+const http = require('http'); const crypto = require('crypto');
+const s = http.createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 }); r.end('hello'); });
+s.keepAliveTimeout = 60000;
+s.on('upgrade', (q, sock) => {
+  const a = crypto.createHash('sha1').update(q.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + a + '\\r\\n\\r\\n');
+  sock.on('error', () => sock.destroy());
+});
+s.listen(process.env.PORT_HTTP, '127.0.0.1');`;
+
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** CPU time the proxy process (and its children) spent per request, in µs: robust to a busy machine. */
+  cpuUs: number;
+}
+
+/** utime + stime of a process and its direct children, in seconds. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  let ticks = 0;
+  for (const p of [pid, ...children]) {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
+function wrk(url: string, headers: string[] = [], pid?: number): WrkResult {
+  const cpu0 = cpuSeconds(pid);
+  const args = ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const out = spawnSync('wrk', args, { encoding: 'utf8' }).stdout;
+  const ms = (label: string) => {
+    const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+    if (!m) return NaN;
+    return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!;
+  };
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk ${url}: ${non2xx[1]} error responses`);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / requests;
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: ms('50'), p99: ms('99'), cpuUs };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function waitFor(url: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fetch(url).then(() => true, () => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const stopChild = (c: ChildProcess | undefined) =>
+  c && c.exitCode === null
+    ? new Promise<void>((r) => {
+        c.once('exit', () => r());
+        c.kill('SIGTERM');
+      })
+    : Promise.resolve();
+
+function usage(pid: number): { rssMb: number; fds: number } {
+  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { rssMb: Number(rss) / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** Opens `n` WebSockets through corral (raw handshakes, in batches) and returns their sockets. */
+async function openSockets(port: number, path: string, cookie: string, n: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  const one = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(
+          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: ${cookie}\r\n\r\n`,
+        );
+      });
+      s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? resolve(s) : reject(new Error(d.toString().split('\r\n')[0]))));
+      s.once('error', reject);
+    });
+  for (let i = 0; i < n; i += 250) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, n - i) }, one))));
+  }
+  return sockets;
+}
+
+const bench: Benchmark = async () => {
+  if (!has('wrk')) return [{ title: 'Proxy', markdown: '_Skipped: `wrk` is not installed (`apt-get install wrk`)._' }];
+  const data = await mkdtemp(path.join(tmpdir(), 'corral-bench-proxy-'));
+  const children: ChildProcess[] = [];
+  try {
+    // corral, as a separate process like the proxies it is compared with.
+    const port = await freePort();
+    const corral = start(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', String(port)], {
+      CORRAL_ADMIN_PASSWORD: PASSWORD,
+      CORRAL_LOG_LEVEL: 'warn',
+    });
+    children.push(corral);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(`${url}/healthz`);
+    const login = await fetch(`${url}/api/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'admin', password: PASSWORD }),
+    });
+    const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    const created = await fetch(`${url}/api/v1/instances`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+      body: JSON.stringify({ name: 'hello', command: [process.execPath, '-e', BACKEND], ports: [{ name: 'http' }] }),
+    });
+    const instance = (await created.json()) as { ports: { hostPort: number }[] };
+    const backendPort = instance.ports[0]!.hostPort;
+    const direct = `http://127.0.0.1:${backendPort}/`;
+    await waitFor(direct);
+    const proxied = `${url}/i/admin/hello/`;
+    await waitFor(proxied);
+
+    const rows: [string, WrkResult][] = [];
+    rows.push(['direct to the backend', wrk(direct)]);
+    rows.push(['corral (cookie auth)', wrk(proxied, [`Cookie: ${cookie}`], corral.pid)]);
+
+    const chpPort = await freePort();
+    const chp = start(process.execPath, [
+      path.join(ROOT, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy'),
+      '--ip', '127.0.0.1', '--port', String(chpPort), '--api-ip', '127.0.0.1', '--api-port', String(await freePort()),
+      '--default-target', `http://127.0.0.1:${backendPort}`, '--log-level', 'warn',
+    ], { CONFIGPROXY_AUTH_TOKEN: 'bench' });
+    children.push(chp);
+    await waitFor(`http://127.0.0.1:${chpPort}/`);
+    rows.push(['configurable-http-proxy 5', wrk(`http://127.0.0.1:${chpPort}/`, [], chp.pid)]);
+
+    let nginxNote = '';
+    if (has('nginx')) {
+      const ngPort = await freePort();
+      const conf = path.join(data, 'nginx.conf');
+      await writeFile(
+        conf,
+        `daemon off; worker_processes 1; pid ${data}/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}/np; fastcgi_temp_path ${data}/nf; uwsgi_temp_path ${data}/nu; scgi_temp_path ${data}/ns;
+  upstream app { server 127.0.0.1:${backendPort}; keepalive 64; }
+  server { listen 127.0.0.1:${ngPort}; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
+      );
+      const nginx = start('nginx', ['-c', conf, '-p', data]);
+      children.push(nginx);
+      await waitFor(`http://127.0.0.1:${ngPort}/`);
+      rows.push(['nginx 1 worker (keepalive upstream)', wrk(`http://127.0.0.1:${ngPort}/`, [], nginx.pid)]);
+    } else nginxNote = ' nginx was not installed, so it is missing from the table.';
+
+    const base = rows[0]![1];
+    const corralRow = rows[1]![1];
+    const chpRow = rows[2]![1];
+    const http: BenchSection = {
+      title: 'Proxy: requests through corral vs configurable-http-proxy vs nginx',
+      markdown:
+        table(
+          ['path', 'req/s', 'p50 ms', 'p99 ms', 'added p99 ms', 'vs direct', 'proxy CPU µs/req'],
+          rows.map(([name, r]) => [
+            name,
+            fmt(r.rps, 0),
+            fmt(r.p50, 2),
+            fmt(r.p99, 2),
+            fmt(r.p99 - base.p99, 2),
+            `${fmt((100 * r.rps) / base.rps, 0)}%`,
+            fmt(r.cpuUs, 0),
+          ]),
+        ) +
+        `\n\nwrk, 2 threads, ${CONNECTIONS} connections, ${DURATION} s each, GET of a 5-byte body; load tool, proxies and backend share the ` +
+        `machine's cores. corral is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
+        `${fmt((100 * corralRow.rps) / base.rps, 0)}% of direct, and spends ${fmt(chpRow.cpuUs / corralRow.cpuUs, 2)}× less CPU per ` +
+        `request than configurable-http-proxy (CPU per request is the steadier number when the machine is shared).${nginxNote}`,
+    };
+
+    // Idle WebSockets: each costs corral two fds (client and upstream), so the count is
+    // capped by the process's fd limit.
+    const limit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()) || 1024;
+    const n = Math.min(10_000, Math.floor((limit - 500) / 2));
+    const pid = corral.pid!;
+    const before = usage(pid);
+    const sockets = await openSockets(port, '/i/admin/hello/ws', cookie, n);
+    await new Promise((r) => setTimeout(r, 2000));
+    const open = usage(pid);
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = usage(pid);
+    const ws: BenchSection = {
+      title: 'Proxy: idle WebSockets held by corral',
+      markdown:
+        table(
+          ['', 'corral RSS MB', 'corral open fds'],
+          [
+            ['before', fmt(before.rssMb), before.fds],
+            [`${n} idle WebSockets open`, fmt(open.rssMb), open.fds],
+            ['after they closed', fmt(after.rssMb), after.fds],
+          ],
+        ) +
+        `\n\nEach proxied WebSocket holds two sockets in corral; the fd limit here is ${limit}` +
+        (n < 10_000 ? `, so ${n} is the most one process can hold (10,000 needs \`ulimit -n\` ≥ 20,500).` : '.'),
+    };
+    return [http, ws];
+  } finally {
+    for (const c of children.reverse()) await stopChild(c);
+    await rm(data, { recursive: true, force: true });
+  }
+};
+
+export default bench;
