@@ -64,7 +64,10 @@ export class ProcessDriver implements Driver {
   private hideReal?: Promise<string[]>;
   private staleCleaned?: Promise<unknown>;
 
-  constructor(private readonly opts: ProcessDriverOptions) {}
+  constructor(private readonly opts: ProcessDriverOptions) {
+    // Probe now, so "running unsandboxed / without limits" is logged when the server starts.
+    void this.modes();
+  }
 
   /** Decides once what this driver uses, warning about what it cannot. */
   private modes(): Promise<Modes> {
@@ -94,9 +97,9 @@ export class ProcessDriver implements Driver {
   }
 
   async isolation(): Promise<Isolation> {
-    const [sb, cg] = await Promise.all([detectSandbox(), detectCgroups()]);
-    const sandboxed = this.opts.sandbox !== false && sb.available;
-    const limited = this.opts.cgroups !== false && cg.version !== 'none' && cg.writable;
+    const [sb, cg, modes] = await Promise.all([detectSandbox(), detectCgroups(), this.modes()]);
+    const sandboxed = !!modes.bwrap;
+    const limited = modes.cgroups;
     const has = (c: string) => limited && cg.controllers.includes(c);
     const notes: string[] = [];
     if (sandboxed) {
