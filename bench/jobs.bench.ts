@@ -8,6 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Pool } from 'undici';
+import { SANDBOX_PATH } from '../src/core/jobs/runtimes.js';
 import { sandboxArgv } from '../src/drivers/process/sandbox.js';
 import { createToken, login, spawnServer, tempDir, ADMIN_PASSWORD } from '../test/helpers/server.js';
 import { fmt, percentile, table, time, type Benchmark } from './lib.js';
@@ -18,11 +19,18 @@ const THROUGHPUT_SECONDS = Number(process.env.BENCH_JOBS_SECONDS ?? 10);
 const RSS_JOBS = Number(process.env.BENCH_JOBS_RSS ?? 10_000);
 
 const PY = 'print("hello, world")\n';
+/** Server settings under test, e.g. BENCH_JOBS_POOL=8 BENCH_JOBS_WARM=16. */
+const SERVER_ENV: NodeJS.ProcessEnv = {
+  ...(process.env.BENCH_JOBS_POOL && { CORRAL_JOBS__POOL_SIZE: process.env.BENCH_JOBS_POOL }),
+  ...(process.env.BENCH_JOBS_WARM && { CORRAL_JOBS__WARM_SANDBOXES: process.env.BENCH_JOBS_WARM }),
+};
 
 /** Spawns argv and resolves when it has exited and its output is read. */
 function exec(argv: string[], cwd?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The PATH jobs get, so bare exec runs the same binaries (not, say, a pyenv shim).
+    const env = { ...process.env, PATH: SANDBOX_PATH };
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.resume();
     child.stderr.resume();
     child.on('error', reject);
@@ -39,7 +47,7 @@ function bwrapArgv(command: string[], workDir: string): string[] {
   return sandboxArgv({
     bwrap: 'bwrap',
     command,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+    env: { PATH: SANDBOX_PATH },
     cwd: '/work',
     writable: [{ source: workDir, target: '/work' }],
     readOnly: [],
@@ -58,7 +66,7 @@ const bench: Benchmark = async () => {
   const data = await tempDir('corral-bench-jobs-');
   const work = await tempDir('corral-bench-work-');
   await writeFile(path.join(work, 'main.py'), PY);
-  const server = await spawnServer(data);
+  const server = await spawnServer(data, SERVER_ENV);
   const pool = new Pool(server.url, { connections: CLIENTS, pipelining: 1 });
   try {
     const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'bench', ['jobs:write']);
@@ -112,14 +120,18 @@ const bench: Benchmark = async () => {
     const rss: (string | number)[][] = [];
     const pid = server.child.pid!;
     rss.push(['0', fmt((await rssOf(pid)) / 2 ** 20)]);
-    let finished = 0;
-    const step = RSS_JOBS / 4;
+    let issued = 0;
+    let completed = 0;
+    let nextSample = RSS_JOBS / 4;
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
-        while (finished < RSS_JOBS) {
-          finished++;
+        while (issued < RSS_JOBS) {
+          issued++;
           await post(shJob);
-          if (finished % step === 0) rss.push([String(finished), fmt((await rssOf(pid)) / 2 ** 20)]);
+          if (++completed >= nextSample) {
+            nextSample += RSS_JOBS / 4;
+            rss.push([String(completed), fmt((await rssOf(pid)) / 2 ** 20)]);
+          }
         }
       }),
     );

@@ -36,7 +36,7 @@ export const JobsConfigSchema = Type.Object(
     queueLength: Type.Integer({ minimum: 0, default: 256 }),
     /** Jobs one user may run at once; the rest wait in the queue. */
     perUserConcurrency: Type.Integer({ minimum: 1, default: 8 }),
-    /** Pre-started single-use sandboxes kept ready; 0 = as many as the pool. */
+    /** Pre-started single-use sandboxes kept ready; 0 = twice the pool size. */
     warmSandboxes: Type.Integer({ minimum: 0, default: 0 }),
     timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'default job timeout' }),
     maxTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'cap on a job timeout' }),

@@ -28,7 +28,7 @@ export async function openJobs(config: Config, store: Store, log: Logger): Promi
   const runner = await ProcessJobRunner.create({
     root: path.join(config.data, 'jobs'),
     hide: [config.data],
-    warm: c.enabled ? c.warmSandboxes || c.poolSize || os.availableParallelism() : 0,
+    warm: c.enabled ? c.warmSandboxes || 2 * (c.poolSize || os.availableParallelism()) : 0,
     defaults: {
       network: false,
       readOnlyPaths: [],
