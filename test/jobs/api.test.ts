@@ -20,6 +20,7 @@ describe('jobs API', () => {
     expect(byName.sh.command).toBe('sh main.sh');
     expect(byName.python.version).toMatch(/^Python 3\./);
     expect(byName.node.version).toMatch(/^v\d+/);
+    expect(byName.ruby.version).toMatch(/^ruby 3/);
   });
 
   it('runs a python program with its files and returns stdout, stderr and the exit code', async () => {
@@ -37,6 +38,11 @@ describe('jobs API', () => {
     const res = await runJob(server, alice, { runtime: 'sh', entry: 'printf "%s|"', args: ['a b', "it's", '$HOME', ';', 'echo'] });
     expect(res.body.status).toBe('ok');
     expect(res.body.stdout).toBe("a b|it's|$HOME|;|echo|");
+  });
+
+  it('runs ruby', async () => {
+    const res = await runJob(server, alice, { runtime: 'ruby', files: { 'main.rb': 'puts [1, 2, 3].sum' } });
+    expect(res.body).toMatchObject({ status: 'ok', stdout: '6\n' });
   });
 
   it('feeds stdin', async () => {
