@@ -3,7 +3,7 @@
  * (default `~/.config/corral/config.json`), directory 0700, file 0600, holding
  * `{url, token, insecure}`. CORRAL_URL, CORRAL_TOKEN and CORRAL_INSECURE override it.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { CliError } from './output.js';
@@ -44,5 +44,12 @@ export async function writeCredentials(creds: Credentials, env: NodeJS.ProcessEn
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, file);
+  return file;
+}
+
+/** Removes the stored credentials (`corral logout`); returns the file it removed. */
+export async function forgetCredentials(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const file = credentialsFile(env);
+  await rm(file, { force: true });
   return file;
 }

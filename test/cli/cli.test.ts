@@ -32,7 +32,7 @@ describe('help and version', () => {
   });
 
   it.each([
-    ['serve'], ['config'], ['cert'], ['doctor'], ['login'], ['user'], ['user', 'add'], ['user', 'ls'], ['user', 'rm'],
+    ['serve'], ['config'], ['cert'], ['doctor'], ['login'], ['logout'], ['user'], ['user', 'add'], ['user', 'ls'], ['user', 'rm'],
     ['user', 'passwd'], ['token'], ['token', 'create'], ['token', 'ls'], ['token', 'revoke'], ['token', 'inspect'],
   ])('corral %s --help', async (...cmd) => {
     const r = await corral([...cmd, '--help']);
@@ -191,5 +191,18 @@ describe('logged in as admin', () => {
     const r = await corral(['user', 'ls'], undefined, { XDG_CONFIG_HOME: other });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^config_invalid: cannot read .*config\.json/);
+  });
+
+  it('logs out: revokes the stored token and forgets it (keep this test last)', async () => {
+    const file = path.join(home, 'xdg/corral/config.json');
+    const { token } = JSON.parse(await readFile(file, 'utf8')) as { token: string };
+    const r = await corral(['logout']);
+    expect(r.code, r.stderr).toBe(0);
+    const me = await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(me.status).toBe(401);
+    expect(((await me.json()) as { error: { code: string } }).error.code).toBe('token_revoked');
+    const after = await corral(['user', 'ls']);
+    expect(after.code).toBe(1);
+    expect(after.stderr).toMatch(/^not_logged_in: /);
   });
 });

@@ -1,10 +1,10 @@
-/** `corral login URL`: log in with a password, create a token, store it for later commands. */
+/** `corral login URL`: log in with a password, create a token, store it for later commands; `corral logout`. */
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import type { User } from '../../core/accounts/types.js';
 import { ApiClient, replyError } from '../client.js';
-import { jsonOption } from '../command.js';
-import { writeCredentials } from '../credentials.js';
+import { apiAction, apiCommand, jsonOption } from '../command.js';
+import { forgetCredentials, writeCredentials } from '../credentials.js';
 import { print, runAction } from '../output.js';
 import { ask, readStdinSecrets, stdinIsTty } from '../prompt.js';
 
@@ -24,6 +24,15 @@ export function registerLoginCommand(program: Command): void {
     .option('-k, --insecure', 'accept a self-signed TLS certificate (remembered)')
     .option('--token-name <name>', 'name of the token to create (default cli@HOST-TIME)')
     .action(runAction.wrap(login));
+
+  apiCommand(program, 'logout', 'revoke the stored token and forget it').action(
+    apiAction(async ({ client, out }) => {
+      const { tokenId } = await client.get<{ tokenId?: string }>('/me');
+      if (tokenId) await client.delete(`/tokens/${tokenId}`);
+      const file = await forgetCredentials();
+      out({ revoked: tokenId ?? null, file }, () => `logged out: token revoked and removed from ${file}`);
+    }),
+  );
 }
 
 async function login(url: string, flags: LoginFlags): Promise<void> {
