@@ -4,6 +4,7 @@
  * dirs, leftover clean-up at the next start).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -106,6 +107,19 @@ describe('process driver specifics', () => {
     else expect(left.length).toBeLessThanOrEqual(1);
     for (const pid of left) process.kill(pid, 'SIGKILL');
     await next.close();
+  });
+
+  it('adopt() leaves alone a process group whose id was reused by a stranger', async () => {
+    const stranger = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    await once(stranger, 'spawn');
+    try {
+      const stale: Handle = { driver: 'process', instanceId: 'gone', pid: stranger.pid!, pgid: stranger.pid!, startTime: 1, sandboxed: false };
+      expect(await driver.adopt(stale, { output: () => {}, exit: () => {} })).toBeUndefined();
+      await sleep(200);
+      expect(alive([stranger.pid!])).toEqual([stranger.pid]);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   it.skipIf(!sandbox.available)('system dirs are read-only, /tmp is private, no capabilities', async () => {

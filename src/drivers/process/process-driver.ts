@@ -24,7 +24,7 @@ import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, Workload
 import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
 import { detectCgroups, detectSandbox } from './detect.js';
 import { launchArgv, type Rlimits } from './launcher.js';
-import { isSameProcess, killQuietly, readProcStat } from './proc.js';
+import { killQuietly, readProcStat } from './proc.js';
 import { ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
 
@@ -209,13 +209,14 @@ export class ProcessDriver implements Driver {
    */
   async adopt(handle: Handle, _sink?: WorkloadSink): Promise<Workload | undefined> {
     await this.cleanStale();
-    const pid = Number(handle.pgid ?? handle.pid);
-    const startTime = Number(handle.startTime);
-    if (handle.driver === DRIVER && pid > 1) {
-      // The group id stays reserved while any member lives, so a leftover group is ours.
-      killQuietly(-pid, 'SIGKILL');
-      if (await isSameProcess(pid, startTime)) killQuietly(pid, 'SIGKILL');
-    }
+    const pgid = Number(handle.pgid ?? handle.pid);
+    if (handle.driver !== DRIVER || !(pgid > 1)) return undefined;
+    // The kernel never hands out a pid that is still some group's id. So if process `pgid`
+    // is gone, a group with that id can only be our leftover; if it is alive, the group is
+    // ours only when it is the very process we started (same start time) — otherwise the
+    // id was reused by a stranger after all of ours had died.
+    const leader = await readProcStat(pgid);
+    if (!leader || leader.startTime === Number(handle.startTime)) killQuietly(-pgid, 'SIGKILL');
     return undefined;
   }
 
