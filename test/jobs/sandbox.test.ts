@@ -71,12 +71,18 @@ describe('job sandbox', () => {
   it("cannot see corral's data dir, other jobs' files, or write outside its dir", async () => {
     const secret = await runJob(server, alice, { runtime: 'sh', entry: 'echo s3cret > mine.txt; echo s3cret > /tmp/mine.txt; sleep 3' }, false);
     await new Promise((r) => setTimeout(r, 300));
+    // The first job's file really is on the host, where the probe below looks for it.
+    const { readFile, readdir } = await import('node:fs/promises');
+    const dirs = await readdir(`${server.data}/jobs`);
+    const found = await Promise.all(dirs.map((d) => readFile(`${server.data}/jobs/${d}/work/mine.txt`, 'utf8').catch(() => '')));
+    expect(found).toContain('s3cret\n');
     const probe = await runJob(server, alice, {
       runtime: 'sh',
       entry: [
         `ls ${server.data} && echo DATA-VISIBLE`,
         `cat ${server.data}/corral.db >/dev/null && echo DB-READABLE`,
-        `find / -xdev -name mine.txt 2>/dev/null | grep . && echo OTHER-JOB-VISIBLE`,
+        `cat ${server.data}/jobs/*/work/mine.txt && echo OTHER-JOB-VISIBLE`,
+        'cat /proc/*/root/work/mine.txt && echo OTHER-JOB-VISIBLE-VIA-PROC',
         'cat /tmp/mine.txt && echo TMP-SHARED',
         'touch /usr/x && echo USR-WRITABLE',
         'touch /etc/x && echo ETC-WRITABLE',
@@ -100,8 +106,9 @@ describe('job sandbox', () => {
     await new Promise((r) => setTimeout(r, 500));
     const { readdir } = await import('node:fs/promises');
     const dirs = await readdir(`${server.data}/jobs`);
-    // Only the pre-started sandboxes remain (their dirs are empty and unused).
-    expect(dirs.length).toBeLessThanOrEqual(2);
+    // Only the pre-started sandboxes remain (twice the pool of 2), their dirs still empty.
+    expect(dirs.length).toBeLessThanOrEqual(4);
+    for (const d of dirs) expect(await readdir(`${server.data}/jobs/${d}/work`)).toEqual([]);
   });
 
   it('is reachable by id after an admin lists everyone', async () => {
