@@ -8,7 +8,9 @@
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
 import { registerCertCommand } from './commands/cert.js';
+import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerInstanceCommands } from './commands/instance.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerServeCommands } from './commands/serve.js';
@@ -29,6 +31,8 @@ for (const register of [
   registerUserCommands,
   registerTokenCommands,
   registerJobCommands,
+  registerInstanceCommands,
+  registerDeployCommand,
 ]) {
   register(program);
 }

@@ -21,7 +21,7 @@ const app = tarBytes(
 function upload(server: TestServer, token: string, spec: unknown, archive: Buffer, fileName = 'app.tar.gz') {
   const form = new FormData();
   form.append('spec', JSON.stringify(spec));
-  form.append('archive', new Blob([archive]), fileName);
+  form.append('archive', new Blob([new Uint8Array(archive)]), fileName);
   return fetch(`${server.url}/api/v1/instances`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
 }
 
@@ -109,7 +109,7 @@ describe('instances from sources', () => {
 
   it('refuses bad multipart requests', async () => {
     const noSpec = new FormData();
-    noSpec.append('archive', new Blob([app]), 'a.tgz');
+    noSpec.append('archive', new Blob([new Uint8Array(app)]), 'a.tgz');
     const r1 = await fetch(`${server.url}/api/v1/instances`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}` }, body: noSpec });
     expect(r1.status).toBe(400);
     expect(((await r1.json()) as { error: { message: string } }).error.message).toMatch(/missing the "spec" field/);

@@ -25,7 +25,8 @@ export async function readUpload(
   try {
     for await (const part of request.parts({ limits: { fileSize: maxBytes, files: 1, fields: 4 } })) {
       if (part.type === 'field' && part.fieldname === 'spec') {
-        spec = parseSpec(String(part.value));
+        // A part sent with `Content-Type: application/json` arrives already parsed.
+        spec = parseSpec(part.value);
       } else if (part.type === 'file' && part.fieldname === 'archive' && !archive) {
         const file = path.join(tmpDir, `upload-${randomUUID()}`);
         archive = { file, fileName: safeName(part.filename) };
@@ -48,12 +49,14 @@ export async function readUpload(
   }
 }
 
-function parseSpec(text: string): InstanceSpecInput {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw errors.badJson(`the "spec" field is not valid JSON: ${(e as Error).message}`);
+function parseSpec(raw: unknown): InstanceSpecInput {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch (e) {
+      throw errors.badJson(`the "spec" field is not valid JSON: ${(e as Error).message}`);
+    }
   }
   const first = [...Value.Errors(InstanceSpecSchema, value)][0];
   if (first) {
