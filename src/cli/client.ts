@@ -52,10 +52,10 @@ export class ApiClient {
    * then the file `corral login` wrote. Fails with `not_logged_in` when there is no token.
    */
   static async fromCredentials(flags: { url?: string | undefined; insecure?: boolean | undefined } = {}): Promise<ApiClient> {
-    const stored = await readCredentials();
-    const url = flags.url ?? stored.url;
-    if (!url || !stored.token) throw new CliError('not_logged_in', 'not logged in: run `corral login URL` (or set CORRAL_URL and CORRAL_TOKEN)');
-    return new ApiClient({ url, token: stored.token, insecure: flags.insecure || stored.insecure });
+    const { url, token, insecure } = await readCredentials({ url: flags.url });
+    if (!url) throw new CliError('not_logged_in', 'not logged in: run `corral login URL` (or set CORRAL_URL and CORRAL_TOKEN)');
+    if (!token) throw new CliError('not_logged_in', `no token for ${url}: run \`corral login ${url}\` (or set CORRAL_TOKEN)`);
+    return new ApiClient({ url, token, insecure: flags.insecure || insecure });
   }
 
   /** A copy of this client that presents another token (for `token inspect TOKEN`). */

@@ -19,7 +19,15 @@ export function credentialsFile(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'corral', 'config.json');
 }
 
-export async function readCredentials(env: NodeJS.ProcessEnv = process.env): Promise<Partial<Credentials>> {
+/**
+ * The server to talk to and the token to present. `url` (from `--url`) wins over CORRAL_URL,
+ * which wins over the file. A token from the file is only sent to the server it was made for,
+ * so `--url https://elsewhere` never leaks it; CORRAL_TOKEN is sent wherever it is told.
+ */
+export async function readCredentials(
+  opts: { url?: string | undefined } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Partial<Credentials>> {
   const file = credentialsFile(env);
   let stored: Partial<Credentials> = {};
   try {
@@ -27,13 +35,13 @@ export async function readCredentials(env: NodeJS.ProcessEnv = process.env): Pro
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError('config_invalid', `cannot read ${file}: ${(e as Error).message}`);
   }
-  return {
-    ...stored,
-    ...(env.CORRAL_URL && { url: env.CORRAL_URL }),
-    ...(env.CORRAL_TOKEN && { token: env.CORRAL_TOKEN }),
-    ...(env.CORRAL_INSECURE && { insecure: /^(1|true|yes)$/i.test(env.CORRAL_INSECURE) }),
-  };
+  const url = opts.url || env.CORRAL_URL || stored.url;
+  const token = env.CORRAL_TOKEN || (url && stored.url && sameServer(url, stored.url) ? stored.token : undefined);
+  const insecure = env.CORRAL_INSECURE ? /^(1|true|yes)$/i.test(env.CORRAL_INSECURE) : !!stored.insecure;
+  return { url, token, insecure };
 }
+
+const sameServer = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
 /** Writes atomically (temp file + rename) so a crash never leaves half a file. */
 export async function writeCredentials(creds: Credentials, env: NodeJS.ProcessEnv = process.env): Promise<string> {

@@ -183,6 +183,16 @@ describe('logged in as admin', () => {
     expect(forbidden.stderr).toBe('forbidden: this needs the "admin:read" scope\n');
   });
 
+  it('never sends the stored token to another server', async () => {
+    const r = await corral(['user', 'ls', '--url', 'http://127.0.0.1:1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('not_logged_in: no token for http://127.0.0.1:1: run `corral login http://127.0.0.1:1` (or set CORRAL_TOKEN)\n');
+    const viaEnv = await corral(['user', 'ls'], undefined, { CORRAL_URL: 'http://127.0.0.1:1' });
+    expect(viaEnv.stderr).toMatch(/^not_logged_in: no token for http:\/\/127\.0\.0\.1:1/);
+    const sameServer = await corral(['user', 'ls', '--url', `${server.url}/`]);
+    expect(sameServer.code, sameServer.stderr).toBe(0);
+  });
+
   it('says when the stored file is not JSON', async () => {
     const other = path.join(home, 'broken');
     const file = path.join(other, 'corral/config.json');
