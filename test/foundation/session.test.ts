@@ -56,6 +56,28 @@ describe('login sessions', () => {
     expect(withIt.status).toBe(201);
   });
 
+  it('refuses a wrong CSRF token and accepts one sent as a form field', async () => {
+    const s = await login(server.url, 'admin', ADMIN_PASSWORD);
+    const wrong = await fetch(`${server.url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: s.cookie, 'x-csrf-token': `${s.csrfToken.slice(0, -2)}xx` },
+      body: JSON.stringify({ name: 'wrong-csrf' }),
+    });
+    expect(wrong.status).toBe(403);
+    const form = await fetch(`${server.url}/api/v1/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie },
+      body: new URLSearchParams({ _csrf: s.csrfToken }),
+    });
+    expect(form.status).toBe(204);
+    expect((await fetch(`${server.url}/api/v1/me`, { headers: { cookie: s.cookie } })).status).toBe(401);
+  });
+
+  it('does not ask for a CSRF token from bearer-token clients', async () => {
+    const res = await api(server, server.adminToken, 'POST', '/api/v1/tokens', { name: 'bearer-no-csrf' });
+    expect(res.status).toBe(201);
+  });
+
   it('ends the session on logout', async () => {
     const s = await login(server.url, 'admin', ADMIN_PASSWORD);
     const me = await fetch(`${server.url}/api/v1/me`, { headers: { cookie: s.cookie } });
