@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SignJWT, decodeJwt, exportSPKI, generateKeyPair, importJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, createUser, login, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let userToken: string;
@@ -118,6 +118,26 @@ describe('scopes and ownership', () => {
     const inherited = await api(server, narrow, 'POST', '/api/v1/tokens', { name: 'inherited' });
     expect(inherited.status).toBe(201);
     expect(inherited.body.info.scopes).toEqual(['jobs:read']);
+  });
+
+  it('a token cannot mint a token that outlives it', async () => {
+    const parent = await api(server, userToken, 'POST', '/api/v1/tokens', { name: 'hour', ttlSeconds: 3600 });
+    const parentExpiry = Date.parse(parent.body.info.expiresAt);
+    for (const [name, body] of [['month', { ttlSeconds: 30 * 86400 }], ['default', {}]] as const) {
+      const child = await api(server, parent.body.token, 'POST', '/api/v1/tokens', { name, ...body });
+      expect(child.status).toBe(201);
+      expect(Date.parse(child.body.info.expiresAt)).toBeLessThanOrEqual(parentExpiry);
+      expect(Date.parse(child.body.info.expiresAt)).toBeGreaterThan(parentExpiry - 60_000);
+    }
+    // A user at a session (no parent token) gets what they ask for.
+    const s = await login(server.url, 'grace', 'grace-password');
+    const long = await fetch(`${server.url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: s.cookie, 'x-csrf-token': s.csrfToken },
+      body: JSON.stringify({ name: 'from-session', ttlSeconds: 30 * 86400 }),
+    });
+    const info = ((await long.json()) as { info: { expiresAt: string } }).info;
+    expect(Date.parse(info.expiresAt) - Date.now()).toBeGreaterThan(29 * 86400_000);
   });
 
   it('a user cannot hold admin scopes nor reach admin routes', async () => {

@@ -49,6 +49,25 @@ export class TokenService {
     return { token, info: stripUserId(info!) };
   }
 
+  /**
+   * Creates a token for whoever is asking. A token can only mint tokens that hold no scope it
+   * lacks (without `scopes`, the new one gets exactly its own) and that expire no later than
+   * itself, so a stolen short-lived token cannot turn into a long-lived or wider one.
+   */
+  async createFor(
+    p: Principal,
+    req: { name: string; scopes?: Scope[] | undefined; ttlSeconds?: number | undefined },
+  ): Promise<{ token: string; info: TokenInfo }> {
+    if (p.via.kind !== 'token') return this.create(p.user, req);
+    const scopes = req.scopes ?? [...p.scopes];
+    const beyond = scopes.filter((s) => !p.scopes.has(s));
+    if (beyond.length) throw errors.forbidden(`this token cannot grant scope ${beyond.join(', ')}`);
+    const parent = await this.store.tokens.byId(p.via.tokenId);
+    const remaining = parent ? Math.floor((Date.parse(parent.expiresAt) - Date.now()) / 1000) : 0;
+    const ttlSeconds = Math.min(req.ttlSeconds ?? this.defaultTtlSeconds, remaining);
+    return this.create(p.user, { ...req, scopes, ttlSeconds });
+  }
+
   /** Verifies a presented token and returns who it speaks for; throws a 401 saying why not. */
   async authenticate(token: string): Promise<Principal> {
     let header;

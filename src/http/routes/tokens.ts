@@ -3,7 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ScopeSchema, TokenInfoSchema } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
-import { errors } from '../../core/errors.js';
 import { requirePrincipal } from '../auth.js';
 
 const tags = ['tokens'];
@@ -36,12 +35,8 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
       },
     },
     async (request, reply) => {
-      const p = requirePrincipal(request);
-      // A token can only mint tokens with scopes it holds itself: no escalation.
-      const scopes = request.body.scopes ?? (p.via.kind === 'token' ? [...p.scopes] : undefined);
-      const beyond = p.via.kind === 'token' ? (scopes ?? []).filter((s) => !p.scopes.has(s)) : [];
-      if (beyond.length) throw errors.forbidden(`this token cannot grant scope ${beyond.join(', ')}`);
-      const created = await tokens.create(p.user, { ...request.body, scopes });
+      // A token only mints narrower, shorter-lived tokens: see TokenService.createFor.
+      const created = await tokens.createFor(requirePrincipal(request), request.body);
       return reply.code(201).send(created);
     },
   );
