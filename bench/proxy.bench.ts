@@ -42,20 +42,23 @@ interface WrkResult {
   cpuUs: number;
 }
 
-/** utime + stime of a process and its direct children, in seconds. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+/** A process and its direct children (nginx's master and workers). */
+const withChildren = (pid: number | undefined): number[] =>
+  pid ? [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)] : [];
+
+/** utime + stime of processes, in seconds. */
+function cpuSeconds(pids: number[]): number {
+  if (!pids.length) return NaN;
   let ticks = 0;
-  for (const p of [pid, ...children]) {
+  for (const p of pids) {
     const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks / 100;
 }
 
-function wrk(url: string, headers: string[] = [], pid?: number): WrkResult {
-  const cpu0 = cpuSeconds(pid);
+function wrk(url: string, headers: string[] = [], pids: number[] = []): WrkResult {
+  const cpu0 = cpuSeconds(pids);
   const args = ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
   const out = spawnSync('wrk', args, { encoding: 'utf8' }).stdout;
   const ms = (label: string) => {
@@ -66,7 +69,7 @@ function wrk(url: string, headers: string[] = [], pid?: number): WrkResult {
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (non2xx) throw new Error(`wrk ${url}: ${non2xx[1]} error responses`);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-  const cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / requests;
+  const cpuUs = ((cpuSeconds(pids) - cpu0) * 1e6) / requests;
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: ms('50'), p99: ms('99'), cpuUs };
 }
 
@@ -159,7 +162,7 @@ const bench: Benchmark = async () => {
 
     const rows: [string, WrkResult][] = [];
     rows.push(['direct to the backend', wrk(direct)]);
-    rows.push(['corral (cookie auth)', wrk(proxied, [`Cookie: ${cookie}`], corral.pid)]);
+    rows.push(['corral (cookie auth)', wrk(proxied, [`Cookie: ${cookie}`], [corral.pid!])]);
 
     const chpPort = await freePort();
     const chp = start(process.execPath, [
@@ -169,7 +172,7 @@ const bench: Benchmark = async () => {
     ], { CONFIGPROXY_AUTH_TOKEN: 'bench' });
     children.push(chp);
     await waitFor(`http://127.0.0.1:${chpPort}/`);
-    rows.push(['configurable-http-proxy 5', wrk(`http://127.0.0.1:${chpPort}/`, [], chp.pid)]);
+    rows.push(['configurable-http-proxy 5', wrk(`http://127.0.0.1:${chpPort}/`, [], [chp.pid!])]);
 
     let nginxNote = '';
     if (has('nginx')) {
@@ -186,7 +189,7 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
       const nginx = start('nginx', ['-c', conf, '-p', data]);
       children.push(nginx);
       await waitFor(`http://127.0.0.1:${ngPort}/`);
-      rows.push(['nginx 1 worker (keepalive upstream)', wrk(`http://127.0.0.1:${ngPort}/`, [], nginx.pid)]);
+      rows.push(['nginx 1 worker (keepalive upstream)', wrk(`http://127.0.0.1:${ngPort}/`, [], withChildren(nginx.pid))]);
     } else nginxNote = ' nginx was not installed, so it is missing from the table.';
 
     const base = rows[0]![1];

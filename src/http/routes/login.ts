@@ -13,6 +13,7 @@ import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
 import { escapeHtml } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
+import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 const CSRF_COOKIE = 'corral_csrf';
 
@@ -50,7 +51,6 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
   const { accounts, config } = corral;
   const secure = !!config.tls;
   const baseDomain = config.proxy.baseDomain;
-  const cookieDomain = baseDomain?.replace(/:\d+$/, '');
 
   const renderLogin = (reply: FastifyReply, next: string, error?: string, status = 200) => {
     const csrf = randomBytes(24).toString('base64url');
@@ -77,14 +77,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       const user = await accounts.users.verifyLogin(name, password, request.ip);
       const { cookieValue } = await accounts.sessions.create(user);
       void reply.clearCookie(CSRF_COOKIE, { path: '/login' });
-      void reply.setCookie(SESSION_COOKIE, cookieValue, {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'lax',
-        secure,
-        maxAge: config.auth.sessionTtlSeconds,
-        ...(cookieDomain && { domain: cookieDomain }),
-      });
+      setSessionCookie(reply, config, cookieValue);
       return reply.header('cache-control', 'no-store').redirect(next, 302);
     } catch (e) {
       if (!isCorralError(e)) throw e;
@@ -101,7 +94,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       const value = request.cookies[SESSION_COOKIE];
       if (value) proxy.revoke({ kind: 'session', value, from: 'cookie' });
     }
-    void reply.clearCookie(SESSION_COOKIE, { path: '/', ...(cookieDomain && { domain: cookieDomain }) });
+    clearSessionCookie(reply, config);
     return reply.header('cache-control', 'no-store').redirect('/login', 303);
   });
 

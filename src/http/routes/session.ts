@@ -1,9 +1,10 @@
 /** Logging in and out with a password, and who am I. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { SESSION_COOKIE, ScopeSchema, UserSchema, Password, UserName } from '../../core/accounts/index.js';
+import { ScopeSchema, UserSchema, Password, UserName } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
 import { requirePrincipal } from '../auth.js';
+import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 export const LoginBody = Type.Object(
   { name: UserName, password: Type.String({ maxLength: 1024 }), _csrf: Type.Optional(Type.String()) },
@@ -14,7 +15,6 @@ const SessionReply = Type.Object({ user: UserSchema, csrfToken: Type.String() })
 
 export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (app, { corral }) => {
   const { accounts, config } = corral;
-  const secure = !!config.tls;
 
   app.post(
     '/login',
@@ -30,13 +30,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
     async (request, reply) => {
       const user = await accounts.users.verifyLogin(request.body.name, request.body.password, request.ip);
       const { cookieValue, csrfToken } = await accounts.sessions.create(user);
-      void reply.setCookie(SESSION_COOKIE, cookieValue, {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'lax',
-        secure,
-        maxAge: config.auth.sessionTtlSeconds,
-      });
+      setSessionCookie(reply, config, cookieValue);
       return { user, csrfToken };
     },
   );
@@ -47,7 +41,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
     async (request, reply) => {
       const p = request.principal;
       if (p?.via.kind === 'session') await accounts.sessions.destroy(p.via.sessionHash);
-      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      clearSessionCookie(reply, config);
       return reply.code(204).send();
     },
   );
