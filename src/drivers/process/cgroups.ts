@@ -12,7 +12,10 @@
  *   spawn(...launchArgv({ procsFiles: cg?.procsFiles }, argv))  // joins before exec
  *   … await cg.stats(); await cg.oomKilled(); await cg.killAll(); await cg.remove();
  */
-import { mkdir, readdir, readFile, rmdir, writeFile, access } from 'node:fs/promises';
+// Cgroup files live in memory (cgroupfs): synchronous calls take microseconds, while the
+// async ones queue behind every other file operation on libuv's small thread pool.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupLayout, detectCgroups, type CgroupLayout } from './detect.js';
@@ -48,6 +51,8 @@ export interface Cgroup {
   oomKilled(): Promise<boolean>;
   /** SIGKILLs every process in it, until it is empty (a fork bomb cannot outrun it). */
   killAll(): Promise<void>;
+  /** One SIGKILL for every current member, without waiting for them to be gone. */
+  killMembers(): Promise<void>;
   /** Kills what is left, then removes the directories. */
   remove(): Promise<void>;
 }
@@ -60,18 +65,29 @@ function serverTag(): Promise<string> {
   return serverTagCache;
 }
 
-const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
-const readNumber = async (file: string) => {
-  const t = await readText(file);
+const readText = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+const readNumber = (file: string) => {
+  const t = readText(file);
   return t === undefined ? undefined : Number(t.trim().split(/\s+/)[0]);
 };
 /** The value of `key` in a "key value" per-line file (memory.stat, cpu.stat, memory.events…). */
-const readKey = async (file: string, key: string) => {
-  const t = await readText(file);
-  const m = t?.match(new RegExp(`^${key} (\\d+)$`, 'm'));
+const readKey = (file: string, key: string) => {
+  const m = readText(file)?.match(new RegExp(`^${key} (\\d+)$`, 'm'));
   return m ? Number(m[1]) : undefined;
 };
-const exists = (p: string) => access(p).then(() => true, () => false);
+const tryWrite = (file: string, value: string) => {
+  try {
+    writeFileSync(file, value);
+  } catch {
+    /* optional knob this kernel lacks */
+  }
+};
 
 /** Names reach the file system: keep them to one safe path segment. */
 function safeName(name: string): string {
@@ -84,9 +100,12 @@ function safeName(name: string): string {
 const mountsOf = (layout: CgroupLayout) => [...new Set(Object.values(layout.mounts))];
 
 /** v2 needs the controllers enabled in every ancestor's subtree_control. */
-async function enableV2Controllers(dirs: string[]): Promise<void> {
-  for (const dir of dirs) await writeFile(path.join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu').catch(() => undefined);
+function enableV2Controllers(dirs: string[]): void {
+  for (const dir of dirs) tryWrite(path.join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
 }
+
+/** Per-server parent dirs already made (created once, on first use). */
+const serverDirsMade = new Set<string>();
 
 let warnedOnce = false;
 
@@ -114,10 +133,13 @@ export async function createCgroup(name: string, limits: CgroupLimits): Promise<
   const dirs: Record<string, string> = {};
   for (const mount of mountsOf(layout)) {
     const serverDir = path.join(mount, 'corral', tag);
-    await mkdir(serverDir, { recursive: true });
-    if (layout.version === 'v2') await enableV2Controllers([mount, path.join(mount, 'corral'), serverDir]);
+    if (!serverDirsMade.has(serverDir)) {
+      mkdirSync(serverDir, { recursive: true });
+      if (layout.version === 'v2') enableV2Controllers([mount, path.join(mount, 'corral'), serverDir]);
+      serverDirsMade.add(serverDir);
+    }
     const dir = path.join(serverDir, leaf);
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     dirs[mount] = dir;
   }
   const dirOf = (controller: string) => dirs[layout.mounts[controller]!];
@@ -141,9 +163,14 @@ abstract class BaseCgroup implements Cgroup {
   async pids(): Promise<number[]> {
     const all = new Set<number>();
     for (const f of this.procsFiles) {
-      for (const line of ((await readText(f)) ?? '').split('\n')) if (line) all.add(Number(line));
+      for (const line of (readText(f) ?? '').split('\n')) if (line) all.add(Number(line));
     }
     return [...all];
+  }
+
+  /** One SIGKILL for every current member, without waiting for them to be gone. */
+  async killMembers(): Promise<void> {
+    for (const pid of await this.pids()) killQuietly(pid, 'SIGKILL');
   }
 
   async killAll(): Promise<void> {
@@ -190,36 +217,38 @@ class CgroupV1 extends BaseCgroup {
   async applyLimits(limits: CgroupLimits): Promise<void> {
     const mem = this.file('memory', 'memory.limit_in_bytes');
     if (limits.memoryBytes && mem) {
-      await writeFile(mem, String(limits.memoryBytes));
+      writeFileSync(mem, String(limits.memoryBytes));
       // Swap off: memory+swap capped at the same number (only when swap accounting exists).
       const memsw = this.file('memory', 'memory.memsw.limit_in_bytes')!;
-      if (await exists(memsw)) await writeFile(memsw, String(limits.memoryBytes));
-      await writeFile(this.file('memory', 'memory.swappiness')!, '0').catch(() => undefined);
+      if (existsSync(memsw)) writeFileSync(memsw, String(limits.memoryBytes));
+      tryWrite(this.file('memory', 'memory.swappiness')!, '0');
     }
     const pids = this.file('pids', 'pids.max');
-    if (limits.pids && pids) await writeFile(pids, String(limits.pids));
+    if (limits.pids && pids) writeFileSync(pids, String(limits.pids));
     const quota = this.file('cpu', 'cpu.cfs_quota_us');
     if (limits.cpus && quota) {
-      await writeFile(this.file('cpu', 'cpu.cfs_period_us')!, String(CFS_PERIOD_US));
-      await writeFile(quota, String(Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))));
+      writeFileSync(this.file('cpu', 'cpu.cfs_period_us')!, String(CFS_PERIOD_US));
+      writeFileSync(quota, String(Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))));
     }
   }
 
   async stats(): Promise<CgroupStats> {
-    const f = (c: string, n: string) => this.file(c, n);
-    const usageNs = f('cpuacct', 'cpuacct.usage');
-    const [memoryBytes, memoryPeakBytes, cpuNs, pids] = await Promise.all([
-      f('memory', 'memory.usage_in_bytes') ? readNumber(f('memory', 'memory.usage_in_bytes')!) : undefined,
-      f('memory', 'memory.max_usage_in_bytes') ? readNumber(f('memory', 'memory.max_usage_in_bytes')!) : undefined,
-      usageNs ? readNumber(usageNs) : undefined,
-      f('pids', 'pids.current') ? readNumber(f('pids', 'pids.current')!) : undefined,
-    ]);
-    return { memoryBytes, memoryPeakBytes, cpuSeconds: cpuNs === undefined ? undefined : cpuNs / 1e9, pids };
+    const read = (controller: string, file: string) => {
+      const f = this.file(controller, file);
+      return f ? readNumber(f) : undefined;
+    };
+    const cpuNs = read('cpuacct', 'cpuacct.usage');
+    return {
+      memoryBytes: read('memory', 'memory.usage_in_bytes'),
+      memoryPeakBytes: read('memory', 'memory.max_usage_in_bytes'),
+      cpuSeconds: cpuNs === undefined ? undefined : cpuNs / 1e9,
+      pids: read('pids', 'pids.current'),
+    };
   }
 
   async oomKilled(): Promise<boolean> {
     const file = this.file('memory', 'memory.oom_control');
-    return !!file && ((await readKey(file, 'oom_kill')) ?? 0) > 0;
+    return !!file && (readKey(file, 'oom_kill') ?? 0) > 0;
   }
 }
 
@@ -232,29 +261,32 @@ class CgroupV2 extends BaseCgroup {
   }
 
   async applyLimits(limits: CgroupLimits): Promise<void> {
-    const w = (file: string, value: string) => writeFile(path.join(this.dir, file), value);
+    const w = (file: string, value: string) => writeFileSync(path.join(this.dir, file), value);
     if (limits.memoryBytes) {
-      await w('memory.max', String(limits.memoryBytes));
-      await w('memory.swap.max', '0').catch(() => undefined);
+      w('memory.max', String(limits.memoryBytes));
+      tryWrite(path.join(this.dir, 'memory.swap.max'), '0');
     }
-    if (limits.pids) await w('pids.max', String(limits.pids));
-    if (limits.cpus) await w('cpu.max', `${Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
+    if (limits.pids) w('pids.max', String(limits.pids));
+    if (limits.cpus) w('cpu.max', `${Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
   }
 
   async stats(): Promise<CgroupStats> {
     const p = (f: string) => path.join(this.dir, f);
-    const [memoryBytes, memoryPeakBytes, usageUs, pids] = await Promise.all([
-      readNumber(p('memory.current')), readNumber(p('memory.peak')), readKey(p('cpu.stat'), 'usage_usec'), readNumber(p('pids.current')),
-    ]);
-    return { memoryBytes, memoryPeakBytes, cpuSeconds: usageUs === undefined ? undefined : usageUs / 1e6, pids };
+    const usageUs = readKey(p('cpu.stat'), 'usage_usec');
+    return {
+      memoryBytes: readNumber(p('memory.current')),
+      memoryPeakBytes: readNumber(p('memory.peak')),
+      cpuSeconds: usageUs === undefined ? undefined : usageUs / 1e6,
+      pids: readNumber(p('pids.current')),
+    };
   }
 
   async oomKilled(): Promise<boolean> {
-    return ((await readKey(path.join(this.dir, 'memory.events'), 'oom_kill')) ?? 0) > 0;
+    return (readKey(path.join(this.dir, 'memory.events'), 'oom_kill') ?? 0) > 0;
   }
 
   override async killAll(): Promise<void> {
-    await writeFile(path.join(this.dir, 'cgroup.kill'), '1').catch(() => undefined);
+    tryWrite(path.join(this.dir, 'cgroup.kill'), '1');
     await super.killAll();
   }
 }
@@ -309,5 +341,9 @@ export async function releaseServerCgroups(): Promise<void> {
   const layout = await cgroupLayout();
   if (!layout) return;
   const tag = await serverTag();
-  for (const mount of mountsOf(layout)) await rmdir(path.join(mount, 'corral', tag)).catch(() => undefined);
+  for (const mount of mountsOf(layout)) {
+    const serverDir = path.join(mount, 'corral', tag);
+    serverDirsMade.delete(serverDir);
+    await rmdir(serverDir).catch(() => undefined);
+  }
 }

@@ -2,6 +2,7 @@
  * Reading /proc: who is whose child, which process group, and when a process started (so a
  * recorded pid is only trusted while the same process still owns it — pids get reused).
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 
@@ -14,15 +15,27 @@ export interface ProcStat {
   startTime: number;
 }
 
-export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (!text) return undefined;
+function parseProcStat(pid: number, text: string): ProcStat {
   // comm may hold spaces and parentheses: it ends at the last ')'.
   const close = text.lastIndexOf(')');
   const comm = text.slice(text.indexOf('(') + 1, close);
   const f = text.slice(close + 2).split(' ');
   // f[0] is field 3 (state); field n is f[n - 3].
   return { pid, comm, ppid: Number(f[1]), pgid: Number(f[2]), startTime: Number(f[19]) };
+}
+
+export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return text ? parseProcStat(pid, text) : undefined;
+}
+
+/** For hot paths: /proc reads take microseconds, the thread pool may take milliseconds. */
+export function readProcStatSync(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** True while `pid` is still the process that started at `startTime`. */

@@ -16,7 +16,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { access, mkdir, realpath } from 'node:fs/promises';
+// The start path uses sync fs calls on purpose: each takes microseconds, while async ones wait
+// in libuv's small thread pool behind all other file I/O of a busy server.
+import { mkdirSync, realpathSync } from 'node:fs';
+import { access, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errors } from '../../core/errors.js';
@@ -24,7 +27,7 @@ import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, Workload
 import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
 import { detectCgroups, detectSandbox } from './detect.js';
 import { launchArgv, type Rlimits } from './launcher.js';
-import { killQuietly, readProcStat } from './proc.js';
+import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
 import { ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
 
@@ -125,7 +128,7 @@ export class ProcessDriver implements Driver {
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
     const modes = await this.modes();
     const imageMounts = this.imageMounts(spec.image);
-    await mkdir(spec.dataDir, { recursive: true });
+    mkdirSync(spec.dataDir, { recursive: true });
     const key = `${spec.instanceId}.${spec.generation}.${randomBytes(3).toString('hex')}`;
     const cgroup = modes.cgroups ? await createCgroup(key, spec.limits) : undefined;
     try {
@@ -164,7 +167,7 @@ export class ProcessDriver implements Driver {
         onGone: () => this.live.delete(key),
       });
       // Recorded so adopt() can tell this process from a later one that reuses its pid.
-      handle.startTime = (await readProcStat(child.pid))?.startTime ?? 0;
+      handle.startTime = readProcStatSync(child.pid)?.startTime ?? 0;
       this.live.set(key, workload);
       return workload;
     } catch (err) {
@@ -181,13 +184,16 @@ export class ProcessDriver implements Driver {
   }
 
   private async sandboxed(bwrap: string, spec: WorkloadSpec, imageMounts: Mount[]) {
-    const real = (m: Mount) => realpath(m.source).then((source) => ({ source, target: m.target }));
+    const real = (m: Mount): Bind => {
+      try {
+        return { source: realpathSync(m.source), target: m.target };
+      } catch {
+        throw errors.badRequest(`mount source "${m.source}" does not exist`);
+      }
+    };
     const mounts = [...imageMounts, ...spec.mounts];
-    const readOnly: Bind[] = await Promise.all(mounts.filter((m) => m.readOnly).map(real));
-    const writable: Bind[] = [
-      { source: await realpath(spec.dataDir), target: spec.dataMount },
-      ...(await Promise.all(mounts.filter((m) => !m.readOnly).map(real))),
-    ];
+    const readOnly = mounts.filter((m) => m.readOnly).map(real);
+    const writable = [real({ source: spec.dataDir, target: spec.dataMount, readOnly: false }), ...mounts.filter((m) => !m.readOnly).map(real)];
     const argv = sandboxArgv({
       bwrap,
       command: spec.command,

@@ -61,8 +61,9 @@ export class ProcessWorkload implements Workload {
   private async watchExit(exit: Promise<[number | null, NodeJS.Signals | null]>): Promise<ExitStatus> {
     const { cgroup, sink, sandboxed } = this.parts;
     const [code, signal] = await exit;
-    // Leftovers (background children of an unsandboxed workload) must not outlive it.
-    await this.killTree();
+    // Leftovers (background children of an unsandboxed workload) must not outlive it. One
+    // pass is enough here: the cgroup's removal later kills until it is empty.
+    await this.killTree(false);
     await this.drainPipes();
     const oomKilled = cgroup ? await cgroup.oomKilled() : false;
     this.done = true;
@@ -125,12 +126,13 @@ export class ProcessWorkload implements Workload {
    * process exited, to take down what it left behind (its group id stays reserved while
    * members live, so kill(-pgid) cannot hit a stranger).
    */
-  private async killTree(): Promise<void> {
+  private async killTree(untilEmpty = true): Promise<void> {
     const tree = this.running ? await descendants(this.pid, { group: true }) : [];
     if (this.running) this.parts.child.kill('SIGKILL');
     killQuietly(-this.pid, 'SIGKILL');
     for (const pid of tree) killQuietly(pid, 'SIGKILL');
-    await this.parts.cgroup?.killAll();
+    const { cgroup } = this.parts;
+    if (cgroup) await (untilEmpty ? cgroup.killAll() : cgroup.killMembers());
   }
 
   async stop(signal: string, graceMs: number): Promise<void> {
