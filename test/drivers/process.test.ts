@@ -197,6 +197,13 @@ describe('process driver specifics', () => {
     expect(killedBySigkill(await exitWithin(r))).toBe(true);
   });
 
+  it.skipIf(!sandbox.available)('a mount whose source does not exist is a bad_request error', async () => {
+    const missing = path.join(dirs.root, 'no-such-dir');
+    await expect(
+      driver.start(spec('nomount', 'true', { mounts: [{ source: missing, target: '/src', readOnly: true }] }), { output: () => {}, exit: () => {} }),
+    ).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
   it('a runtime image the driver does not know is refused', async () => {
     await expect(driver.start(spec('img', 'true', { image: 'cobol' }), { output: () => {}, exit: () => {} })).rejects.toMatchObject({
       code: 'bad_request',
