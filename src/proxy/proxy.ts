@@ -214,9 +214,11 @@ export class Proxy {
   private redirectToLogin(req: IncomingMessage, res: ServerResponse): void {
     const host = req.headers.host ?? '';
     const onInstanceHost = !isProxyPath(req.url ?? '/');
-    // On an instance host the login page lives on the main origin.
-    const base = onInstanceHost && this.corral.config.publicUrl ? this.corral.config.publicUrl.replace(/\/$/, '') : '';
-    const next = onInstanceHost ? `${this.tls ? 'https' : 'http'}://${host}${req.url ?? '/'}` : (req.url ?? '/');
+    // On an instance host the login page lives on the main origin (publicUrl, else the base domain).
+    const scheme = this.tls ? 'https' : 'http';
+    const main = this.corral.config.publicUrl?.replace(/\/$/, '') ?? `${scheme}://${this.cfg.baseDomain}`;
+    const base = onInstanceHost ? main : '';
+    const next = onInstanceHost ? `${scheme}://${host}${req.url ?? '/'}` : (req.url ?? '/');
     res.writeHead(302, {
       location: `${base}/login?next=${encodeURIComponent(stripTokenParam(next))}`,
       'cache-control': 'no-store',

@@ -113,6 +113,12 @@ describe('tenant isolation by host', () => {
     expect(r.status).toBe(404);
   });
 
+  it('sends an unauthenticated browser to the login page on the main host, with next back to the instance host', async () => {
+    const r = await get('/x?y=1', { host: 'app--alice.corral.test', accept: 'text/html' });
+    expect(r.status).toBe(302);
+    expect(r.headers.location).toBe(`http://corral.test/login?next=${encodeURIComponent('http://app--alice.corral.test/x?y=1')}`);
+  });
+
   it('leaves other hosts to the API', async () => {
     const r = await get('/healthz', { host: 'corral.test' });
     expect(r.status).toBe(200);
