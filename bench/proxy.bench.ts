@@ -226,7 +226,10 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
     await new Promise((r) => setTimeout(r, 2000));
     const open = usage(pid);
     for (const s of sockets) s.destroy();
-    await new Promise((r) => setTimeout(r, 3000));
+    // Give corral up to 30 s to notice every close (the machine may be busy), then measure.
+    const closedAt = Date.now();
+    while (usage(pid).fds > before.fds + 10 && Date.now() - closedAt < 30_000) await new Promise((r) => setTimeout(r, 250));
+    const settleSeconds = (Date.now() - closedAt) / 1000;
     const after = usage(pid);
     const ws: BenchSection = {
       title: 'Proxy: idle WebSockets held by corral',
@@ -236,7 +239,7 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
           [
             ['before', fmt(before.rssMb), before.fds],
             [`${n} idle WebSockets open`, fmt(open.rssMb), open.fds],
-            ['after they closed', fmt(after.rssMb), after.fds],
+            [`after they closed (${fmt(settleSeconds)} s later)`, fmt(after.rssMb), after.fds],
           ],
         ) +
         `\n\nEach proxied WebSocket holds two sockets in corral; the fd limit here is ${limit}` +
