@@ -28,6 +28,9 @@ export type LogsConfig = InstancesConfig['logs'];
 export type LogSubscriber = (entry: LogEntry) => void;
 
 const FILE = 'output.log';
+/** How often a forwarder that dropped lines checks whether its client caught up, and for how long. */
+const MARKER_POLL_MS = 200;
+const MARKER_GIVE_UP_MS = 60_000;
 
 export class InstanceLog {
   private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
@@ -270,15 +273,28 @@ export function forwardBounded(
   format: (e: LogEntry) => string,
 ): LogSubscriber {
   let dropped = 0;
+  let watcher: NodeJS.Timeout | undefined;
+  const flushMarker = (t: number) => {
+    sink.send(format({ t, stream: 'corral', line: `[corral: ${dropped} lines dropped: the client is too slow]` }));
+    dropped = 0;
+    clearInterval(watcher);
+    watcher = undefined;
+  };
   return (e) => {
     if (sink.buffered() > capBytes) {
       dropped++;
+      // Say so once the client catches up, even if no further line comes.
+      let waited = 0;
+      watcher ??= setInterval(() => {
+        if (sink.buffered() <= capBytes) flushMarker(Date.now());
+        else if ((waited += MARKER_POLL_MS) > MARKER_GIVE_UP_MS) {
+          clearInterval(watcher);
+          watcher = undefined;
+        }
+      }, MARKER_POLL_MS).unref();
       return;
     }
-    if (dropped) {
-      sink.send(format({ t: e.t, stream: 'corral', line: `[corral: ${dropped} lines dropped: the client is too slow]` }));
-      dropped = 0;
-    }
+    if (dropped) flushMarker(e.t);
     sink.send(format(e));
   };
 }

@@ -1,0 +1,97 @@
+/**
+ * Log storage and flow control: rotation keeps N files of bounded size; a flooding child
+ * finishes even while one attached client reads nothing, the other client gets everything,
+ * the stalled one gets a "dropped" marker, and the server's memory does not follow the flood.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { InstanceLog } from '../../src/core/instances/logs.js';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { createInstance, waitForState } from './helpers.js';
+
+describe('log files', () => {
+  it('rotates at the size cap and keeps N older files; history reads across them', async () => {
+    const dir = await tempDir('corral-logs-');
+    const log = new InstanceLog(dir, {
+      fileBytes: 4096,
+      keepFiles: 2,
+      memoryLines: 10,
+      memoryBytes: 1 << 20,
+      maxLineBytes: 100,
+      pendingWriteBytes: 1 << 20,
+      clientBufferBytes: 1 << 20,
+    });
+    for (let i = 0; i < 500; i++) {
+      log.append('stdout', Buffer.from(`line ${i}\n`));
+      if (i % 50 === 0) await log.flush();
+    }
+    log.append('stderr', Buffer.from(`${'y'.repeat(250)}\npartial`));
+    log.endOfOutput();
+    await log.flush();
+    expect((await readdir(dir)).sort()).toEqual(['output.log', 'output.log.1', 'output.log.2']);
+    for (const f of await readdir(dir)) expect((await stat(path.join(dir, f))).size).toBeLessThanOrEqual(4096 + 200);
+    const last = await log.history(6);
+    expect(last.map((e) => e.line)).toEqual(['line 498', 'line 499', 'y'.repeat(100), 'y'.repeat(100), 'y'.repeat(50), 'partial']);
+    expect(last[2]!.stream).toBe('stderr');
+    // Older lines were rotated away, the memory ring holds only the last 10.
+    expect((await log.history()).some((e) => e.line === 'line 0')).toBe(false);
+    expect(log.recent()).toHaveLength(10);
+    await log.close();
+  });
+});
+
+describe('flow control', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ instances: { logs: { clientBufferBytes: 256 * 1024 } } });
+  });
+  afterAll(() => server.stop());
+
+  it('a stalled client neither blocks the child nor the other client, and loses lines with a marker', async () => {
+    const line = 'z'.repeat(499);
+    const mb = 40;
+    const inst = await createInstance(server, server.adminToken, {
+      name: 'flood',
+      shell: `sleep 1; yes ${line} | head -c ${mb * 1_000_000}; echo; echo END`,
+      restart: 'never',
+    });
+    const url = `${server.url.replace('http', 'ws')}/api/v1/instances/${inst.id}/attach`;
+    const headers = { authorization: `Bearer ${server.adminToken}` };
+    const stalled = new WebSocket(url, { headers });
+    const reader = new WebSocket(url, { headers });
+    await Promise.all([stalled, reader].map((ws) => new Promise((r) => ws.once('open', r))));
+    // The stalled client stops reading its socket: the server's buffer for it fills up.
+    (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
+    const stalledFrames: string[] = [];
+    stalled.on('message', (d) => stalledFrames.push(d.toString()));
+    let readerBytes = 0;
+    const readerDone = new Promise<void>((resolve) =>
+      reader.on('message', (d) => {
+        const text = d.toString();
+        readerBytes += text.length + 1;
+        if (text === 'END') resolve();
+      }),
+    );
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
+
+    // The child writes everything and exits although one client reads nothing.
+    await waitForState(server, server.adminToken, inst.id, 'exited', 120_000);
+    await readerDone;
+    clearInterval(sampler);
+    expect(readerBytes).toBeGreaterThan(mb * 1_000_000 * 0.5);
+
+    (stalled as unknown as { _socket: { resume(): void } })._socket.resume();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(stalledFrames.join('\n')).toMatch(/\[corral: \d+ lines dropped: the client is too slow\]/);
+    // Far less than the flood went through the stalled client's buffer.
+    expect(stalledFrames.length).toBeLessThan((mb * 1_000_000) / 500 / 2);
+    // The server (in this process) did not hold the flood in memory.
+    expect(rssPeak - rssBefore).toBeLessThan(mb * 1_000_000 * 2);
+    stalled.close();
+    reader.close();
+  });
+});
