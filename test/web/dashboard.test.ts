@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
@@ -121,6 +121,42 @@ describe('in a browser', () => {
     await shot(app, 'after-logout');
     await context.close();
   }, 90_000);
+
+  it('shows the admin, jobs and tokens pages, and an admin can add a user from the dashboard', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/login?next=/ui/`);
+    await page.getByLabel('User name').fill('admin');
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/ui\//);
+
+    await page.goto(`${server.url}/ui/#/admin/instances`);
+    await expect.poll(() => page.locator('tr[data-instance="echo"] td').nth(1).textContent(), { timeout: 10_000 }).toBe('alice');
+    await shot(page, 'admin-instances');
+
+    await page.goto(`${server.url}/ui/#/admin/users`);
+    await page.getByLabel('Name', { exact: true }).fill('carol');
+    await page.getByLabel('Password', { exact: true }).fill('carol-password');
+    await page.getByRole('button', { name: 'Add' }).click();
+    await expect.poll(() => page.locator('tr[data-user="carol"]').count(), { timeout: 10_000 }).toBe(1);
+    await shot(page, 'admin-users');
+    expect((await api(server, server.adminToken, 'GET', '/api/v1/users/carol')).status).toBe(200);
+
+    await page.goto(`${server.url}/ui/#/tokens`);
+    await page.getByLabel('Name', { exact: true }).fill('from-the-browser');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('shown only now');
+    await shot(page, 'tokens');
+
+    await page.goto(`${server.url}/ui/#/jobs`);
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Run a job');
+    await page.getByLabel('Entry command').fill('sh main.sh');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await expect.poll(() => page.locator('main').textContent(), { timeout: 30_000 }).toContain('hello from corral');
+    await shot(page, 'jobs');
+    await context.close();
+  }, 60_000);
 
   it("a second user cannot open the first user's instance", async () => {
     const context = await browser.newContext();
