@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { jsonOption } from '../command.js';
 import { CliError, print, runAction } from '../output.js';
-import { parseCount } from './user.js';
+import { parseCount } from '../parse.js';
 
 interface CertFlags {
   out: string;

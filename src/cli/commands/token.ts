@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { SCOPES, type Scope, type TokenInfo, type User } from '../../core/accounts/types.js';
 import { apiAction, apiCommand } from '../command.js';
-import { CliError, table } from '../output.js';
+import { table } from '../output.js';
+import { parseDuration } from '../parse.js';
 
 interface Me {
   user: User;
@@ -16,7 +17,7 @@ export function registerTokenCommands(program: Command): void {
 
   apiCommand(token, 'create <name>', 'create a token and print it (shown only once)')
     .option('-s, --scope <scope...>', `scopes it holds (default: all yours): ${SCOPES.join(', ')}`)
-    .option('--ttl <duration>', 'lifetime, e.g. 3600, 90m, 12h, 30d, 1w (default: the server\'s, 90 days)', parseDuration)
+    .option('--ttl <duration>', 'lifetime, e.g. 3600, 90m, 12h, 30d, 1w (default: the server\'s, 90 days)', (v) => parseDuration(v))
     .action(
       apiAction(async ({ client, out }, name: string, flags: { scope?: string[]; ttl?: number }) => {
         const scopes = flags.scope?.flatMap((s) => s.split(',')).filter(Boolean);
@@ -68,13 +69,4 @@ export function registerTokenCommands(program: Command): void {
 function status(t: TokenInfo): string {
   if (t.revokedAt) return 'revoked';
   return Date.parse(t.expiresAt) < Date.now() ? 'expired' : 'active';
-}
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
-
-/** "3600" → 3600, "90m" → 5400, "12h", "30d", "1w". */
-export function parseDuration(v: string): number {
-  const m = /^(\d+)\s*([smhdw]?)$/.exec(v.trim());
-  if (!m) throw new CliError('bad_input', `--ttl must be a number of seconds or like 90m, 12h, 30d, 1w; got "${v}"`);
-  return Number(m[1]) * UNIT_SECONDS[m[2] || 's']!;
 }

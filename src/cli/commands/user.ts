@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ROLES, type User } from '../../core/accounts/types.js';
 import { apiAction, apiCommand } from '../command.js';
 import { CliError, table } from '../output.js';
+import { parseCount } from '../parse.js';
 import { ask, askNewPassword, readStdinSecrets } from '../prompt.js';
 
 interface Me {
@@ -57,9 +58,4 @@ export function registerUserCommands(program: Command): void {
         out({ user: target, changed: true }, () => `changed the password of "${target}"`);
       }),
     );
-}
-
-export function parseCount(v: string, flag: string): number {
-  if (!/^\d+$/.test(v)) throw new CliError('bad_input', `${flag} must be a whole number, got "${v}"`);
-  return Number(v);
 }
