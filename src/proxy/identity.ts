@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { SESSION_COOKIE, type Accounts, type Principal } from '../core/accounts/index.js';
+import { queryToken } from './route.js';
 
 /** The credential a request presents, and where it came from (so it is never forwarded). */
 export interface Credential {
@@ -23,11 +24,8 @@ export function presentedCredential(req: IncomingMessage, url: string): Credenti
     const m = /^bearer\s+(\S+)\s*$/i.exec(auth);
     if (m) return { kind: 'token', value: m[1]!, from: 'header' };
   }
-  const q = url.indexOf('?');
-  if (q >= 0 && url.includes('token=', q)) {
-    const token = new URLSearchParams(url.slice(q + 1)).get('token');
-    if (token) return { kind: 'token', value: token, from: 'query' };
-  }
+  const token = queryToken(url);
+  if (token) return { kind: 'token', value: token, from: 'query' };
   const cookie = req.headers.cookie;
   if (cookie) {
     const value = cookieValue(cookie, COOKIE_PREFIX);

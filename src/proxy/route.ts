@@ -79,13 +79,33 @@ export function removeDotSegments(path: string): string {
   return `/${out.join('/')}`;
 }
 
-/** Removes `token` from a query string so a `?token=` never reaches the upstream. */
+/** Whether a query string may hold a `token` parameter (also with a percent-encoded name). */
+const mayHoldToken = (query: string) => /oken|%/i.test(query);
+
+const paramName = (kv: string): string => {
+  const raw = kv.split('=', 1)[0]!.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+};
+
+/** The `token` query parameter of a URL, if any. */
+export function queryToken(url: string): string | undefined {
+  const q = url.indexOf('?');
+  if (q < 0 || !mayHoldToken(url.slice(q + 1))) return undefined;
+  const token = new URLSearchParams(url.slice(q + 1)).get('token');
+  return token || undefined;
+}
+
+/** Removes every `token` parameter (however its name is encoded) so it never reaches the upstream. */
 export function stripTokenParam(pathAndQuery: string): string {
   const q = pathAndQuery.indexOf('?');
-  if (q < 0 || !pathAndQuery.includes('token=', q)) return pathAndQuery;
+  if (q < 0 || !mayHoldToken(pathAndQuery.slice(q + 1))) return pathAndQuery;
   const kept = pathAndQuery
     .slice(q + 1)
     .split('&')
-    .filter((kv) => kv.split('=')[0] !== 'token');
+    .filter((kv) => paramName(kv) !== 'token');
   return pathAndQuery.slice(0, q) + (kept.length ? `?${kept.join('&')}` : '');
 }

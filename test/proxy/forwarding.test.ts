@@ -59,6 +59,10 @@ describe('headers', () => {
     const q = await seen(`/i/alice/app/x?a=1&token=${w.alice.token}&b=2`, {});
     expect(q.url).toBe('/x?a=1&b=2');
     expect(JSON.stringify(q)).not.toContain(w.alice.token);
+    const encoded = await seen(`/i/alice/app/x?%74oken=${w.alice.token}&b=2`, {});
+    expect(encoded.url).toBe('/x?b=2');
+    const twice = await seen(`/i/alice/app/x?token=${w.alice.token}&token=other`, {});
+    expect(twice.url).toBe('/x');
   });
 
   it('drops headers named in Connection', async () => {
