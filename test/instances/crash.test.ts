@@ -3,7 +3,7 @@
  * a restart; SIGTERM gives children their stop signal and grace period and waits for them.
  * Needs `npm run build` (spawnServer runs bin/corral.js).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, createToken, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
@@ -25,13 +25,20 @@ async function waitGone(marker: string, ms = 10_000): Promise<number[]> {
 
 describe('server crash and shutdown', () => {
   let server: ChildServer | undefined;
+  const dataDirs: string[] = [];
+  const newDataDir = async () => {
+    const dir = await tempDir();
+    dataDirs.push(dir);
+    return dir;
+  };
   afterEach(async () => {
     await server?.kill('SIGKILL');
     server = undefined;
+    for (const dir of dataDirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
 
   it('SIGKILL of the server leaves no orphan; the instance runs again after a restart', async () => {
-    const data = await tempDir();
+    const data = await newDataDir();
     const marker = `crash-${process.pid}-${Date.now()}`;
     server = await spawnServer(data);
     let token = await adminToken(server.url);
@@ -50,7 +57,7 @@ describe('server crash and shutdown', () => {
   });
 
   it('a stopped instance stays stopped across a restart', async () => {
-    const data = await tempDir();
+    const data = await newDataDir();
     server = await spawnServer(data);
     let token = await adminToken(server.url);
     const inst = await createInstance(server, token, { name: 'resting', command: ['sleep', '1000'] });
@@ -64,7 +71,7 @@ describe('server crash and shutdown', () => {
   });
 
   it('SIGTERM: children get their stop signal, the server waits for them', async () => {
-    const data = await tempDir();
+    const data = await newDataDir();
     const marker = `graceful-${process.pid}-${Date.now()}`;
     server = await spawnServer(data);
     const token = await adminToken(server.url);

@@ -62,8 +62,8 @@ export class InstanceService {
     }
     // A command starts at once and the reply says how that went; a source may take a
     // while to download, so its reply is "pending" and the events tell the rest.
-    const started = this.supervisor.converge(id);
-    if (!spec.source) await started;
+    if (spec.source) this.supervisor.convergeInBackground(id);
+    else await this.supervisor.converge(id);
     return this.show(await this.byIdOrThrow(id));
   }
 

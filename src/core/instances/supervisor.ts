@@ -184,6 +184,11 @@ export class Supervisor {
     });
   }
 
+  /** `converge` for callers that do not wait: failures are logged, not thrown. */
+  convergeInBackground(id: string): void {
+    this.converge(id).catch((e: unknown) => this.log.error({ err: e, instance: id }, 'converging an instance failed'));
+  }
+
   /** Sends a signal to a running workload; false when nothing runs. */
   signal(id: string, signal: string): boolean {
     const w = this.runners.get(id)?.workload;
@@ -201,7 +206,7 @@ export class Supervisor {
           r.desiredState === 'deleted' ||
           (r.desiredState === 'stopped' && (alive || r.state !== 'stopped')) ||
           (r.desiredState === 'running' && !alive && !runner?.backoffTimer && !['exited', 'failed'].includes(r.state));
-        if (needs) void this.converge(r.id).catch((e: unknown) => this.log.error({ err: e, instance: r.id }, 'reconcile failed'));
+        if (needs) this.convergeInBackground(r.id);
       }
     } catch (e) {
       this.log.error({ err: e }, 'reconcile failed');
@@ -346,7 +351,7 @@ export class Supervisor {
     runner.log.note(`restarting in ${(delay / 1000).toFixed(1)} s`);
     runner.backoffTimer = setTimeout(() => {
       runner.backoffTimer = undefined;
-      void this.converge(runner.id).catch((e: unknown) => this.log.error({ err: e, instance: runner.id }, 'restart failed'));
+      this.convergeInBackground(runner.id);
     }, delay);
   }
 
