@@ -12,11 +12,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, table, type Benchmark, type BenchSection } from './lib.js';
+import { fmt, percentile, table, type Benchmark, type BenchSection } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PASSWORD = 'bench-admin-password';
-const DURATION = process.env.BENCH_PROXY_SECONDS ?? '10';
+const DURATION = process.env.BENCH_PROXY_SECONDS ?? '5';
+/** Targets are measured in turn, round after round, and each reports its median round. */
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 
 // The backend: "hello" over HTTP, and WebSocket handshakes accepted by hand (the sandbox
@@ -71,6 +73,17 @@ function wrk(url: string, headers: string[] = [], pids: number[] = []): WrkResul
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const cpuUs = ((cpuSeconds(pids) - cpu0) * 1e6) / requests;
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: ms('50'), p99: ms('99'), cpuUs };
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+function medianResult(rs: WrkResult[]): WrkResult {
+  return {
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    cpuUs: median(rs.map((r) => r.cpuUs)),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -160,9 +173,10 @@ const bench: Benchmark = async () => {
     const proxied = `${url}/i/admin/hello/`;
     await waitFor(proxied);
 
-    const rows: [string, WrkResult][] = [];
-    rows.push(['direct to the backend', wrk(direct)]);
-    rows.push(['corral (cookie auth)', wrk(proxied, [`Cookie: ${cookie}`], [corral.pid!])]);
+    const targets: [string, () => WrkResult][] = [
+      ['direct to the backend', () => wrk(direct)],
+      ['corral (cookie auth)', () => wrk(proxied, [`Cookie: ${cookie}`], [corral.pid!])],
+    ];
 
     const chpPort = await freePort();
     const chp = start(process.execPath, [
@@ -172,7 +186,7 @@ const bench: Benchmark = async () => {
     ], { CONFIGPROXY_AUTH_TOKEN: 'bench' });
     children.push(chp);
     await waitFor(`http://127.0.0.1:${chpPort}/`);
-    rows.push(['configurable-http-proxy 5', wrk(`http://127.0.0.1:${chpPort}/`, [], [chp.pid!])]);
+    targets.push(['configurable-http-proxy 5', () => wrk(`http://127.0.0.1:${chpPort}/`, [], [chp.pid!])]);
 
     let nginxNote = '';
     if (has('nginx')) {
@@ -189,9 +203,15 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
       const nginx = start('nginx', ['-c', conf, '-p', data]);
       children.push(nginx);
       await waitFor(`http://127.0.0.1:${ngPort}/`);
-      rows.push(['nginx 1 worker (keepalive upstream)', wrk(`http://127.0.0.1:${ngPort}/`, [], withChildren(nginx.pid))]);
+      const workers = withChildren(nginx.pid);
+      targets.push(['nginx 1 worker (keepalive upstream)', () => wrk(`http://127.0.0.1:${ngPort}/`, [], workers)]);
     } else nginxNote = ' nginx was not installed, so it is missing from the table.';
 
+    // Interleaved rounds, so a machine that gets busier or quieter during the run does not
+    // favour whichever target happened to run first.
+    const results = targets.map(() => [] as WrkResult[]);
+    for (let round = 0; round < ROUNDS; round++) targets.forEach(([, run], i) => results[i]!.push(run()));
+    const rows: [string, WrkResult][] = targets.map(([name], i) => [name, medianResult(results[i]!)]);
     const base = rows[0]![1];
     const corralRow = rows[1]![1];
     const chpRow = rows[2]![1];
@@ -210,7 +230,7 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
             fmt(r.cpuUs, 0),
           ]),
         ) +
-        `\n\nwrk, 2 threads, ${CONNECTIONS} connections, ${DURATION} s each, GET of a 5-byte body; load tool, proxies and backend share the ` +
+        `\n\nwrk, 2 threads, ${CONNECTIONS} connections, GET of a 5-byte body, ${ROUNDS} interleaved rounds of ${DURATION} s per target (medians); load tool, proxies and backend share the ` +
         `machine's cores. corral is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
         `${fmt((100 * corralRow.rps) / base.rps, 0)}% of direct, and spends ${fmt(chpRow.cpuUs / corralRow.cpuUs, 2)}× less CPU per ` +
         `request than configurable-http-proxy (CPU per request is the steadier number when the machine is shared).${nginxNote}`,
