@@ -24,19 +24,20 @@ describe('restart policy', () => {
     // The whole test process (server, client and polling) used well under a core.
     expect((cpu.user + cpu.system) / 1000 / wall).toBeLessThan(0.5);
 
-    // The gaps between starts grow: read them from corral's own log lines.
+    // The delays grow ×2 from 200 ms to the 1600 ms cap, and each restart waited at least its delay.
     const res = await fetch(`${server.url}/api/v1/instances/${created.id}/logs?format=ndjson&tail=1000`, {
       headers: { authorization: `Bearer ${server.adminToken}` },
     });
-    const starts = (await res.text())
+    const notes = (await res.text())
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { t: string; stream: string; line: string })
-      .filter((e) => e.stream === 'corral' && e.line.startsWith('started'))
-      .map((e) => Date.parse(e.t));
-    expect(starts.length).toBeGreaterThanOrEqual(5);
-    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
-    expect(gaps[3]!).toBeGreaterThan(gaps[0]! * 2);
+      .filter((e) => e.stream === 'corral');
+    const delays = notes.filter((e) => e.line.startsWith('restarting in')).map((e) => e.line);
+    expect(delays.slice(0, 5)).toEqual(['restarting in 0.2 s', 'restarting in 0.4 s', 'restarting in 0.8 s', 'restarting in 1.6 s', 'restarting in 1.6 s']);
+    const starts = notes.filter((e) => e.line.startsWith('started')).map((e) => Date.parse(e.t));
+    const waits = notes.filter((e) => e.line.startsWith('restarting in')).map((e) => Date.parse(e.t));
+    for (let i = 0; i < 4; i++) expect(starts[i + 1]! - waits[i]!).toBeGreaterThanOrEqual([200, 400, 800, 1600][i]! - 5);
 
     const stopped = await api(server, server.adminToken, 'POST', `/api/v1/instances/${created.id}/stop`);
     expect(stopped.body.state).toBe('stopped');
