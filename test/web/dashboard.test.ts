@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -69,21 +69,23 @@ afterAll(async () => {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
-async function logIn(page: Page, name: string, next = '/ui/') {
-  await page.goto(`${server.url}/login?next=${encodeURIComponent(next)}`);
+/** Opens a fresh browser context, logs in through the form and waits for the dashboard. */
+async function loggedIn(name: string, password = `${name}-password`): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/login?next=${encodeURIComponent('/ui/')}`);
   if (name === 'alice') await shot(page, 'login');
   await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(`${name}-password`);
+  await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(/\/ui\//);
+  return { context, page };
 }
 
 
 describe('in a browser', () => {
   it('logs in, sees the instance live, opens it through the proxy, uses its WebSocket, watches its log, logs out', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await logIn(page, 'alice');
-    await page.waitForURL(/\/ui\/#?/);
+    const { context, page } = await loggedIn('alice');
 
     const row = page.locator('tr[data-instance="echo"]');
     await expect.poll(() => row.locator('.state').textContent(), { timeout: 15_000 }).toBe('running');
@@ -123,13 +125,7 @@ describe('in a browser', () => {
   }, 90_000);
 
   it('shows the admin, jobs and tokens pages, and an admin can add a user from the dashboard', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${server.url}/login?next=/ui/`);
-    await page.getByLabel('User name').fill('admin');
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(/\/ui\//);
+    const { context, page } = await loggedIn('admin', ADMIN_PASSWORD);
 
     await page.goto(`${server.url}/ui/#/admin/instances`);
     await expect.poll(() => page.locator('tr[data-instance="echo"] td').nth(1).textContent(), { timeout: 10_000 }).toBe('alice');
@@ -159,10 +155,7 @@ describe('in a browser', () => {
   }, 60_000);
 
   it("a second user cannot open the first user's instance", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await logIn(page, 'bob');
-    await page.waitForURL(/\/ui\//);
+    const { context, page } = await loggedIn('bob');
     await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('No instances yet');
     const res = await page.goto(`${server.url}/i/alice/echo/`);
     expect(res?.status()).toBe(404);
