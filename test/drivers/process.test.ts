@@ -204,6 +204,12 @@ describe('process driver specifics', () => {
     ).rejects.toMatchObject({ code: 'bad_request' });
   });
 
+  it.skipIf(!cgroupsWork)('a limit the kernel refuses is a bad_request error', async () => {
+    await expect(driver.start(spec('badlimit', 'true', { limits: { pids: -5 } }), { output: () => {}, exit: () => {} })).rejects.toMatchObject({
+      code: 'bad_request',
+    });
+  });
+
   it('a runtime image the driver does not know is refused', async () => {
     await expect(driver.start(spec('img', 'true', { image: 'cobol' }), { output: () => {}, exit: () => {} })).rejects.toMatchObject({
       code: 'bad_request',

@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errors } from '../../core/errors.js';
 import { cgroupLayout, detectCgroups, type CgroupLayout } from './detect.js';
 import { isSameProcess, killQuietly, readProcStat } from './proc.js';
 
@@ -144,7 +145,12 @@ export async function createCgroup(name: string, limits: CgroupLimits): Promise<
   }
   const dirOf = (controller: string) => dirs[layout.mounts[controller]!];
   const cg = layout.version === 'v2' ? new CgroupV2(leaf, dirOf('memory')!) : new CgroupV1(leaf, dirOf);
-  await cg.applyLimits(limits);
+  try {
+    await cg.applyLimits(limits);
+  } catch (err) {
+    await cg.remove();
+    throw errors.badRequest(`cannot apply limits ${JSON.stringify(limits)}: ${(err as Error).message}`);
+  }
   return cg;
 }
 
