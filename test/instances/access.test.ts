@@ -113,6 +113,10 @@ describe('instance access and validation', () => {
     expect(patched.status).toBe(200);
     expect(patched.body.spec.env).toEqual({ A: '1' });
     expect((await api(server, alice, 'PATCH', `/api/v1/instances/${inst.id}`, { shell: 'true' })).status).toBe(400);
+    const unknown = await api(server, alice, 'PATCH', `/api/v1/instances/${inst.id}`, { bogus: 1 });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/unknown field "bogus"/);
+    expect((await api(server, alice, 'PATCH', `/api/v1/instances/${inst.id}`, { source: { url: 'http://x/a.tgz' } })).status).toBe(400);
     expect((await api(server, alice, 'PATCH', `/api/v1/instances/${inst.id}`, { name: 'dup' })).status).toBe(409);
     const sig = await api(server, alice, 'POST', `/api/v1/instances/${inst.id}/signal`, { signal: 'SIGKILL' });
     expect(sig.status).toBe(200);
