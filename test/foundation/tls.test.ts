@@ -2,9 +2,12 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
 import { ADMIN_PASSWORD, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+
+// Tests spawn the CLI several times: allow for a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 let dir: string;
 let child: ChildServer;
