@@ -73,7 +73,10 @@ const bench: Benchmark = async () => {
   const data = await tempDir('corral-bench-jobs-');
   const work = await tempDir('corral-bench-work-');
   await writeFile(path.join(work, 'main.py'), PY);
-  const server = await spawnServer(data, SERVER_ENV);
+  const server = await spawnServer(data, SERVER_ENV).catch(async (e: unknown) => {
+    await Promise.all([data, work].map((d) => rm(d, { recursive: true, force: true })));
+    throw e;
+  });
   const pool = new Pool(server.url, { connections: CLIENTS, pipelining: 1 });
   try {
     const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'bench', ['jobs:write']);
