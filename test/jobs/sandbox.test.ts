@@ -27,7 +27,7 @@ describe('job sandbox', () => {
   });
 
   it('contains a fork bomb and keeps serving', async () => {
-    const res = await runJob(server, alice, { runtime: 'sh', entry: 'b() { b | b & }; b; sleep 5', timeoutSeconds: 2, limits: { pids: 32 } });
+    const res = await runJob(server, alice, { runtime: 'sh', entry: 'b() { b | b & }; b; exec sleep 5', timeoutSeconds: 2, limits: { pids: 32 } });
     expect(res.body.status).toBe('timeout');
     // The pids limit refused the forks beyond 32 processes.
     expect(res.body.stderr).toMatch(/fork/i);

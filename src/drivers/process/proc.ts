@@ -44,7 +44,27 @@ export async function isSameProcess(pid: number, startTime: number): Promise<boo
   return st !== undefined && st.startTime === startTime;
 }
 
-export async function allProcesses(): Promise<ProcStat[]> {
+/**
+ * Every process on the machine. Callers at the same moment share one scan: stopping 500
+ * instances at shutdown must not read /proc 500 times over. A scan is reused while it runs
+ * and for SCAN_REUSE_MS after; what forks later is caught by the cgroup and group kill.
+ */
+export function allProcesses(): Promise<ProcStat[]> {
+  const now = Date.now();
+  if (lastScan && (lastScan.doneAt === undefined || now - lastScan.doneAt < SCAN_REUSE_MS)) return lastScan.procs;
+  const scan: Scan = { procs: scanProc().finally(() => (scan.doneAt = Date.now())) };
+  lastScan = scan;
+  return scan.procs;
+}
+
+const SCAN_REUSE_MS = 50;
+interface Scan {
+  procs: Promise<ProcStat[]>;
+  doneAt?: number;
+}
+let lastScan: Scan | undefined;
+
+async function scanProc(): Promise<ProcStat[]> {
   const names = await readdir('/proc').catch(() => [] as string[]);
   const stats = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readProcStat(Number(n))));
   return stats.filter((s): s is ProcStat => s !== undefined);
