@@ -8,6 +8,7 @@ import type { Config } from './core/config.js';
 import { Corral } from './core/corral.js';
 import { createLogger } from './core/logger.js';
 import { buildApp } from './http/app.js';
+import { startCompatListeners, type CompatListeners } from './compat/index.js';
 
 /** How long shutdown waits for requests in flight before cutting their connections. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -16,6 +17,8 @@ export interface RunningServer {
   corral: Corral;
   app: FastifyInstance;
   url: string;
+  /** Base URL of each compat adapter on its own listener (src/compat), by adapter name. */
+  compat: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -23,9 +26,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const log = createLogger(config.logLevel);
   const corral = await Corral.open(config, log);
   let app: FastifyInstance;
+  let compat: CompatListeners;
   try {
     app = await buildApp(corral);
     await app.listen({ host: config.host, port: config.port });
+    compat = await startCompatListeners(corral, app.proxy).catch(async (e: unknown) => {
+      await app.close();
+      throw e;
+    });
   } catch (e) {
     await corral.close();
     throw e;
@@ -41,11 +49,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     (closing ??= (async () => {
       // Requests in flight get a grace period; a stream that never ends must not hold shutdown.
       const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await compat.close();
       await app.close();
       clearTimeout(force);
       await corral.close();
     })());
-  return { corral, app, url, close };
+  return { corral, app, url, compat: compat.urls, close };
 }
 
 /** Runs until SIGINT or SIGTERM, then shuts down and exits 0. */

@@ -13,6 +13,8 @@ import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
+import { RelayConfigSchema } from './relay/config.js';
+import { CompatConfigSchema } from '../compat/config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -44,6 +46,8 @@ export const ConfigSchema = Type.Object(
     instances: InstancesConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
+    relay: RelayConfigSchema,
+    compat: CompatConfigSchema,
   },
   { additionalProperties: false },
 );

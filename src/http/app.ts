@@ -25,7 +25,9 @@ import { userRoutes } from './routes/users.js';
 import { attachProxy } from '../proxy/index.js';
 import { loginRoutes } from './routes/login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
+import { relayRoutes } from './routes/relay.js';
 import { securityHeadersHook, uiRoutes } from './routes/ui.js';
+import { mountCompatAdapters } from '../compat/index.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -43,9 +45,11 @@ const LINKS: Record<string, string> = {
   instances: `${API_PREFIX}/instances`,
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
+  relay: `${API_PREFIX}/relay/{channel}`,
 };
 
-export async function buildApp(corral: Corral): Promise<FastifyInstance> {
+/** Fastify's options for every listener of this server (the main one and the compat adapters'). */
+export function serverOptions(corral: Corral): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
   const { config } = corral;
   const options: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
     loggerInstance: corral.log,
@@ -60,7 +64,12 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   if (config.tls) {
     options.https = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
   }
-  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+  return options;
+}
+
+export async function buildApp(corral: Corral): Promise<FastifyInstance> {
+  const { config } = corral;
+  const app = Fastify(serverOptions(corral)).withTypeProvider<TypeBoxTypeProvider>();
   // Before any route: proxied traffic is taken off the raw server ahead of fastify.
   const proxy = attachProxy(app, corral);
 
@@ -97,16 +106,19 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(jobRoutes, { corral });
       await api.register(instanceRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
+      await api.register(relayRoutes, { corral });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });
     },
     { prefix: API_PREFIX },
   );
+  // Old tools' APIs configured with a `prefix` live on this listener (see src/compat).
+  await mountCompatAdapters(app, corral, proxy);
   return app;
 }
 
 /** One log line per request, with the user and without secrets in the URL. */
-function logOneLinePerRequest(app: FastifyInstance): void {
+export function logOneLinePerRequest(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {

@@ -35,6 +35,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { corral: Corral
   const { accounts } = opts.corral;
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
+    // Routes of an old API with tokens of its own (golem-herder, see src/compat) read them themselves.
+    if (request.routeOptions.config?.corralAuth === false) return;
     const token = presentedToken(request);
     if (token) {
       request.principal = await accounts.tokens.authenticate(token);
@@ -59,6 +61,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** false for routes that need no CSRF token even with a cookie (e.g. logout). */
     csrf?: boolean;
+    /** false: corral's tokens and sessions are not read for this route (compat adapters' own tokens). */
+    corralAuth?: boolean;
   }
 }
 

@@ -1,6 +1,7 @@
 /** `corral serve` and `corral config`: run the server, show its effective config. */
 import type { Command } from 'commander';
 import { loadConfig, maskSecrets, type Config } from '../../core/config.js';
+import { COMPAT_ADAPTER_NAMES } from '../../compat/config.js';
 import { runAction } from '../output.js';
 
 interface ServerFlags {
@@ -11,6 +12,7 @@ interface ServerFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  compat?: boolean;
 }
 
 function withServerFlags(cmd: Command): Command {
@@ -21,7 +23,8 @@ function withServerFlags(cmd: Command): Command {
     .option('-p, --port <port>', 'port to listen on (default 8080)')
     .option('--tls-cert <file>', 'TLS certificate (PEM): serve HTTPS')
     .option('--tls-key <file>', 'TLS private key (PEM)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent');
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--compat', 'also serve the older tools\' APIs (smartmob-agent :8081, golem-herder :8082, pixelated proxy :8083 and manager :8084)');
 }
 
 export function configFromFlags(flags: ServerFlags): Config {
@@ -34,6 +37,7 @@ export function configFromFlags(flags: ServerFlags): Config {
       port: flags.port === undefined ? undefined : Number(flags.port),
       logLevel: flags.logLevel,
       tls,
+      compat: flags.compat ? Object.fromEntries(COMPAT_ADAPTER_NAMES.map((n) => [n, { enabled: true }])) : undefined,
     },
   });
 }
