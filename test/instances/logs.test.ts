@@ -40,6 +40,19 @@ describe('log files', () => {
     expect(log.recent()).toHaveLength(10);
     await log.close();
   });
+
+  it('after a restart, the memory tail starts with the earlier run\'s last lines, then the new ones', async () => {
+    const dir = await tempDir('corral-logs-');
+    const cfg = { fileBytes: 1 << 20, keepFiles: 1, memoryLines: 5, memoryBytes: 1 << 20, maxLineBytes: 100, pendingWriteBytes: 1 << 20, clientBufferBytes: 1 << 20 };
+    const before = new InstanceLog(dir, cfg);
+    for (let i = 0; i < 20; i++) before.append('stdout', Buffer.from(`old ${i}\n`));
+    await before.close();
+    const after = new InstanceLog(dir, cfg);
+    after.append('stderr', Buffer.from('new 0\nnew 1\n'));
+    expect(after.recent().map((e) => e.line)).toEqual(['old 17', 'old 18', 'old 19', 'new 0', 'new 1']);
+    expect(after.recent(2).map((e) => e.stream)).toEqual(['stderr', 'stderr']);
+    await after.close();
+  });
 });
 
 describe('flow control', () => {

@@ -9,7 +9,7 @@
  * synchronously and must not block; `forwardBounded` is how a network client subscribes
  * without ever stalling the child or the other clients.
  */
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, write } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, write } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream } from '../../drivers/driver.js';
@@ -47,12 +47,22 @@ export class InstanceLog {
   private droppedForDisk = 0;
   private writing = false;
   private idle: (() => void)[] = [];
+  /**
+   * Bytes of output.log written before this object existed (by an earlier server run):
+   * read into the ring on first need, so `logs -f` after a restart starts with the tail too.
+   */
+  private unseededBytes: number;
 
   constructor(
     readonly dir: string,
     private readonly cfg: LogsConfig,
   ) {
     this.file = path.join(dir, FILE);
+    try {
+      this.unseededBytes = statSync(this.file).size;
+    } catch {
+      this.unseededBytes = 0;
+    }
   }
 
   /** A chunk of output as the driver read it; may hold many lines or part of one. */
@@ -93,6 +103,7 @@ export class InstanceLog {
 
   /** The last `n` lines in memory (at or after `since`), oldest first. */
   recent(n = Infinity, since = 0): LogEntry[] {
+    this.seedFromDisk();
     const out: LogEntry[] = [];
     for (let i = this.ring.length - 1; i >= this.ringHead && out.length < n; i--) {
       const e = this.ring[i]!;
@@ -145,6 +156,33 @@ export class InstanceLog {
   /** Newest first: output.log, output.log.1, … */
   private files(): string[] {
     return [this.file, ...Array.from({ length: this.cfg.keepFiles }, (_, i) => `${this.file}.${i + 1}`)];
+  }
+
+  /** Puts the end of an earlier run's log in front of the ring (once). */
+  private seedFromDisk(): void {
+    const end = this.unseededBytes;
+    if (!end || !this.cfg.memoryLines || !this.cfg.memoryBytes) return;
+    this.unseededBytes = 0;
+    // NDJSON adds ~40 bytes a line; twice the ring's byte budget is plenty to fill it.
+    const start = Math.max(0, end - 2 * this.cfg.memoryBytes);
+    const buf = Buffer.alloc(end - start);
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.file, 'r');
+      readSync(fd, buf, 0, buf.length, start);
+    } catch {
+      return;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    const lines = buf.toString('utf8').split('\n');
+    if (start > 0) lines.shift(); // began mid-line
+    const older = lines.map(parseLine).filter((e): e is LogEntry => e !== undefined);
+    const current = this.ring.slice(this.ringHead);
+    this.ring = [];
+    this.ringHead = 0;
+    this.ringBytes = 0;
+    for (const e of [...older, ...current]) this.remember(e);
   }
 
   private emitLong(t: number, stream: OutputStream, line: string): void {
@@ -226,6 +264,7 @@ export class InstanceLog {
       this.size = statSync(this.file).size;
     }
     if (this.size > 0 && this.size + bytes > this.cfg.fileBytes) {
+      this.unseededBytes = 0; // what it counted moves to output.log.1
       closeSync(this.fd);
       this.fd = undefined;
       const files = this.files();
