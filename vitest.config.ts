@@ -10,5 +10,6 @@ export default defineConfig({
     maxWorkers: 2,
     minWorkers: 1,
     reporters: ['default'],
+    globalSetup: ['test/helpers/postgres-global-setup.ts'],
   },
 });

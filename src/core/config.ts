@@ -14,6 +14,7 @@ import { JobsConfigSchema } from './jobs/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
 import { RelayConfigSchema } from './relay/config.js';
+import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
@@ -46,6 +47,7 @@ export const ConfigSchema = Type.Object(
     instances: InstancesConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
+    relay: RelayConfigSchema,
     relay: RelayConfigSchema,
     compat: CompatConfigSchema,
   },

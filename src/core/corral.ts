@@ -10,19 +10,24 @@ import { prepareDataDir } from './data-dir.js';
 import { openJobs, type JobService } from './jobs/index.js';
 import { Instances } from './instances/index.js';
 import { ProcessDriver } from '../drivers/process/process-driver.js';
+import { Relay } from './relay/index.js';
 
 export class Corral {
   /** Short sandboxed code runs (set in open). */
   jobs!: JobService;
   /** Supervised long-lived workloads (set in open). */
   instances!: Instances;
+  /** WebSocket rendezvous channels: one host side, typed peers. */
+  readonly relay: Relay;
 
   private constructor(
     readonly config: Config,
     readonly log: Logger,
     readonly store: Store,
     readonly accounts: Accounts,
-  ) {}
+  ) {
+    this.relay = new Relay(config.relay);
+  }
 
   static async open(config: Config, log: Logger): Promise<Corral> {
     await prepareDataDir(config.data);
@@ -56,6 +61,7 @@ export class Corral {
   }
 
   async close(): Promise<void> {
+    this.relay.close();
     // Workloads get their stop signal and grace period; the server waits for them.
     await this.instances?.close();
     await this.jobs?.close();

@@ -59,8 +59,13 @@ export const errors = {
   // --- capacity, credits and quotas
   busy: (retryAfterSeconds: number, message: string) =>
     new CorralError('busy', 429, message, { 'retry-after': String(retryAfterSeconds) }),
-  quotaExceeded: make('quota_exceeded', 403),
-  creditsExhausted: make('credits_exhausted', 402),
+  /** A per-user quota (see core/credits/quotas.ts); the body names it and its value. */
+  quotaExceeded: (quota: string, limit: number, message: string) =>
+    new CorralError('quota_exceeded', 403, message, {}, { quota, limit }),
+  /** The same for quotas that free up by themselves (concurrent jobs): 429, retry soon. */
+  quotaBusy: (quota: string, limit: number, message: string) =>
+    new CorralError('quota_exceeded', 429, message, { 'retry-after': '1' }, { quota, limit }),
+  outOfCredits: make('out_of_credits', 402),
 
   // --- workloads
   instanceNotFound: (id: string) => new CorralError('instance_not_found', 404, `no instance "${id}"`),
@@ -79,7 +84,16 @@ export const errors = {
   unknownProcessType: (type: string, known: string[]) =>
     new CorralError('unknown_process_type', 400, `the Procfile has no process type "${type}"; known: ${known.join(', ') || 'none'}`, {}, { known }),
   driverUnavailable: make('driver_unavailable', 503),
+  imageNotAllowed: (image: string) =>
+    new CorralError('image_not_allowed', 403, `image "${image}" is not on this server's allow-list (drivers.docker.images)`, {}, { image }),
+  imageMissing: make('image_missing', 400),
   upstreamUnavailable: make('upstream_unavailable', 502),
+
+  // --- relay
+  relayHostConnected: make('relay_host_connected', 409),
+  relayPeerNotFound: (id: string) => new CorralError('relay_peer_not_found', 404, `no peer "${id}" waiting on this channel`),
+  relayPeerPaired: make('relay_peer_paired', 409),
+  relayChannelFull: make('relay_channel_full', 429),
 
   // --- the server
   config: make('config_invalid', 500),

@@ -1,30 +1,25 @@
 /**
- * Opens the database (SQLite in the data directory, WAL), runs pending migrations and
- * refuses a database whose schema is newer than this code.
+ * Opens the database (SQLite in the data directory, WAL; or PostgreSQL when a
+ * `postgres://` URL is given), runs pending migrations and refuses a database whose schema
+ * is newer than this code. Dialect differences live in dialect.ts.
  */
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql, type MigrationProvider } from 'kysely';
 import { errors } from '../core/errors.js';
+import { isPostgresUrl, postgresDialect, redactDatabaseUrl, sqliteDialect } from './dialect.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
-export async function openDatabase(dataDir: string): Promise<Db> {
-  const file = path.join(dataDir, 'corral.db');
-  let sqlite: SQLite.Database;
+export async function openDatabase(dataDir: string, databaseUrl?: string): Promise<Db> {
+  const postgres = isPostgresUrl(databaseUrl);
+  const dialect = postgres ? postgresDialect(databaseUrl) : sqliteDialect(path.join(dataDir, 'corral.db'));
+  const db = new Kysely<Database>({ dialect });
   try {
-    sqlite = new SQLite(file);
-  } catch (e) {
-    throw errors.config(`cannot open database ${file}: ${(e as Error).message}`);
-  }
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  try {
+    if (postgres) await sql`select 1`.execute(db).catch((e: unknown) => {
+      throw errors.config(`cannot connect to ${redactDatabaseUrl(databaseUrl)}: ${(e as Error).message}`);
+    });
     await migrate(db);
   } catch (e) {
     await db.destroy();

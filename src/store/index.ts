@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { openDatabase, type Db } from './database.js';
 import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
+import { LeaseStore } from './leases.js';
 import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
 import { TokenStore } from './tokens.js';
@@ -15,6 +16,7 @@ export class Store {
   readonly instances: InstanceStore;
   readonly proxy: ProxyStore;
   readonly jobs: JobStore;
+  readonly leases: LeaseStore;
 
   private constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -23,10 +25,12 @@ export class Store {
     this.instances = new InstanceStore(db);
     this.proxy = new ProxyStore(db);
     this.jobs = new JobStore(db);
+    this.leases = new LeaseStore(db);
   }
 
-  static async open(dataDir: string): Promise<Store> {
-    return new Store(await openDatabase(dataDir));
+  /** SQLite in `dataDir`, or PostgreSQL when `databaseUrl` is a postgres:// URL. */
+  static async open(dataDir: string, databaseUrl?: string): Promise<Store> {
+    return new Store(await openDatabase(dataDir, databaseUrl));
   }
 
   /** Throws when the database does not answer. */

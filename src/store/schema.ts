@@ -66,6 +66,12 @@ export interface InstancesTable {
   started_at: number | null;
 }
 
+export interface InstanceLeasesTable {
+  instance_id: string;
+  manager_id: string;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   tokens: TokensTable;
@@ -74,4 +80,5 @@ export interface Database {
   proxy_defaults: ProxyDefaultsTable;
   jobs: JobsTable;
   instances: InstancesTable;
+  instance_leases: InstanceLeasesTable;
 }

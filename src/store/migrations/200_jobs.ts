@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
+import { columnTypes } from '../dialect.js';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const t = columnTypes(db);
   await db.schema
     .createTable('jobs')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -11,16 +13,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('status', 'text') // ok | error | timeout | memory | output-limit | killed
     .addColumn('exit_code', 'integer')
     .addColumn('signal', 'text')
-    .addColumn('stdout', 'blob')
-    .addColumn('stderr', 'blob')
+    .addColumn('stdout', t.bytes)
+    .addColumn('stderr', t.bytes)
     .addColumn('stdout_truncated', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('stderr_truncated', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('wall_ms', 'real')
-    .addColumn('cpu_ms', 'real')
+    .addColumn('wall_ms', t.double)
+    .addColumn('cpu_ms', t.double)
     .addColumn('memory_peak_bytes', 'bigint')
     .addColumn('output_name', 'text')
     .addColumn('output_mime', 'text')
-    .addColumn('output_data', 'blob')
+    .addColumn('output_data', t.bytes)
     .addColumn('note', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('started_at', 'bigint')

@@ -1,17 +1,31 @@
 /**
  * Every migration, in order. Names sort by their numeric prefix; each area of corral takes
  * its own range (001–099 accounts, 100– instances, 200– jobs, 300– ledger) so parallel work
- * does not collide. A migration is never edited once released: add a new one.
+ * does not collide (400– proxy, 500– cluster). A migration is never edited once released:
+ * add a new one.
+ *
+ * Every migration runs on SQLite and on PostgreSQL (the store suite runs on both), so:
+ * - build schema with `db.schema` (Kysely), not raw SQL;
+ * - column types: 'text', 'integer' (32-bit in PostgreSQL), 'bigint' (times in ms, credits,
+ *   byte counts), and `columnTypes(db).bytes` / `.double` from ../dialect.js for bytes and
+ *   floats ('blob' and 'real' do not exist or lose precision in PostgreSQL);
+ * - booleans are 'integer' 0/1; JSON is 'text'; no AUTOINCREMENT: ids are uuids made in code;
+ * - `alterTable` may add or drop one column per statement (SQLite cannot do more); to change
+ *   a column, add a new one and copy;
+ * - data changes use the query builder, not dialect-specific SQL; if a migration truly needs
+ *   different SQL, branch on `dialectOf(db)` from ../dialect.js, in that migration only.
  */
 import type { Migration } from 'kysely';
 import * as accounts from './001_accounts.js';
 import * as instances from './100_instances.js';
 import * as proxy from './400_proxy.js';
 import * as jobs from './200_jobs.js';
+import * as cluster from './500_cluster.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
   '100_instances': instances,
   '400_proxy': proxy,
   '200_jobs': jobs,
+  '500_cluster': cluster,
 };
