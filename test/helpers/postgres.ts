@@ -27,12 +27,23 @@ export async function createTestDatabase(prefix = 'corral'): Promise<string> {
 
 export interface StoreDialect {
   name: 'sqlite' | 'postgres';
+  /** Where a fresh database lives: a data directory, plus a database URL for PostgreSQL. */
+  location(): Promise<{ dataDir: string; databaseUrl?: string }>;
   /** A fresh, migrated store (its own SQLite file or PostgreSQL database). */
   open(): Promise<Store>;
 }
 
+const dialect = (name: StoreDialect['name'], location: StoreDialect['location']): StoreDialect => ({
+  name,
+  location,
+  open: async () => {
+    const l = await location();
+    return Store.open(l.dataDir, l.databaseUrl);
+  },
+});
+
 /** Both databases the store runs on: the store suite repeats every test on each. */
 export const storeDialects: StoreDialect[] = [
-  { name: 'sqlite', open: async () => Store.open(await tempDir('corral-store-')) },
-  { name: 'postgres', open: async () => Store.open(await tempDir('corral-store-'), await createTestDatabase('store')) },
+  dialect('sqlite', async () => ({ dataDir: await tempDir('corral-store-') })),
+  dialect('postgres', async () => ({ dataDir: await tempDir('corral-store-'), databaseUrl: await createTestDatabase('store') })),
 ];
