@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { User } from '../accounts/types.js';
 import type { Store } from '../../store/index.js';
 import type { InstanceRecord } from '../../store/instances.js';
+import { isUniqueViolation } from '../../store/dialect.js';
 import { errors } from '../errors.js';
 import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs } from './dirs.js';
@@ -57,7 +58,7 @@ export class InstanceService {
       await this.store.instances.insert({ id, ownerId: user.id, name: spec.name, spec, desiredState: 'running' });
     } catch (e) {
       await rm(dirs.root, { recursive: true, force: true });
-      if (/UNIQUE constraint/.test((e as Error).message)) throw errors.instanceExists(spec.name);
+      if (isUniqueViolation(e)) throw errors.instanceExists(spec.name);
       throw e;
     }
     // A command starts at once and the reply says how that went; a source may take a
