@@ -6,6 +6,7 @@ import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
 import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
+import { SmartmobStore } from './smartmob.js';
 import { TokenStore } from './tokens.js';
 import { UserStore } from './users.js';
 
@@ -16,6 +17,7 @@ export class Store {
   readonly instances: InstanceStore;
   readonly proxy: ProxyStore;
   readonly jobs: JobStore;
+  readonly smartmob: SmartmobStore;
   readonly leases: LeaseStore;
 
   private constructor(readonly db: Db) {
@@ -25,6 +27,7 @@ export class Store {
     this.instances = new InstanceStore(db);
     this.proxy = new ProxyStore(db);
     this.jobs = new JobStore(db);
+    this.smartmob = new SmartmobStore(db);
     this.leases = new LeaseStore(db);
   }
 

@@ -1,4 +1,5 @@
 import type { JobsTable } from './jobs.js';
+import type { SmartmobProcessesTable } from './smartmob.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 import type { DesiredState, InstanceState } from '../core/instances/spec.js';
@@ -80,5 +81,6 @@ export interface Database {
   proxy_defaults: ProxyDefaultsTable;
   jobs: JobsTable;
   instances: InstancesTable;
+  smartmob_processes: SmartmobProcessesTable;
   instance_leases: InstanceLeasesTable;
 }

@@ -1,5 +1,170 @@
-/** Placeholder: the smartmobAgent adapter (being written). */
+/**
+ * smartmob-agent's hypermedia process API (see docs/compat.md): index, create-process,
+ * list-processes, process-status, delete-process and the attach-console WebSocket, over
+ * the instances service. Every link is absolute (scheme and Host of the request, ws:// or
+ * wss:// for attach). Bodies are JSON whatever their content type (the old clients sent
+ * none); every response echoes `X-Request-Id` (or a new uuid4).
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import { errors } from '../../core/errors.js';
+import { forwardBounded } from '../../core/instances/index.js';
+import { ErrorBody } from '../../http/errors.js';
+import { corkedSink } from '../../http/routes/instances/streams.js';
+import { compatUser } from '../auth.js';
 import type { CompatPluginOptions } from '../index.js';
+import { oldState, SmartmobProcesses, type ProcessView } from './processes.js';
+import {
+  CreateProcessSchema,
+  DeleteProcessSchema,
+  IndexSchema,
+  ListingSchema,
+  ProcessDocumentSchema,
+  SlugParams,
+  type ProcessDocument,
+} from './schemas.js';
 
-export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smartmobAgent'>> = async () => {};
+const tags = ['smartmob-agent'];
+/** A request id we echo must be one printable token; anything else gets a fresh uuid4. */
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smartmobAgent'>> = async (app, { corral, settings }) => {
+  const processes = new SmartmobProcesses(corral);
+  const clientCap = corral.config.instances.logs.clientBufferBytes;
+  const prefix = app.prefix;
+  const userFor = (request: FastifyRequest, write: boolean) =>
+    compatUser(corral, request, settings, write ? 'instances:write' : 'instances:read');
+
+  app.addHook('onRequest', async (request, reply) => {
+    const sent = request.headers['x-request-id'];
+    void reply.header('x-request-id', typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID());
+  });
+
+  // The old clients posted JSON strings with no (or any) content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: corral.config.bodyLimitBytes }, (_request, body, done) => {
+    const text = String(body);
+    if (!text.trim()) return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(errors.badJson(`the body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+
+  const base = (request: FastifyRequest, scheme: 'http' | 'ws') => {
+    const secure = request.protocol === 'https';
+    return `${scheme}${secure ? 's' : ''}://${request.headers.host ?? 'localhost'}${prefix}`;
+  };
+  const document = (request: FastifyRequest, { process, instance }: ProcessView): ProcessDocument => {
+    const slug = encodeURIComponent(process.slug);
+    const details = `${base(request, 'http')}/process-status/${slug}`;
+    return {
+      app: process.app,
+      node: process.node,
+      slug: process.slug,
+      state: oldState(instance),
+      attach: `${base(request, 'ws')}/attach-console/${slug}`,
+      details,
+      status: details,
+      delete: `${base(request, 'http')}/delete-process/${slug}`,
+      corral: { instance: instance.id, state: instance.state, restartCount: instance.restartCount, lastError: instance.lastError },
+    };
+  };
+
+  app.get('/', { schema: { summary: 'Index: links to list and create', tags, response: { 200: IndexSchema } } }, async (request) => {
+    await userFor(request, false);
+    return { list: `${base(request, 'http')}/list-processes`, create: `${base(request, 'http')}/create-process` };
+  });
+
+  app.post(
+    '/create-process',
+    {
+      schema: {
+        summary: 'Start a Procfile process from source_url (restarted until deleted)',
+        tags,
+        body: CreateProcessSchema,
+        response: { 201: ProcessDocumentSchema, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const user = await userFor(request, true);
+      const doc = document(request, await processes.create(user, request.body));
+      return reply.code(201).header('location', doc.details).send(doc);
+    },
+  );
+
+  app.get('/list-processes', { schema: { summary: 'Your processes', tags, response: { 200: ListingSchema } } }, async (request) => {
+    const user = await userFor(request, false);
+    return { processes: (await processes.list(user)).map((v) => document(request, v)) };
+  });
+
+  app.get(
+    '/process-status/:slug',
+    { schema: { summary: 'One process', tags, params: SlugParams, response: { 200: ProcessDocumentSchema, 404: ErrorBody } } },
+    async (request) => document(request, await processes.get(await userFor(request, false), request.params.slug)),
+  );
+
+  app.post(
+    '/delete-process/:slug',
+    {
+      schema: {
+        summary: 'End the process and its children, and forget it',
+        tags,
+        params: SlugParams,
+        body: DeleteProcessSchema,
+        response: { 404: ErrorBody },
+      },
+      // "For the moment, this document is always empty": an absent body is the empty one.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => {
+      await processes.remove(await userFor(request, true), request.params.slug);
+      return {};
+    },
+  );
+
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of open) end();
+  });
+
+  app.get(
+    '/attach-console/:slug',
+    {
+      websocket: true,
+      schema: { summary: 'WebSocket: one text frame per output line (stdout and stderr), live; frames in go to stdin', tags, params: SlugParams },
+      // Checked before the handshake: an unknown process is a plain 404.
+      preValidation: async (request) => {
+        await processes.get(await userFor(request, true), (request.params as { slug: string }).slug);
+      },
+    },
+    async (socket: WebSocket, request) => {
+      const user = await userFor(request, true);
+      const { instance } = await processes.get(user, request.params.slug);
+      const { log } = await corral.instances.service.output(user, instance.id);
+      const forward = forwardBounded(corkedSink(socket), clientCap, (e) => e.line);
+      const unsubscribe = log.subscribe((e) => {
+        if (e.stream !== 'corral') forward(e);
+      });
+      const unwatch = corral.instances.service.subscribe(user, (e) => {
+        if (e.id === instance.id && e.type === 'deleted') socket.close(1000, 'process deleted');
+      });
+      const end = () => socket.close(1001, 'server shutting down');
+      open.add(end);
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+        corral.instances.service.writeStdin(instance.id, isBinary ? buf : buf.toString('utf8'));
+      });
+      socket.on('close', () => {
+        open.delete(end);
+        unsubscribe();
+        unwatch();
+      });
+    },
+  );
+};

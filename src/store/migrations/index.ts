@@ -20,6 +20,7 @@ import * as accounts from './001_accounts.js';
 import * as instances from './100_instances.js';
 import * as proxy from './400_proxy.js';
 import * as jobs from './200_jobs.js';
+import * as smartmob from './600_smartmob.js';
 import * as cluster from './500_cluster.js';
 
 export const migrations: Record<string, Migration> = {
@@ -27,5 +28,6 @@ export const migrations: Record<string, Migration> = {
   '100_instances': instances,
   '400_proxy': proxy,
   '200_jobs': jobs,
+  '600_smartmob': smartmob,
   '500_cluster': cluster,
 };

@@ -34,7 +34,7 @@ function parseSince(since: string | undefined): number {
  * A WebSocket as a LineSink whose frames of one tick leave in one write: a chunk of output
  * holds many lines, and one frame per line would otherwise cost one syscall each.
  */
-function corkedSink(socket: WebSocket): LineSink {
+export function corkedSink(socket: WebSocket): LineSink {
   const raw = (socket as unknown as { _socket?: Socket })._socket;
   let corked = false;
   return {
