@@ -10,6 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     minWorkers: 1,
     reporters: ['default'],
-    globalSetup: ['test/helpers/postgres-global-setup.ts'],
+    // Each entry prepares what some tests need; docker-setup does nothing unless a docker test runs.
+    globalSetup: ['test/helpers/docker-setup.ts', 'test/helpers/postgres-global-setup.ts'],
   },
 });

@@ -1,0 +1,29 @@
+/** The `drivers.docker` section of the config. */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const DockerConfigSchema = Type.Object(
+  {
+    /** `unix:///path` or `tcp://host:port`; default DOCKER_HOST, then unix:///var/run/docker.sock. */
+    host: Type.Optional(Type.String({ pattern: '^(unix|tcp)://' })),
+    /**
+     * Images users may name in an instance spec: exact references or patterns where `*`
+     * matches any run of characters (`corral/*`, `python:3.*`). Images set by the admin
+     * (defaultImage, runtime images) need no entry.
+     */
+    images: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** Image of an instance on docker whose spec names none (Procfile apps, plain commands). */
+    defaultImage: Type.Optional(Type.String({ minLength: 1 })),
+    /** Pull a missing image from its registry (reports progress in the instance's log). */
+    pull: Type.Boolean({ default: true }),
+    /** User workloads run as inside containers (`uid:gid`); "" = the image's own. */
+    user: Type.String({ default: '65534:65534' }),
+    /** Bridge network of instances with network access; created when missing, with inter-container traffic off. */
+    network: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$', default: 'corral' }),
+    /** Pre-started containers kept ready per job runtime image; 0 = none. */
+    warmContainers: Type.Integer({ minimum: 0, maximum: 64, default: 2 }),
+    /** Size of the private /tmp (a tmpfs) of each container. */
+    tmpBytes: Type.Integer({ minimum: 1024 * 1024, default: 64 * 1024 * 1024 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type DockerConfig = Static<typeof DockerConfigSchema>;

@@ -1,0 +1,15 @@
+/** The image allow-list: exact references, or patterns where `*` matches any run of characters. */
+export class ImagePolicy {
+  private readonly patterns: RegExp[];
+
+  /** `trusted`: images the admin configured elsewhere (default and runtime images), always allowed. */
+  constructor(allowed: string[], private readonly trusted: Set<string>) {
+    this.patterns = allowed.map((p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`));
+  }
+
+  allows(image: string): boolean {
+    return this.trusted.has(image) || this.patterns.some((re) => re.test(image));
+  }
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');

@@ -1,0 +1,182 @@
+/**
+ * The docker driver on a real engine (see test/helpers/docker-setup.ts): the conformance
+ * suite, plus what only container drivers promise — re-adoption by label, orphan removal,
+ * stream framing, and images that are missing.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkloadSpec } from '../../src/drivers/driver.js';
+import { Value } from '@sinclair/typebox/value';
+import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/config.js';
+import { DockerDriver } from '../../src/drivers/docker/docker-driver.js';
+import { connectEngine } from '../../src/drivers/docker/engine.js';
+import { FrameDecoder } from '../../src/drivers/docker/frames.js';
+import { LABEL } from '../../src/drivers/docker/labels.js';
+import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
+import { describeDocker } from '../helpers/docker.js';
+import { describeDriverConformance } from './conformance.js';
+import { exitWithin, makeDirs, makeSpec, removeDirs, run, type DriverTestDirs } from './harness.js';
+
+const dockerConfig = (extra: Partial<DockerConfig> = {}): DockerConfig => ({ ...(Value.Default(DockerConfigSchema, {}) as DockerConfig), ...extra });
+
+/** A fresh server id per driver, so parallel files and leftovers never mix. */
+const serverId = () => `t${randomBytes(5).toString('hex')}`;
+
+async function removeOwned(id: string): Promise<void> {
+  const engine = connectEngine();
+  const found = await engine.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL.server}=${id}`] }) });
+  await Promise.all(found.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+describeDocker('docker driver', () => {
+  const ids: string[] = [];
+  afterAll(async () => {
+    for (const id of ids) await removeOwned(id);
+  });
+  const makeDriver = () => {
+    const id = serverId();
+    ids.push(id);
+    return new DockerDriver({ engine: connectEngine(), serverId: id, config: dockerConfig({ pull: false }) });
+  };
+
+  describeDriverConformance('docker', async () => makeDriver(), {
+    image: BUSYBOX_IMAGE,
+    limits: { memory: true, pids: true },
+    isolation: { filesystem: true, network: true },
+    sharesHostLoopback: false,
+    tcpConnect: (port) => ['sh', '-c', `nc -w 2 127.0.0.1 ${port} </dev/null && echo connected`],
+  });
+});
+
+describeDocker('docker driver specifics', () => {
+  let dirs: DriverTestDirs;
+  const id = serverId();
+  const driver = () => new DockerDriver({ engine: connectEngine(), serverId: id, config: dockerConfig() });
+  let first: DockerDriver;
+  const spec = (name: string, shell: string, extra: Partial<WorkloadSpec> = {}) =>
+    makeSpec(dirs, { dataMount: '/data', image: BUSYBOX_IMAGE }, name, shell, extra);
+  const quiet = { output: () => {}, exit: () => {} };
+
+  beforeAll(async () => {
+    dirs = await makeDirs();
+    first = driver();
+  });
+  afterAll(async () => {
+    await first?.close();
+    await removeOwned(id);
+    if (dirs) await removeDirs(dirs);
+  });
+
+  it('a new driver re-adopts a running container: output, stdin and the exit come to it', async () => {
+    const r = await run(first, spec('adopt', 'echo before; read line; echo "after:$line"; exit 4'));
+    await r.waitFor(/before/);
+    await first.close(); // the server goes away; the container keeps running
+    const next = driver();
+    const out: string[] = [];
+    let resolveExit!: (code: number | null) => void;
+    const exited = new Promise<number | null>((res) => (resolveExit = res));
+    const w = await next.adopt(r.workload.handle, { output: (_s, c) => out.push(c.toString()), exit: (s) => resolveExit(s.code) });
+    expect(w).toBeDefined();
+    w!.write('hello\n');
+    expect(await Promise.race([exited, sleep(10_000).then(() => 'timeout')])).toBe(4);
+    expect(out.join('')).toBe('after:hello\n');
+    // The first driver let go: it reported nothing.
+    expect(r.exitCalls()).toBe(0);
+    await next.close();
+  });
+
+  it('list() shows this server\'s containers only; adopt() refuses a handle whose labels do not match', async () => {
+    const d = driver();
+    const r = await run(d, spec('listed', 'echo up; sleep 30'));
+    await r.waitFor(/up/);
+    const stranger = new DockerDriver({ engine: connectEngine(), serverId: serverId(), config: dockerConfig() });
+    expect((await d.list()).map((h) => h.instanceId)).toContain('listed');
+    expect((await stranger.list()).map((h) => h.instanceId)).not.toContain('listed');
+    expect(await stranger.adopt(r.workload.handle, quiet)).toBeUndefined();
+    expect(await d.adopt({ ...r.workload.handle, generation: 9 }, quiet)).toBeUndefined();
+    await r.workload.stop('SIGKILL', 0);
+    await exitWithin(r);
+    // The exited container is removed: nothing is left to list.
+    expect((await d.list()).map((h) => h.instanceId)).not.toContain('listed');
+    await d.close();
+  });
+
+  it('a container that exited while no server watched is not adopted, and removed', async () => {
+    const d = driver();
+    const r = await run(d, spec('ended', 'echo up; sleep 0.3'));
+    await r.waitFor(/up/);
+    await d.close();
+    await sleep(1500);
+    const next = driver();
+    expect(await next.adopt(r.workload.handle, quiet)).toBeUndefined();
+    expect((await next.list()).map((h) => h.instanceId)).not.toContain('ended');
+  });
+
+  it('stats report memory, CPU and pids', async () => {
+    const d = driver();
+    const r = await run(d, spec('stats', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; echo busy-done; sleep 30'));
+    await r.waitFor(/busy-done/, 20_000);
+    const stats = await r.workload.stats();
+    expect(stats.memoryBytes).toBeGreaterThan(0);
+    expect(stats.cpuSeconds).toBeGreaterThan(0.01);
+    expect(stats.pids).toBeGreaterThanOrEqual(2);
+    await r.workload.stop('SIGKILL', 0);
+    await exitWithin(r);
+    await d.close();
+  });
+
+  it('an image that is missing and cannot be pulled is an image_missing error naming it', async () => {
+    // A registry on a closed local port: the pull is tried and fails without leaving the machine.
+    const image = '127.0.0.1:1/corral/no-such-image:1';
+    await expect(first.start(spec('missing', 'true', { image }), quiet)).rejects.toMatchObject({
+      code: 'image_missing',
+      message: expect.stringContaining(image),
+    });
+  });
+
+  it('a bind mount whose source does not exist is a bad_request error', async () => {
+    await expect(
+      first.start(spec('nomount', 'true', { mounts: [{ source: `${dirs.root}/no-such-dir`, target: '/src', readOnly: true }] }), quiet),
+    ).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('signal() delivers to the workload; an unknown signal is a bad_request error', async () => {
+    const r = await run(first, spec('sig', 'trap "echo usr1" USR1; echo ready; while :; do sleep 0.1; done'));
+    await r.waitFor(/ready/);
+    r.workload.signal('SIGUSR1');
+    await r.waitFor(/usr1/);
+    expect(() => r.workload.signal('SIGNOPE')).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    await r.workload.stop('SIGKILL', 0);
+    await exitWithin(r);
+  });
+});
+
+describe('docker stream framing', () => {
+  const frame = (type: number, text: string) => {
+    const body = Buffer.from(text);
+    const head = Buffer.alloc(8);
+    head[0] = type;
+    head.writeUInt32BE(body.length, 4);
+    return Buffer.concat([head, body]);
+  };
+  const decode = (tty: boolean, chunks: Buffer[]) => {
+    const got: string[] = [];
+    const d = new FrameDecoder(tty, (stream, chunk) => got.push(`${stream}:${chunk.toString()}`));
+    for (const c of chunks) d.push(c);
+    return got;
+  };
+
+  it('multiplexed: frames split anywhere, several per chunk, both streams, stdin echo dropped', () => {
+    const all = Buffer.concat([frame(1, 'out one\n'), frame(2, 'err\n'), frame(0, 'echo'), frame(1, 'out two\n')]);
+    const whole = decode(false, [all]);
+    expect(whole).toEqual(['stdout:out one\n', 'stderr:err\n', 'stdout:out two\n']);
+    // Byte by byte (headers split too) gives the same.
+    expect(decode(false, [...all].map((b) => Buffer.from([b])))).toEqual(whole);
+    expect(decode(false, [all.subarray(0, 5), all.subarray(5, 19), all.subarray(19)])).toEqual(whole);
+  });
+
+  it('tty: the raw stream is stdout as it comes', () => {
+    expect(decode(true, [Buffer.from('\u0001not a header'), Buffer.from('more')])).toEqual(['stdout:\u0001not a header', 'stdout:more']);
+  });
+});
