@@ -13,6 +13,7 @@ import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
+import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
 import { RelayConfigSchema } from './relay/config.js';
 import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
@@ -24,6 +25,8 @@ export const ConfigSchema = Type.Object(
     host: Type.String({ default: '127.0.0.1', description: 'address to listen on' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     data: Type.String({ default: './corral-data', description: 'data directory: database, key, logs, sources' }),
+    databaseUrl: DatabaseUrlSchema,
+    role: RoleSchema,
     publicUrl: Type.Optional(Type.String({ description: 'URL users reach corral at, for links' })),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -47,6 +50,7 @@ export const ConfigSchema = Type.Object(
     instances: InstancesConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
+    cluster: ClusterConfigSchema,
     relay: RelayConfigSchema,
     relay: RelayConfigSchema,
     compat: CompatConfigSchema,
@@ -57,7 +61,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 
 /** Keys that hold secrets: masked by `corral config` and in logs. */
-export const SECRET_KEYS = new Set(['adminPassword']);
+export const SECRET_KEYS = new Set(['adminPassword', 'databaseUrl', 'internalSecret']);
 
 export interface ConfigSources {
   file?: string | undefined;

@@ -11,6 +11,7 @@ import { openJobs, type JobService } from './jobs/index.js';
 import { Instances } from './instances/index.js';
 import { ProcessDriver } from '../drivers/process/process-driver.js';
 import { Relay } from './relay/index.js';
+import { openLeases } from './cluster/index.js';
 
 export class Corral {
   /** Short sandboxed code runs (set in open). */
@@ -31,14 +32,16 @@ export class Corral {
 
   static async open(config: Config, log: Logger): Promise<Corral> {
     await prepareDataDir(config.data);
-    const store = await Store.open(config.data);
+    const store = await Store.open(config.data, config.databaseUrl);
     try {
       const accounts = await Accounts.open(config, store);
       const corral = new Corral(config, log, store, accounts);
+      // The proxy role only logs users in and forwards: no jobs, instances or drivers here.
+      if (config.role === 'proxy') return corral;
       await corral.bootstrapAdmin();
       corral.jobs = await openJobs(config, store, log);
       const driver = new ProcessDriver({ hide: [config.data], warn: (m) => log.warn(m) });
-      corral.instances = await Instances.open(config, store, driver, log);
+      corral.instances = await Instances.open(config, store, driver, log, await openLeases(config, store, log));
       return corral;
     } catch (e) {
       await store.close();

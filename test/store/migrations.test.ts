@@ -25,7 +25,10 @@ describe.each(storeDialects)('migrations on $name', (dialect) => {
 
 describe('a PostgreSQL server that does not answer', () => {
   it('is a config error naming the URL without its password', async () => {
-    const err = await Store.open('/nonexistent', 'postgres://corral:s3cret@127.0.0.1:1/corral').catch((e: unknown) => e as Error);
+    const err = (await Store.open('/nonexistent', 'postgres://corral:s3cret@127.0.0.1:1/corral').then(
+      () => new Error('opened'),
+      (e: unknown) => e,
+    )) as Error;
     expect(err).toMatchObject({ code: 'config_invalid' });
     expect(err.message).toMatch(/cannot connect to postgres:\/\/corral:\*+@127\.0\.0\.1:1\/corral/);
     expect(err.message).not.toContain('s3cret');

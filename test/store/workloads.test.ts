@@ -24,7 +24,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
     await store.instances.updateObserved(id, {
       state: 'running',
       generation: 3,
-      handle: { pid: 42, instanceId: id },
+      handle: { driver: 'process', pid: 42, instanceId: id },
       ports: [{ name: 'web', hostPort: 40001 }],
       startedAt: 1_700_000_000_123,
       exitCode: null,
@@ -36,7 +36,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
       state: 'running',
       desiredState: 'running',
       generation: 3,
-      handle: { pid: 42, instanceId: id },
+      handle: { driver: 'process', pid: 42, instanceId: id },
       ports: [{ name: 'web', hostPort: 40001 }],
       startedAt: 1_700_000_000_123,
       exitCode: null,

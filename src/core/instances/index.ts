@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Driver } from '../../drivers/driver.js';
 import type { Store } from '../../store/index.js';
 import type { Config } from '../config.js';
+import { soleLeases, type InstanceLeases } from '../cluster/leases.js';
 import { InstanceEvents } from './events.js';
 import { InstanceService } from './service.js';
 import { sourcePreparer } from './source.js';
@@ -18,9 +19,10 @@ export class Instances {
     private readonly driver: Driver,
   ) {}
 
-  static async open(config: Config, store: Store, driver: Driver, log: Logger): Promise<Instances> {
+  /** `leases`: which instances this manager may supervise (all of them unless managers share a database). */
+  static async open(config: Config, store: Store, driver: Driver, log: Logger, leases: InstanceLeases = soleLeases): Promise<Instances> {
     const events = new InstanceEvents();
-    const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config));
+    const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config), leases);
     await supervisor.open();
     return new Instances(new InstanceService(store, supervisor, events, config.instances, config.data), supervisor, driver);
   }

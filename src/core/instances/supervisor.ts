@@ -11,6 +11,7 @@ import type { Driver, ExitStatus, Workload, WorkloadSink, WorkloadSpec } from '.
 import type { InstanceRecord, ObservedPatch } from '../../store/instances.js';
 import type { Store } from '../../store/index.js';
 import { isCorralError } from '../errors.js';
+import { soleLeases, type InstanceLeases } from '../cluster/leases.js';
 import { restartDelayMs, shouldRestart, wasStable } from './backoff.js';
 import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs, removeInstanceDirs, type InstanceDirs } from './dirs.js';
@@ -91,37 +92,67 @@ export class Supervisor {
     private readonly events: InstanceEvents,
     private readonly log: Logger,
     private readonly prepareSource: PrepareSource,
+    private readonly leases: InstanceLeases = soleLeases,
   ) {}
 
   /** Adopts or restarts what should run, finishes interrupted deletes, then reconciles on a timer. */
   async open(): Promise<void> {
     const records = await this.store.instances.list();
     const known = new Set(records.map((r) => r.id));
+    const mine: InstanceRecord[] = [];
     for (const r of records) {
-      const runner = this.runner(r.id);
-      if (r.handle && r.desiredState !== 'deleted') {
-        const gen = r.generation;
-        try {
-          const w = await this.driver.adopt(r.handle, this.sink(runner, gen));
-          if (w) {
-            runner.workload = w;
-            runner.generation = gen;
-            runner.startedAt = r.startedAt ?? Date.now();
-          }
-        } catch (e) {
-          this.log.warn({ err: e, instance: r.id }, 'could not adopt a workload');
-        }
-      }
-      // What ran under the previous server and could not be adopted is gone: say so, then converge.
-      if (!runner.workload && (r.handle || ACTIVE_STATES.has(r.state)) && r.state !== 'stopped') {
-        await this.observe(r, { state: 'stopped', handle: null });
-      }
+      // Another manager sharing the database supervises it (see core/cluster/leases.ts).
+      if ((await this.leases.claim(r.id)) === 'refused') continue;
+      mine.push(r);
+      await this.takeOver(this.runner(r.id), r);
     }
     await this.cleanOrphans(known);
-    await Promise.all(records.map((r) => this.converge(r.id)));
+    await Promise.all(mine.map((r) => this.converge(r.id)));
+    this.leases.start((ids) => this.forget(ids));
     const every = this.config.reconcileSeconds * 1000;
     this.timer = setInterval(() => void this.reconcile(), every);
     this.timer.unref();
+  }
+
+  /**
+   * Adopts the workload a previous server process left (this server before a restart, or a
+   * manager that died), or records that it is gone so converging starts it again.
+   */
+  private async takeOver(runner: Runner, r: InstanceRecord): Promise<void> {
+    if (r.handle && r.desiredState !== 'deleted') {
+      const gen = r.generation;
+      try {
+        const w = await this.driver.adopt(r.handle, this.sink(runner, gen));
+        if (w) {
+          runner.workload = w;
+          runner.generation = gen;
+          runner.startedAt = r.startedAt ?? Date.now();
+        }
+      } catch (e) {
+        this.log.warn({ err: e, instance: r.id }, 'could not adopt a workload');
+      }
+    }
+    // What ran under the previous server and could not be adopted is gone: say so, then converge.
+    if (!runner.workload && (r.handle || ACTIVE_STATES.has(r.state)) && r.state !== 'stopped') {
+      await this.observe(r, { state: 'stopped', handle: null });
+    }
+  }
+
+  /** Instances another manager took over (this one lost their leases): end our copy, write nothing. */
+  private forget(ids: string[]): void {
+    for (const id of ids) {
+      const runner = this.runners.get(id);
+      if (!runner) continue;
+      void runner.serial(async () => {
+        clearTimeout(runner.backoffTimer);
+        runner.backoffTimer = undefined;
+        const w = runner.workload;
+        runner.workload = undefined;
+        this.ports.release(id);
+        this.log.warn({ instance: id }, 'another manager took this instance over; ending the local copy');
+        await w?.stop('SIGKILL', 0).catch(() => undefined);
+      });
+    }
   }
 
   /** Stops every workload with its stop signal and grace period, in parallel, and waits. */
@@ -138,6 +169,7 @@ export class Supervisor {
         }),
       ),
     );
+    await this.leases.close();
   }
 
   /** The instance's output, for logs and attach. */
@@ -160,6 +192,9 @@ export class Supervisor {
       if (this.closing || runner.deleted) return;
       const r = await this.store.instances.byId(id);
       if (!r) return;
+      const lease = await this.leases.claim(id);
+      if (lease === 'refused') return; // another manager supervises it and converges it
+      if (lease === 'taken' && !runner.workload && (r.handle || r.state !== 'pending')) await this.takeOver(runner, r);
       if (r.desiredState === 'deleted') return this.remove(runner, r);
       if (r.desiredState === 'stopped') {
         clearTimeout(runner.backoffTimer);

@@ -1,0 +1,111 @@
+/**
+ * Which manager supervises which instance. One manager alone (the default) holds every
+ * instance without asking anyone: `soleLeases`. Several managers sharing one PostgreSQL
+ * database each hold a lease per instance they supervise (`SharedLeases`), renewed by a
+ * heartbeat; an instance whose lease expired — its manager died or lost the database — is
+ * taken by the next manager that reconciles it, which adopts or restarts its workload.
+ */
+import type { LeaseStore } from '../../store/leases.js';
+
+/**
+ * held: this manager already supervises it; taken: it does from now on (the instance may
+ * have run under another manager: adopt or restart it); refused: another manager does.
+ */
+export type ClaimResult = 'held' | 'taken' | 'refused';
+
+export interface InstanceLeases {
+  /** The manager's id in the leases table ('' for the sole manager). */
+  readonly managerId: string;
+  /** Asks to supervise `instanceId` now. */
+  claim(instanceId: string): Promise<ClaimResult>;
+  /** Starts the heartbeat; `onLost` gets instances another manager took meanwhile. */
+  start(onLost: (instanceIds: string[]) => void): void;
+  /** Stops the heartbeat and gives every lease up, so another manager takes over at once. */
+  close(): Promise<void>;
+}
+
+/** The only manager: supervises everything, stores nothing. */
+export const soleLeases: InstanceLeases = {
+  managerId: '',
+  claim: async () => 'held',
+  start: () => undefined,
+  close: async () => undefined,
+};
+
+export interface SharedLeasesOptions {
+  managerId: string;
+  /** A lease not renewed for this long may be taken by another manager. */
+  ttlMs: number;
+  /** Failures of the heartbeat (the database is away): logged, retried at the next beat. */
+  warn: (err: unknown, message: string) => void;
+  now?: () => number;
+}
+
+export class SharedLeases implements InstanceLeases {
+  readonly managerId: string;
+  private readonly held = new Map<string, number>(); // instance id → expiry this manager wrote
+  private others = new Map<string, number>(); // instance id → expiry of another manager's lease
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: LeaseStore,
+    private readonly opts: SharedLeasesOptions,
+  ) {
+    this.managerId = opts.managerId;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async claim(instanceId: string): Promise<ClaimResult> {
+    const now = this.now();
+    if ((this.held.get(instanceId) ?? 0) > now) return 'held';
+    // Known to be someone else's and still fresh at the last heartbeat: no need to ask.
+    if ((this.others.get(instanceId) ?? 0) > now) return 'refused';
+    const expiresAt = now + this.opts.ttlMs;
+    const wasHeld = this.held.has(instanceId);
+    if (!(await this.store.claim(instanceId, this.managerId, now, expiresAt))) {
+      this.others.set(instanceId, now + this.opts.ttlMs / 3);
+      return 'refused';
+    }
+    this.held.set(instanceId, expiresAt);
+    this.others.delete(instanceId);
+    return wasHeld ? 'held' : 'taken';
+  }
+
+  start(onLost: (instanceIds: string[]) => void): void {
+    // Three beats per lifetime: one late or failed beat does not lose the leases.
+    this.timer = setInterval(() => {
+      this.beating ??= this.beat(onLost)
+        .catch((e: unknown) => this.opts.warn(e, 'renewing instance leases failed'))
+        .finally(() => (this.beating = undefined));
+    }, this.opts.ttlMs / 3);
+    this.timer.unref();
+  }
+
+  private async beat(onLost: (instanceIds: string[]) => void): Promise<void> {
+    const now = this.now();
+    const expiresAt = now + this.opts.ttlMs;
+    const rows = await this.store.renew(this.managerId, expiresAt);
+    const mine = new Set<string>();
+    const others = new Map<string, number>();
+    for (const r of rows) {
+      if (r.managerId === this.managerId) mine.add(r.instanceId);
+      else others.set(r.instanceId, r.expiresAt);
+    }
+    this.others = others;
+    const lost = [...this.held.keys()].filter((id) => !mine.has(id));
+    for (const id of mine) this.held.set(id, expiresAt);
+    for (const id of lost) this.held.delete(id);
+    // Deleted instances lose their lease row with them; only ones another manager holds are lost.
+    const taken = lost.filter((id) => others.has(id));
+    if (taken.length) onLost(taken);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    this.held.clear();
+    await this.store.release(this.managerId);
+  }
+}
