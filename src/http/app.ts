@@ -26,7 +26,6 @@ import { attachProxy } from '../proxy/index.js';
 import { loginRoutes } from './routes/login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
 import { relayRoutes } from './routes/relay.js';
-import { relayRoutes } from './routes/relay.js';
 import { securityHeadersHook, uiRoutes } from './routes/ui.js';
 import { mountCompatAdapters } from '../compat/index.js';
 
@@ -46,7 +45,6 @@ const LINKS: Record<string, string> = {
   instances: `${API_PREFIX}/instances`,
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
-  relay: `${API_PREFIX}/relay/{channel}`,
   relay: `${API_PREFIX}/relay/{channel}`,
 };
 
@@ -108,7 +106,6 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(jobRoutes, { corral });
       await api.register(instanceRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
-      await api.register(relayRoutes, { corral });
       await api.register(relayRoutes, { corral });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });
