@@ -12,6 +12,7 @@ interface ServerFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  role?: string;
   compat?: boolean;
 }
 
@@ -24,6 +25,7 @@ function withServerFlags(cmd: Command): Command {
     .option('--tls-cert <file>', 'TLS certificate (PEM): serve HTTPS')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--role <role>', 'all (default), proxy (login, dashboard, proxy; unprivileged) or manager (API, drivers)')
     .option('--compat', 'also serve the older tools\' APIs (smartmob-agent :8081, golem-herder :8082, pixelated proxy :8083 and manager :8084)');
 }
 
@@ -36,6 +38,7 @@ export function configFromFlags(flags: ServerFlags): Config {
       host: flags.host,
       port: flags.port === undefined ? undefined : Number(flags.port),
       logLevel: flags.logLevel,
+      role: flags.role,
       tls,
       compat: flags.compat ? Object.fromEntries(COMPAT_ADAPTER_NAMES.map((n) => [n, { enabled: true }])) : undefined,
     },
