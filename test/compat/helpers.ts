@@ -8,14 +8,19 @@ import WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tarBytes } from '../sources/helpers/archives.js';
 
-/** corral with the given compat adapters on their own ports (0: any), downloads from loopback allowed. */
-export function startCompatServer(compat: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}): Promise<TestServer> {
-  const withPorts = Object.fromEntries(Object.entries(compat).map(([name, c]) => [name, { enabled: true, port: 0, ...c }]));
+/**
+ * corral with the given compat adapters on their own ports (0: any) plus `compatExtra` (other
+ * `compat.*` keys), downloads from loopback allowed, quick restarts.
+ */
+export function startCompatServer(
+  adapters: Record<string, Record<string, unknown>>,
+  compatExtra: Record<string, unknown> = {},
+): Promise<TestServer> {
+  const withPorts = Object.fromEntries(Object.entries(adapters).map(([name, c]) => [name, { enabled: true, port: 0, ...c }]));
   return startTestServer({
     sources: { allowPrivate: ['127.0.0.0/8'] },
     instances: { restart: { initialDelayMs: 100, maxDelayMs: 1000 } },
-    compat: withPorts,
-    ...extra,
+    compat: { ...withPorts, ...compatExtra },
   });
 }
 

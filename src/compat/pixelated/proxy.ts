@@ -1,5 +1,180 @@
-/** Placeholder: the pixelatedProxy adapter (being written). */
+/**
+ * pixelated-dispatcher's user-facing proxy (see docs/compat.md): `/auth/login` checks the
+ * password, starts the user's agent, waits until it answers and starts a session;
+ * `/auth/logout` ends it (and closes its WebSockets). Every other path is forwarded, HTTP
+ * and WebSocket, to the user's agent through corral's proxy (src/proxy): the same pooled
+ * forwarding, header hygiene and session checks as `/i/{owner}/{instance}/`.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { SESSION_COOKIE } from '../../core/accounts/index.js';
+import { isCorralError } from '../../core/errors.js';
+import { safeNext } from '../../http/routes/login.js';
+import { clearSessionCookie, setSessionCookie } from '../../http/session-cookie.js';
+import { presentedCredential } from '../../proxy/identity.js';
+import { answers, escapeHtml, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
+import type { Proxy } from '../../proxy/proxy.js';
+import { securityHeaders } from '../../proxy/headers.js';
 import type { CompatPluginOptions } from '../index.js';
+import { PixelatedAgents } from './agents.js';
 
-export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixelatedProxy'>> = async () => {};
+const LoginForm = Type.Object(
+  {
+    username: Type.String({ maxLength: 64 }),
+    password: Type.String({ maxLength: 1024 }),
+    next: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  { additionalProperties: false },
+);
+const NextQuery = Type.Object({ next: Type.Optional(Type.String({ maxLength: 4096 })) });
+
+export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixelatedProxy'>> = async (app, { corral, proxy }) => {
+  const { accounts, config } = corral;
+  const agents = new PixelatedAgents(corral);
+  const prefix = app.prefix;
+  const loginPath = `${prefix}/auth/login`;
+  interceptAgentTraffic(app.server, proxy, corral, prefix);
+
+  const renderLogin = (reply: FastifyReply, next: string, error?: string, status = 200) =>
+    reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(loginPage(loginPath, next, error));
+
+  app.get('/auth/login', { schema: { hide: true, querystring: NextQuery } }, async (request, reply) =>
+    renderLogin(reply, safeNext(request.query.next ?? `${prefix}/`)),
+  );
+
+  app.post('/auth/login', { schema: { hide: true, body: LoginForm }, config: { csrf: false } }, async (request, reply) => {
+    const next = safeNext(request.body.next ?? `${prefix}/`);
+    // Login CSRF: a browser posting from another site says so in Origin.
+    if (!sameOrigin(request)) return renderLogin(reply, next, 'This form must be sent from this site.', 403);
+    let user;
+    try {
+      user = await accounts.users.verifyLogin(request.body.username, request.body.password, request.ip);
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
+      return renderLogin(reply, next, e.status === 429 ? e.message : 'Invalid credentials', e.status);
+    }
+    try {
+      await agents.startAndWait(user);
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      request.log.warn({ err: e, user: user.name }, 'pixelated agent did not start');
+      return renderLogin(reply, next, 'Your agent could not be started; please try again later.', 503);
+    }
+    const { cookieValue } = await accounts.sessions.create(user);
+    setSessionCookie(reply, config, cookieValue);
+    return reply.header('cache-control', 'no-store').redirect(next, 302);
+  });
+
+  const logout = async (request: FastifyRequest, reply: FastifyReply) => {
+    const p = request.principal;
+    if (p?.via.kind === 'session') {
+      await accounts.sessions.destroy(p.via.sessionHash);
+      const value = request.cookies[SESSION_COOKIE];
+      if (value) proxy.revoke({ kind: 'session', value, from: 'cookie' });
+      if (config.compat.pixelatedAgent.stopOnLogout) await agents.stop(p.user);
+    }
+    clearSessionCookie(reply, config);
+    return reply.header('cache-control', 'no-store').redirect(loginPath, 302);
+  };
+  // The old proxy logged out on GET too; a session cookie needs no CSRF token to end itself.
+  app.get('/auth/logout', { schema: { hide: true } }, logout);
+  app.post('/auth/logout', { schema: { hide: true }, config: { csrf: false } }, logout);
+};
+
+/** Refuses a form posted from another origin (browsers send Origin on cross-site POSTs). */
+function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Takes every request and upgrade under `prefix`, except `/auth/…`, off the server before
+ * fastify and hands it to the proxy as a request for the user's default instance.
+ */
+function interceptAgentTraffic(server: Server, proxy: Proxy, corral: CompatPluginOptions['corral'], prefix: string): void {
+  const auth = `${prefix}/auth/`;
+  const mine = (url: string) => (prefix === '' || url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`)) && !url.startsWith(auth);
+  const tls = !!corral.config.tls;
+
+  /** The route to the caller's agent, or why there is none. */
+  const routeFor = async (req: IncomingMessage) => {
+    const url = req.url ?? '/';
+    const credential = presentedCredential(req, url);
+    const principal = credential && (await proxy.identity.principal(credential));
+    if (!principal) return { kind: 'login' as const };
+    const agent = await corral.store.proxy.defaultFor(principal.user.id);
+    if (!agent) return { kind: 'login' as const };
+    const rest = url.slice(prefix.length);
+    const upstreamPath = rest.startsWith('/') ? rest : `/${rest}`;
+    return { kind: 'forward' as const, route: { owner: agent.ownerName, instance: agent.instanceName, port: undefined, prefix, upstreamPath } };
+  };
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const r = await routeFor(req);
+      if (r.kind === 'forward') return await proxy.handle(req, res, r.route);
+      if (String(req.headers['x-requested-with']).toLowerCase() === 'xmlhttprequest') return sendAnswer(req, res, answers.unauthenticated(), tls);
+      res.writeHead(302, {
+        ...securityHeaders(tls),
+        location: `${prefix}/auth/login?next=${encodeURIComponent(req.url ?? '/')}`,
+        'cache-control': 'no-store',
+      });
+      res.end();
+    } catch (e) {
+      corral.log.error({ err: e }, 'pixelated proxy request failed');
+      sendAnswer(req, res, answers.badGateway('your agent'), tls);
+    }
+  };
+
+  const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      const r = await routeFor(req);
+      if (r.kind === 'forward') return await proxy.upgrade(req, socket, head, r.route);
+      rejectUpgrade(socket, 401, 'Unauthorized');
+    } catch (e) {
+      corral.log.error({ err: e }, 'pixelated proxy upgrade failed');
+      rejectUpgrade(socket, 502, 'Bad Gateway');
+    }
+  };
+
+  const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
+  server.emit = ((event: string, ...args: unknown[]) => {
+    if (event === 'request' || event === 'upgrade') {
+      const req = args[0] as IncomingMessage;
+      if (mine(req.url ?? '/')) {
+        if (event === 'request') void onRequest(req, args[1] as ServerResponse);
+        else void onUpgrade(req, args[1] as Duplex, args[2] as Buffer);
+        return true;
+      }
+    }
+    return emit(event, ...args);
+  }) as typeof server.emit;
+}
+
+function loginPage(action: string, next: string, error?: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Pixelated · log in</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"></head>
+<body class="centered"><main class="card">
+<h1>Log in</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}">
+  <input type="hidden" name="next" value="${escapeHtml(next)}">
+  <label for="username">User name</label>
+  <input id="username" name="username" autocomplete="username" autocapitalize="none" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit" class="primary">Log in</button>
+</form>
+</main></body></html>`;
+}

@@ -9,11 +9,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import { errors } from '../../core/errors.js';
 import { forwardBounded } from '../../core/instances/index.js';
 import { ErrorBody } from '../../http/errors.js';
 import { corkedSink } from '../../http/routes/instances/streams.js';
 import { compatUser } from '../auth.js';
+import { acceptJsonOfAnyType } from '../json-body.js';
 import type { CompatPluginOptions } from '../index.js';
 import { oldState, SmartmobProcesses, type ProcessView } from './processes.js';
 import {
@@ -42,17 +42,7 @@ export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smart
     void reply.header('x-request-id', typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID());
   });
 
-  // The old clients posted JSON strings with no (or any) content type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: corral.config.bodyLimitBytes }, (_request, body, done) => {
-    const text = String(body);
-    if (!text.trim()) return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (e) {
-      done(errors.badJson(`the body is not valid JSON: ${(e as Error).message}`), undefined);
-    }
-  });
+  acceptJsonOfAnyType(app, corral.config.bodyLimitBytes);
 
   const base = (request: FastifyRequest, scheme: 'http' | 'ws') => {
     const secure = request.protocol === 'https';

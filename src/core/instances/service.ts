@@ -5,7 +5,7 @@
  * supervisor is asked to act on it.
  */
 import { randomUUID } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { User } from '../accounts/types.js';
 import type { Store } from '../../store/index.js';
@@ -18,7 +18,9 @@ import type { InstanceEvent, InstanceEvents } from './events.js';
 import type { InstanceLog } from './logs.js';
 import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from './spec.js';
 import { UPLOAD_FILE } from './source.js';
+import { ACTIVE_STATES } from './states.js';
 import type { Supervisor } from './supervisor.js';
+import type { InstanceGate } from '../credits/gates.js';
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
 export interface UploadedArchive {
@@ -38,6 +40,9 @@ export interface InstanceTarget {
 }
 
 export class InstanceService {
+  /** Quotas and credits, asked before an instance is created, changed or started. */
+  private gate: InstanceGate | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly supervisor: Supervisor,
@@ -50,6 +55,7 @@ export class InstanceService {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
+    await this.gate?.admitInstance(user, user.id, spec, { start: true });
     const id = randomUUID();
     const dirs = instanceDirs(this.dataRoot, id);
     await createInstanceDirs(dirs);
@@ -68,6 +74,10 @@ export class InstanceService {
     return this.show(await this.byIdOrThrow(id));
   }
 
+  useGate(gate: InstanceGate): void {
+    this.gate = gate;
+  }
+
   async list(user: User): Promise<Instance[]> {
     const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
     return records.map((r) => this.show(r));
@@ -82,6 +92,7 @@ export class InstanceService {
     const r = await this.find(user, ref);
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
+    await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
     if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
       throw errors.instanceExists(spec.name);
     }
@@ -117,6 +128,23 @@ export class InstanceService {
   async output(user: User, ref: string): Promise<{ instance: Instance; log: InstanceLog }> {
     const r = await this.find(user, ref);
     return { instance: this.show(r), log: this.supervisor.output(r.id) };
+  }
+
+  /** Empties the instance's private data dir; refused while it runs or may start. */
+  async resetData(user: User, ref: string): Promise<void> {
+    const r = await this.find(user, ref);
+    if (ACTIVE_STATES.has(r.state)) {
+      throw errors.invalidState(`instance "${r.name}" is ${r.state}; stop it first`);
+    }
+    const { data } = instanceDirs(this.dataRoot, r.id);
+    await rm(data, { recursive: true, force: true });
+    await mkdir(data, { recursive: true, mode: 0o700 });
+  }
+
+  /** Memory the running workload uses now, in bytes; undefined when it does not run or the driver cannot tell. */
+  async memoryBytes(id: string): Promise<number | undefined> {
+    const w = this.supervisor.workload(id);
+    return w && (await w.stats().catch(() => ({ memoryBytes: undefined }))).memoryBytes;
   }
 
   /** Writes to the instance's stdin; false when it does not run. */
@@ -164,6 +192,7 @@ export class InstanceService {
     opts: { force?: boolean; restart?: boolean },
   ): Promise<Instance> {
     const r = await this.find(user, ref);
+    if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
     await this.store.instances.setDesired(r.id, desired);
     await this.supervisor.converge(r.id, opts);
     return this.show(await this.byIdOrThrow(r.id));
