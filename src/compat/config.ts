@@ -7,6 +7,7 @@
  * instead. `auth: false` (no token needed) is only accepted on a loopback address.
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
+import { GolemHerderSettings } from './golem-herder/config.js';
 
 /** The adapters, in the order they are started; each is a key of `compat`. */
 export const COMPAT_ADAPTER_NAMES = ['smartmobAgent', 'golemHerder', 'pixelatedProxy', 'pixelatedManager'] as const;
@@ -64,7 +65,7 @@ export type PixelatedAgentConfig = Static<typeof PixelatedAgentConfigSchema>;
 export const CompatConfigSchema = Type.Object(
   {
     smartmobAgent: adapterConfig('smartmobAgent', SmartmobSettings),
-    golemHerder: adapterConfig('golemHerder', {}),
+    golemHerder: adapterConfig('golemHerder', GolemHerderSettings),
     pixelatedProxy: adapterConfig('pixelatedProxy', {}),
     pixelatedManager: adapterConfig('pixelatedManager', {}),
     pixelatedAgent: PixelatedAgentConfigSchema,

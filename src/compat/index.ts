@@ -38,6 +38,7 @@ import type { CompatAdapterName, CompatConfig } from './config.js';
 import { pixelatedManager } from './pixelated/manager.js';
 import { pixelatedProxy } from './pixelated/proxy.js';
 import { smartmobAgent } from './smartmob/routes.js';
+import { golemHerder } from './golem-herder/plugin.js';
 
 export interface CompatPluginOptions<Name extends CompatAdapterName = CompatAdapterName> {
   corral: Corral;
@@ -61,6 +62,7 @@ const adapter = <Name extends CompatAdapterName>(a: CompatAdapter<Name>): Compat
 /** Every adapter corral has: one entry each. */
 export const COMPAT_ADAPTERS: CompatAdapter[] = [
   adapter({ name: 'smartmobAgent', description: 'smartmob-agent process API', plugin: smartmobAgent }),
+  adapter({ name: 'golemHerder', description: 'golem-herder (tokens, daemons, minions, golems)', plugin: golemHerder }),
   adapter({ name: 'pixelatedProxy', description: 'pixelated-dispatcher proxy (login, forwarding to the agent)', plugin: pixelatedProxy }),
   adapter({ name: 'pixelatedManager', description: 'pixelated-dispatcher manager API', plugin: pixelatedManager }),
 ];

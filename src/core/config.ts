@@ -61,7 +61,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 
 /** Keys that hold secrets: masked by `corral config` and in logs. */
-export const SECRET_KEYS = new Set(['adminPassword', 'databaseUrl', 'internalSecret']);
+export const SECRET_KEYS = new Set(['adminPassword', 'databaseUrl', 'internalSecret', 'tokenPassword']);
 
 export interface ConfigSources {
   file?: string | undefined;

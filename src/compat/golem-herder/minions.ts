@@ -1,0 +1,58 @@
+/**
+ * Controlled minions are jobs: `POST /minion/v1/spawn` turns form fields into files, `env`
+ * into the runtime, runs `sh main.sh` in the job's dir with the minion time limit, and answers
+ * with the `output` file (MIME type from its extension) or `{"StdOut","StdErr"}` JSON.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors } from '../../core/errors.js';
+import type { CompatPluginOptions } from '../index.js';
+import { compatUser } from '../auth.js';
+import { checkFields, formFields } from './forms.js';
+
+const MinionFields = Type.Object(
+  {
+    env: Type.String({ minLength: 1, maxLength: 64, description: 'the runtime: python, ruby, node, latex, sh…' }),
+    output: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'a file to answer with' })),
+  },
+  { additionalProperties: false },
+);
+
+export const minionRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
+  const c = corral.config.jobs;
+  const bodyLimit = Math.max(corral.config.bodyLimitBytes, Math.ceil(c.maxTotalFileBytes * 1.4) + 65536);
+
+  app.post(
+    '/minion/v1/spawn',
+    { bodyLimit, schema: { summary: 'golem-herder: run a controlled minion (form: env, output, files)', tags: ['golem-herder'] } },
+    async (request, reply) => {
+      const user = await compatUser(corral, request, settings, 'jobs:write');
+      const fields = formFields(request);
+      const { env, output } = checkFields(MinionFields, fields);
+      const files: Record<string, { content: string; encoding: 'base64' }> = {};
+      for (const [k, v] of Object.entries(fields)) {
+        if (k in MinionFields.properties || k === 'token') continue;
+        files[k] = { content: (Buffer.isBuffer(v) ? v : Buffer.from(v)).toString('base64'), encoding: 'base64' };
+      }
+      if (!files['main.sh']) throw errors.validation('field "main.sh" is required: a minion runs `sh main.sh`');
+      const { done } = await corral.jobs.submit(user, {
+        runtime: env,
+        files,
+        entry: 'sh main.sh',
+        timeoutSeconds: Math.min(settings.minionTimeoutSeconds, c.maxTimeoutSeconds),
+        ...(output !== undefined && { output }),
+      });
+      const job = await done;
+      const streams = { StdOut: job.stdout, StdErr: job.stderr };
+      if (output === undefined) {
+        return { ...streams, stdout: job.stdout, stderr: job.stderr, exitCode: job.exitCode, status: job.status };
+      }
+      if (!job.outputFile) {
+        throw errors.notFound(`the minion wrote no file "${output}" (${job.status}, exit code ${job.exitCode ?? 'none'})`, {
+          details: streams,
+        });
+      }
+      return reply.type(job.outputFile.mimeType).send(Buffer.from(job.outputFile.content, 'base64'));
+    },
+  );
+};

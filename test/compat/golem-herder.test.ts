@@ -1,0 +1,223 @@
+/**
+ * golem-herder's README walk-through, as an old client ran it: plain HTTP form posts (undici
+ * fetch) and `ws` WebSockets. Tokens with the token password, inspect, a daemon with a port
+ * reached through the proxy, attach, kill and wipe, running out of credits, a python minion
+ * with an output file; then bad input and auth refusals.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUser, type TestServer } from '../helpers/server.js';
+import { connect, refusedWith, send } from '../relay/ws-client.js';
+import { eventually } from './helpers.js';
+import { startGolemServer } from './golem-helpers.js';
+
+const PASSWORD = 'token-password-for-tests';
+let server: TestServer;
+let root: string;
+
+beforeAll(async () => {
+  server = await startGolemServer({ tokenPassword: PASSWORD }, { credits: { intervalSeconds: 0.5 } });
+  root = server.compat.golemHerder!;
+});
+afterAll(() => server?.stop());
+
+/** A POST of form fields: urlencoded, or multipart when `multipart` (how a browser or curl -F sends files). */
+async function post(path: string, fields: Record<string, string>, opts: { token?: string; multipart?: boolean; query?: string } = {}) {
+  let body: URLSearchParams | FormData = new URLSearchParams(fields);
+  if (opts.multipart) {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, new Blob([v]), k);
+    body = form;
+  }
+  const res = await fetch(`${root}${path}${opts.query ?? ''}`, {
+    method: 'POST',
+    body,
+    headers: opts.token ? { authorization: `bearer ${opts.token}` } : {},
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, text, json, type: res.headers.get('content-type') ?? '' };
+}
+const get = async (path: string) => {
+  const res = await fetch(`${root}${path}`);
+  const text = await res.text();
+  return { status: res.status, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
+};
+const token = async (email: string, credits?: number) => {
+  const r = await post('/token/v1/generate', { password: PASSWORD, email, ...(credits !== undefined && { credits: String(credits) }) });
+  expect(r.status).toBe(200);
+  return r.json.token as string;
+};
+
+/** A daemon listening on its first port ($PORT) that echoes its stdin to stdout. */
+const DAEMON_FILES = {
+  'main.sh': 'exec python3 -u server.py\n',
+  'server.py': `
+import http.server, os, sys, threading
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("hello from daemon " + self.path).encode()
+        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+def echo():
+    for line in sys.stdin:
+        print("echo: " + line.strip(), flush=True)
+threading.Thread(target=echo, daemon=True).start()
+print("daemon up", flush=True)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+`,
+};
+
+describe('golem-herder tokens', () => {
+  it('generates a token with the token password and inspects it; credits add up per email', async () => {
+    const gen = await post('/token/v1/generate', { password: PASSWORD, email: 'alice@example.com', credits: '5' });
+    expect(gen.json).toEqual({ token: expect.any(String), email: 'alice@example.com', credits: 5 });
+    const first = await get(`/token/v1/inspect/${gen.json.token}`);
+    expect(first.json).toEqual({ token: gen.json.token, email: 'alice@example.com', credits: 5 });
+    // The query string works as well as the body, and credits default to 30000.
+    const second = await post('/token/v1/generate', {}, { query: `?password=${PASSWORD}&email=alice@example.com` });
+    expect(second.json.credits).toBe(30000);
+    expect((await get(`/token/v1/inspect/${second.json.token}`)).json.credits).toBe(30005);
+    expect((await get(`/token/v1/inspect/${gen.json.token}`)).json.credits).toBe(30005);
+  });
+
+  it('refuses a wrong password, bad fields, and inspecting anything but a golem-herder token', async () => {
+    expect((await post('/token/v1/generate', { password: 'wrong-password', email: 'a@b' })).status).toBe(401);
+    expect((await post('/token/v1/generate', { email: 'a@b' })).status).toBe(401);
+    const noEmail = await post('/token/v1/generate', { password: PASSWORD });
+    expect([noEmail.status, noEmail.json.error.message]).toEqual([400, 'field "email" is required']);
+    expect((await post('/token/v1/generate', { password: PASSWORD, email: 'a@b', credits: '-1' })).status).toBe(400);
+    expect((await post('/token/v1/generate', { password: PASSWORD, email: 'a@b', credits: 'lots' })).status).toBe(400);
+    expect((await post('/token/v1/generate', { password: PASSWORD, email: 'a@b', colour: 'red' })).json.error.message).toContain('colour');
+    expect((await get('/token/v1/inspect/not-a-token')).status).toBe(404);
+    expect((await get('/token/v1/inspect/')).status).toBe(400);
+    expect((await get(`/token/v1/inspect/${server.adminToken}`)).status).toBe(404);
+  });
+});
+
+describe('golem-herder daemons', () => {
+  let alice: string;
+  beforeAll(async () => {
+    alice = await token('daemon-owner@example.com', 100_000);
+  });
+
+  it('spawns a daemon with a port, reaches it through the proxy, attaches, kills and wipes it', async () => {
+    const spawned = await post('/daemon/v1/spawn', { name: 'web', image: 'python', ports: '["8080"]', ...DAEMON_FILES }, { token: alice, multipart: true });
+    expect(spawned.status, spawned.text).toBe(200);
+    expect(spawned.json).toEqual({ Name: 'web', Address: '127.0.0.1', Ports: { '8080': expect.any(Number) } });
+
+    const proxied = await eventually(
+      () => fetch(`${root}/daemon/v1/proxy/web/greet?x=1`, { headers: { authorization: `Bearer ${alice}` } }).then(async (r) => [r.status, await r.text()]),
+      ([status]) => status === 200,
+    );
+    expect(proxied[1]).toBe('hello from daemon /greet?x=1');
+    // ?token= works too, and is not passed on to the daemon.
+    expect(await (await fetch(`${root}/daemon/v1/proxy/web/?token=${alice}`)).text()).toBe('hello from daemon /');
+
+    const ls = await fetch(`${root}/daemon/v1/ls?token=${alice}`).then((r) => r.json());
+    expect(ls).toEqual([expect.objectContaining({ Name: 'web', State: 'running', Names: ['/web'], Ports: spawned.json.Ports })]);
+
+    const attach = await connect(`${root.replace(/^http/, 'ws')}/daemon/v1/attach/web`, { authorization: `Bearer ${alice}` });
+    await send(attach, 'hi there\n');
+    let seen = '';
+    while (!seen.includes('echo: hi there')) seen += (await attach.next()).text;
+    attach.ws.close();
+
+    const killed = await post('/daemon/v1/kill/web', {}, { token: alice });
+    expect(killed.json).toEqual({ Name: 'web', Killed: true, Wiped: false });
+    const stopped = await fetch(`${root}/daemon/v1/ls?token=${alice}`).then((r) => r.json());
+    expect(stopped).toEqual([expect.objectContaining({ Name: 'web', State: 'exited' })]);
+    expect((await fetch(`${root}/daemon/v1/proxy/web/?token=${alice}`)).status).toBe(503);
+
+    await post('/daemon/v1/kill/web', {}, { token: alice, query: '?wipe=true' });
+    expect(await fetch(`${root}/daemon/v1/ls?token=${alice}`).then((r) => r.json())).toEqual([]);
+  });
+
+  it('stops a daemon when its email runs out of credits and refuses new ones with 402', async () => {
+    const poor = await token('poor@example.com', 2);
+    const spawned = await post('/daemon/v1/spawn', { name: 'burner', image: 'sh', 'main.sh': 'exec sleep 600\n' }, { token: poor, multipart: true });
+    expect(spawned.status, spawned.text).toBe(200);
+    const ls = await eventually(
+      () => fetch(`${root}/daemon/v1/ls?token=${poor}`).then((r) => r.json() as Promise<any[]>),
+      (l) => l[0]?.State === 'exited',
+      20_000,
+    );
+    expect(ls[0].Name).toBe('burner');
+    expect((await get(`/token/v1/inspect/${poor}`)).json.credits).toBe(0);
+    const again = await post('/daemon/v1/spawn', { name: 'again', image: 'sh', 'main.sh': 'sleep 600\n' }, { token: poor, multipart: true });
+    expect(again.status).toBe(402);
+  });
+
+  it('refuses bad spawns, other users and requests without a token', async () => {
+    const bad = async (fields: Record<string, string>) => {
+      const r = await post('/daemon/v1/spawn', { name: 'x', image: 'sh', 'main.sh': 'true\n', ...fields }, { token: alice, multipart: true });
+      return [r.status, r.json?.error?.code];
+    };
+    expect(await bad({ ports: 'not json' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ ports: '[0]' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ ports: '[80, 80]' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ image: 'cobol' })).toEqual([400, 'unknown_runtime']);
+    expect(await bad({ name: 'no/slash' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ '../escape': 'x' })).toEqual([400, 'bad_file']);
+    expect(await bad({ Procfile: 'web: x' })).toEqual([400, 'bad_file']);
+    const noMain = await post('/daemon/v1/spawn', { name: 'x', image: 'sh' }, { token: alice, multipart: true });
+    expect([noMain.status, noMain.json.error.message]).toEqual([400, expect.stringContaining('main.sh')]);
+
+    expect((await post('/daemon/v1/spawn', { name: 'x', image: 'sh', 'main.sh': 'true' })).status).toBe(401);
+    expect((await fetch(`${root}/daemon/v1/ls`)).status).toBe(401);
+    expect((await fetch(`${root}/daemon/v1/ls?token=forged.token.here`)).status).toBe(401);
+    expect((await fetch(`${root}/daemon/v1/proxy/web/`)).status).toBe(401);
+    expect(await refusedWith(`${root.replace(/^http/, 'ws')}/daemon/v1/attach/web`)).toBe(401);
+
+    // Another user's daemon is not there for them.
+    const spawned = await post('/daemon/v1/spawn', { name: 'mine', image: 'sh', 'main.sh': 'exec sleep 600\n' }, { token: alice, multipart: true });
+    expect(spawned.status).toBe(200);
+    const mallory = await token('mallory@example.com', 10);
+    expect((await post('/daemon/v1/kill/mine', {}, { token: mallory })).status).toBe(404);
+    expect((await fetch(`${root}/daemon/v1/proxy/mine/?token=${mallory}`)).status).toBe(404);
+    expect(await fetch(`${root}/daemon/v1/ls?token=${mallory}`).then((r) => r.json())).toEqual([]);
+    const dup = await post('/daemon/v1/spawn', { name: 'mine', image: 'sh', 'main.sh': 'true\n' }, { token: alice, multipart: true });
+    expect(dup.status).toBe(409);
+    await post('/daemon/v1/kill/mine', {}, { token: alice, query: '?wipe=true' });
+  });
+});
+
+describe('golem-herder controlled minions', () => {
+  let user: string;
+  beforeAll(async () => {
+    user = await createUser(server, 'minion-user');
+  });
+
+  it('runs a python minion and answers with its output file, or with StdOut and StdErr', async () => {
+    const files = {
+      'main.sh': 'python3 main.py\n',
+      'main.py': 'import sys\nopen("result.txt", "w").write("six times seven is %d\\n" % (6 * 7))\nprint("printed")\nprint("warned", file=sys.stderr)\n',
+    };
+    const withOutput = await post('/minion/v1/spawn', { env: 'python', output: 'result.txt', ...files }, { token: user, multipart: true });
+    expect(withOutput.status, withOutput.text).toBe(200);
+    expect(withOutput.text).toBe('six times seven is 42\n');
+    expect(withOutput.type).toMatch(/^text\/plain/);
+
+    const streams = await post('/minion/v1/spawn', { env: 'python', ...files }, { token: user });
+    expect(streams.json).toMatchObject({ StdOut: 'printed\n', StdErr: 'warned\n', exitCode: 0 });
+  });
+
+  it('refuses a missing or unknown env, a missing main.sh, unsafe file names, and no token', async () => {
+    const bad = async (fields: Record<string, string>, token: string | null = user) => {
+      const r = await post('/minion/v1/spawn', fields, { ...(token && { token }), multipart: true });
+      return [r.status, r.json?.error?.code];
+    };
+    expect(await bad({ 'main.sh': 'true' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ env: 'cobol', 'main.sh': 'true' })).toEqual([400, 'unknown_runtime']);
+    expect(await bad({ env: 'sh' })).toEqual([400, 'validation_failed']);
+    expect(await bad({ env: 'sh', 'main.sh': 'true', '/etc/passwd': 'x' })).toEqual([400, 'bad_file']);
+    expect(await bad({ env: 'sh', 'main.sh': 'true', output: '../x' })).toEqual([400, 'bad_file']);
+    expect(await bad({ env: 'sh', 'main.sh': 'true' }, null)).toEqual([401, 'unauthenticated']);
+    const missing = await post('/minion/v1/spawn', { env: 'sh', 'main.sh': 'true', output: 'nothing.txt' }, { token: user });
+    expect(missing.status).toBe(404);
+  });
+});
