@@ -20,7 +20,6 @@ import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from '.
 import { UPLOAD_FILE } from './source.js';
 import { ACTIVE_STATES } from './states.js';
 import type { Supervisor } from './supervisor.js';
-import type { InstanceGate } from '../credits/gates.js';
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
 export interface UploadedArchive {
@@ -40,9 +39,6 @@ export interface InstanceTarget {
 }
 
 export class InstanceService {
-  /** Quotas and credits, asked before an instance is created, changed or started. */
-  private gate: InstanceGate | undefined;
-
   constructor(
     private readonly store: Store,
     private readonly supervisor: Supervisor,
@@ -55,7 +51,6 @@ export class InstanceService {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
-    await this.gate?.admitInstance(user, user.id, spec, { start: true });
     const id = randomUUID();
     const dirs = instanceDirs(this.dataRoot, id);
     await createInstanceDirs(dirs);
@@ -74,10 +69,6 @@ export class InstanceService {
     return this.show(await this.byIdOrThrow(id));
   }
 
-  useGate(gate: InstanceGate): void {
-    this.gate = gate;
-  }
-
   async list(user: User): Promise<Instance[]> {
     const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
     return records.map((r) => this.show(r));
@@ -92,7 +83,6 @@ export class InstanceService {
     const r = await this.find(user, ref);
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
-    await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
     if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
       throw errors.instanceExists(spec.name);
     }
@@ -192,7 +182,6 @@ export class InstanceService {
     opts: { force?: boolean; restart?: boolean },
   ): Promise<Instance> {
     const r = await this.find(user, ref);
-    if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
     await this.store.instances.setDesired(r.id, desired);
     await this.supervisor.converge(r.id, opts);
     return this.show(await this.byIdOrThrow(r.id));
