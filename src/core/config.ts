@@ -15,7 +15,6 @@ import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
 import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
 import { RelayConfigSchema } from './relay/config.js';
-import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
@@ -51,7 +50,6 @@ export const ConfigSchema = Type.Object(
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
     cluster: ClusterConfigSchema,
-    relay: RelayConfigSchema,
     relay: RelayConfigSchema,
     compat: CompatConfigSchema,
   },
