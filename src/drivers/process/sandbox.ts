@@ -63,7 +63,7 @@ export const ETC_ALLOWED = [
   'alternatives', 'ca-certificates', 'ca-certificates.conf', 'debian_version', 'fonts', 'gai.conf',
   'group', 'host.conf', 'hostname', 'hosts', 'inputrc', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d',
   'locale.alias', 'locale.gen', 'localtime', 'mime.types', 'nsswitch.conf', 'os-release', 'passwd',
-  'perl', 'protocols', 'python3', 'python3.11', 'resolv.conf', 'ruby', 'services', 'ssl/certs',
+  'chromium.d', 'perl', 'protocols', 'python3', 'python3.11', 'resolv.conf', 'ruby', 'services', 'ssl/certs',
   'ssl/openssl.cnf', 'texmf', 'timezone', 'ucf.conf', 'xdg', 'java-17-openjdk', 'R', 'nodejs',
 ];
 

@@ -1,0 +1,164 @@
+/**
+ * golems and ad-hoc minions, as golem-herder's README has them, with auth off on loopback
+ * (the old herder had none): a golem's control socket pairs with two ad-hoc minions and
+ * frames go both ways, text and binary; then a real headless Chromium golem opens a local
+ * page whose golem code connects back through the relay and answers a minion.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from '../helpers/server.js';
+import { connect, refusedWith, send, type Client } from '../relay/ws-client.js';
+import { eventually } from './helpers.js';
+import { startGolemServer } from './golem-helpers.js';
+
+let server: TestServer;
+let pages: Server;
+let root: string;
+let ws: string;
+
+/** The document the golem opens: the bootstrap script, and golem code that answers minions. */
+const page = (herder: string) => `<!doctype html><html><head><title>doc</title>
+<script src="${herder}/golem/v1/"></script></head><body>
+<script type="text/plain" class="golem">
+  var h = window.golemHerder;
+  var base = h.base.replace(/^http/, 'ws');
+  var control = new WebSocket(base + '/golem/v1/connect/' + h.id);
+  control.onmessage = function (m) {
+    var e = JSON.parse(m.data);
+    if (e.Event !== 'minion-connected') return;
+    var link = new WebSocket(base + '/golem/v1/connect-to/' + h.id + '/' + e.ID);
+    link.binaryType = 'arraybuffer';
+    link.onmessage = function (f) {
+      if (typeof f.data === 'string') link.send('golem of ' + h.id + ' heard ' + e.Type + ': ' + f.data);
+      else link.send(new Uint8Array(f.data).reverse());
+    };
+  };
+</script></body></html>`;
+
+beforeAll(async () => {
+  pages = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(page(root));
+  });
+  await new Promise<void>((r) => pages.listen(0, '127.0.0.1', r));
+  const pagesUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
+  server = await startGolemServer({ auth: false, documentUrl: `${pagesUrl}/docs/{id}` });
+  root = server.compat.golemHerder!;
+  ws = root.replace(/^http/, 'ws');
+});
+afterAll(async () => {
+  await server?.stop();
+  await new Promise((r) => pages?.close(r));
+});
+
+/** A minion on document `id`, paired by `golem` (a control socket): returns both sides. */
+async function pairMinion(golem: Client, id: string, type: string): Promise<{ minion: Client; link: Client; minionId: string }> {
+  const minion = await connect(`${ws}/minion/v1/connect/${id}?type=${type}`);
+  const hello = await golem.json();
+  expect(hello).toEqual({ Event: 'minion-connected', ID: expect.any(String), Type: type });
+  const link = await connect(`${ws}/golem/v1/connect-to/${id}/${hello.ID}`);
+  expect(await minion.json()).toEqual({ Event: 'golem-connected' });
+  return { minion, link, minionId: hello.ID };
+}
+
+describe('ad-hoc minions', () => {
+  it('pair with a golem, two at once, and relay text and binary frames both ways', async () => {
+    const golem = await connect(`${ws}/golem/v1/connect/doc-pair`);
+    const a = await pairMinion(golem, 'doc-pair', 'python');
+    const b = await pairMinion(golem, 'doc-pair', 'sensor');
+
+    await send(a.minion, 'from a');
+    await send(b.minion, Buffer.from([1, 2, 3]));
+    expect(await a.link.next()).toMatchObject({ text: 'from a', binary: false });
+    expect(await b.link.next()).toMatchObject({ binary: true, data: Buffer.from([1, 2, 3]) });
+    await send(a.link, Buffer.from([255, 0]));
+    await send(b.link, 'to b');
+    expect(await a.minion.next()).toMatchObject({ binary: true, data: Buffer.from([255, 0]) });
+    expect(await b.minion.next()).toMatchObject({ text: 'to b', binary: false });
+
+    // A second golem for the same document is refused; so is a link to an unknown minion.
+    expect(await refusedWith(`${ws}/golem/v1/connect/doc-pair`)).toBe(409);
+    expect(await refusedWith(`${ws}/golem/v1/connect-to/doc-pair/00000000-0000-4000-8000-000000000000`)).toBe(404);
+    expect(await refusedWith(`${ws}/golem/v1/connect-to/doc-pair/${a.minionId}`)).toBe(409);
+
+    a.link.ws.close();
+    expect(await a.minion.json()).toEqual({ Event: 'golem-disconnected' });
+    b.minion.ws.close();
+    expect(await golem.json()).toEqual({ Event: 'minion-disconnected', ID: b.minionId });
+    await b.link.closed;
+    golem.ws.close();
+    expect((await a.minion.closed).code).toBe(1001);
+  });
+
+  it('wait for the golem and keep what they send meanwhile', async () => {
+    const minion = await connect(`${ws}/minion/v1/connect/doc-late?type=early`);
+    await send(minion, 'said before the golem came');
+    await send(minion, Buffer.from([7]));
+    const golem = await connect(`${ws}/golem/v1/connect/doc-late`);
+    const hello = await golem.json();
+    expect(hello).toMatchObject({ Event: 'minion-connected', Type: 'early' });
+    const link = await connect(`${ws}/golem/v1/connect-to/doc-late/${hello.ID}`);
+    expect(await link.next()).toMatchObject({ text: 'said before the golem came', binary: false });
+    expect(await link.next()).toMatchObject({ binary: true, data: Buffer.from([7]) });
+    golem.ws.close();
+    await minion.closed;
+  });
+
+  it('refuse bad document ids, minion ids and query fields', async () => {
+    const status = async (path: string) => (await fetch(`${root}${path}`)).status;
+    expect(await status('/minion/v1/connect/has%20space')).toBe(400);
+    expect(await status(`/minion/v1/connect/${'d'.repeat(99)}!`)).toBe(400);
+    expect(await status('/minion/v1/connect/doc?colour=red')).toBe(400);
+    expect(await status('/golem/v1/connect-to/doc/not-a-uuid')).toBe(400);
+    expect(await status('/golem/v1/spawn/bad%20id')).toBe(400);
+    expect(await status('/golem/v1/kill/bad%20id')).toBe(400);
+  });
+});
+
+describe('golems', () => {
+  it('serve the bootstrap script', async () => {
+    for (const path of ['/golem/v1/', '/']) {
+      const res = await fetch(`${root}${path}`);
+      expect(res.headers.get('content-type')).toMatch(/^application\/javascript/);
+      const text = await res.text();
+      expect(text).toContain(`var base = ${JSON.stringify(root)}`);
+      expect(text).toContain("document.querySelector('.golem,#emet')");
+    }
+  });
+
+  it('run a headless Chromium on the document whose golem code answers a minion through the relay; ls, reset, kill', async () => {
+    const spawned = await fetch(`${root}/golem/v1/spawn/doc-chromium`);
+    expect(spawned.status, await spawned.clone().text()).toBe(200);
+    // A second spawn is the same golem.
+    expect(await (await fetch(`${root}/golem/v1/spawn/doc-chromium`)).text()).toBe(await spawned.text());
+    const ls = await fetch(`${root}/golem/v1/ls`).then((r) => r.json());
+    expect(ls).toEqual([expect.objectContaining({ Labels: { webstrate: 'doc-chromium' }, Image: 'chromium' })]);
+
+    // The minion waits (up to 20 s) for the golem's code to connect and pair with it.
+    const ask = async () => {
+      const minion = await connect(`${ws}/minion/v1/connect/doc-chromium?type=tester`);
+      expect(await minion.json(20_000)).toEqual({ Event: 'golem-connected' });
+      await send(minion, 'ping');
+      expect((await minion.next()).text).toBe('golem of doc-chromium heard tester: ping');
+      await send(minion, Buffer.from([1, 2, 3]));
+      expect([...(await minion.next()).data]).toEqual([3, 2, 1]);
+      minion.ws.close();
+    };
+    await ask();
+
+    // reset: a fresh Chromium, which connects again.
+    expect((await fetch(`${root}/golem/v1/reset/doc-chromium`)).status).toBe(200);
+    await eventually(() => Promise.resolve(server.corral.relay.list()), (l) => l.some((c) => c.key === 'golem-herder/doc-chromium' && c.host), 30_000);
+    await ask();
+
+    expect(await (await fetch(`${root}/golem/v1/kill/doc-chromium`)).text()).toBe('killed');
+    expect(await fetch(`${root}/golem/v1/ls`).then((r) => r.json())).toEqual([]);
+    expect((await fetch(`${root}/golem/v1/kill/doc-chromium`)).status).toBe(404);
+  });
+
+  it('say 405 to token generation when no token password is configured', async () => {
+    const res = await fetch(`${root}/token/v1/generate`, { method: 'POST', body: new URLSearchParams({ email: 'a@b', password: 'whatever1' }) });
+    expect(res.status).toBe(405);
+  });
+});
