@@ -3,8 +3,9 @@
  * so the CLI and the config loader can read it without loading any adapter.
  *
  * Every adapter has the same listener block: off unless `enabled` (or `corral serve
- * --compat`), on its own port on 127.0.0.1, or mounted under `prefix` on the main listener
- * instead. `auth: false` (no token needed) is only accepted on a loopback address.
+ * --compat`), on its own port on 127.0.0.1 (or a unix `socket`), or mounted under `prefix` on
+ * the main listener instead. `auth: false` (no token needed) is only accepted on a loopback
+ * address or a unix socket.
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { GolemHerderSettings } from './golem-herder/config.js';
@@ -31,7 +32,10 @@ const listenerFields = (port: number) => ({
       description: 'mount under this path on the main listener instead of its own listener, e.g. /smartmob',
     }),
   ),
-  auth: Type.Boolean({ default: true, description: 'require a corral token; false only on a loopback address' }),
+  socket: Type.Optional(
+    Type.String({ pattern: '^/', description: 'listen on this unix socket (mode 0600) instead of host and port' }),
+  ),
+  auth: Type.Boolean({ default: true, description: 'require a corral token; false only on a loopback address or unix socket' }),
 });
 
 /** The listener block plus an adapter's own settings. */

@@ -9,7 +9,9 @@ import formbody from '@fastify/formbody';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { chmod, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Corral } from '../core/corral.js';
 import { errors } from '../core/errors.js';
 import { logOneLinePerRequest, serverOptions } from '../http/app.js';
@@ -23,10 +25,10 @@ import { COMPAT_ADAPTERS, type CompatAdapter } from './index.js';
 
 const settingsOf = (corral: Corral, a: CompatAdapter) => corral.config.compat[a.name] as CompatListenerConfig;
 
-/** Refuses `auth: false` anywhere but on a loopback address. */
-function checkAuthOff(a: CompatAdapter, settings: CompatListenerConfig, host: string): void {
-  if (settings.auth || isLoopbackHost(host)) return;
-  throw errors.config(`config key "compat.${a.name}.auth": false is only allowed on a loopback address (it listens on ${host})`);
+/** Refuses `auth: false` anywhere but on a loopback address or a unix socket. */
+function checkAuthOff(a: CompatAdapter, settings: CompatListenerConfig, host: string | undefined): void {
+  if (settings.auth || host === undefined || isLoopbackHost(host)) return;
+  throw errors.config(`config key "compat.${a.name}.auth": false is only allowed on a loopback address or a unix socket (it listens on ${host})`);
 }
 
 async function registerAdapter(app: FastifyInstance, corral: Corral, proxy: Proxy, a: CompatAdapter, prefix: string): Promise<void> {
@@ -70,13 +72,17 @@ export async function startCompatListeners(corral: Corral, proxy: Proxy): Promis
     for (const a of COMPAT_ADAPTERS) {
       const settings = settingsOf(corral, a);
       if (!settings.enabled || settings.prefix !== undefined) continue;
-      checkAuthOff(a, settings, settings.host);
+      checkAuthOff(a, settings, settings.socket === undefined ? settings.host : undefined);
       const app = await buildListenerApp(corral, proxy, a);
       apps.push(app);
-      await app.listen({ host: settings.host, port: settings.port });
-      const { port } = app.server.address() as AddressInfo;
-      const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
-      urls[a.name] = `${corral.config.tls ? 'https' : 'http'}://${host}:${port}`;
+      if (settings.socket !== undefined) {
+        urls[a.name] = `unix:${await listenOnSocket(app, settings.socket)}`;
+      } else {
+        await app.listen({ host: settings.host, port: settings.port });
+        const { port } = app.server.address() as AddressInfo;
+        const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+        urls[a.name] = `${corral.config.tls ? 'https' : 'http'}://${host}:${port}`;
+      }
       corral.log.info({ url: urls[a.name], adapter: a.name }, `${a.description} is listening`);
     }
   } catch (e) {
@@ -84,6 +90,16 @@ export async function startCompatListeners(corral: Corral, proxy: Proxy): Promis
     throw e;
   }
   return { urls, close };
+}
+
+/** Listens on a unix socket only its owner may connect to (a stale socket file is replaced). */
+async function listenOnSocket(app: FastifyInstance, socket: string): Promise<string> {
+  const file = path.resolve(socket);
+  await rm(file, { force: true });
+  await app.listen({ path: file });
+  // Put the socket in a directory only corral's user can enter to close the moment before this.
+  await chmod(file, 0o600);
+  return file;
 }
 
 async function buildListenerApp(corral: Corral, proxy: Proxy, a: CompatAdapter): Promise<FastifyInstance> {

@@ -11,6 +11,8 @@ import YAML from 'yaml';
 import { errors } from './errors.js';
 import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
+import { CreditsConfigSchema, QuotasSchema } from './credits/config.js';
+import { DriversConfigSchema } from './drivers/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
 import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
@@ -50,6 +52,8 @@ export const ConfigSchema = Type.Object(
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
     cluster: ClusterConfigSchema,
+    credits: CreditsConfigSchema,
+    quotas: QuotasSchema,
     relay: RelayConfigSchema,
     compat: CompatConfigSchema,
   },

@@ -12,6 +12,8 @@ import { Instances } from './instances/index.js';
 import { ProcessDriver } from '../drivers/process/process-driver.js';
 import { Relay } from './relay/index.js';
 import { openLeases } from './cluster/index.js';
+import { Credits } from './credits/index.js';
+import { Metrics, watchCore } from './metrics.js';
 
 export class Corral {
   /** Short sandboxed code runs (set in open). */
@@ -20,6 +22,10 @@ export class Corral {
   instances!: Instances;
   /** WebSocket rendezvous channels: one host side, typed peers. */
   readonly relay: Relay;
+  /** Prometheus metrics of this server (GET /metrics). */
+  readonly metrics = new Metrics();
+  /** The credits ledger, metering, quotas and usage (set in open; see credits/index.ts). */
+  credits!: Credits;
 
   private constructor(
     readonly config: Config,
@@ -39,9 +45,13 @@ export class Corral {
       // The proxy role only logs users in and forwards: no jobs, instances or drivers here.
       if (config.role === 'proxy') return corral;
       await corral.bootstrapAdmin();
-      corral.jobs = await openJobs(config, store, log);
-      const driver = new ProcessDriver({ hide: [config.data], warn: (m) => log.warn(m) });
-      corral.instances = await Instances.open(config, store, driver, log, await openLeases(config, store, log));
+      const drivers = await openDrivers(config, log);
+      corral.jobs = await openJobs(config, store, log, drivers);
+      corral.instances = await Instances.open(config, store, drivers.workloads, log, await openLeases(config, store, log));
+      corral.credits = await Credits.open(config, store, corral.instances, corral.metrics, log);
+      corral.instances.service.useGate(corral.credits);
+      corral.jobs.useGate(corral.credits.jobs);
+      watchCore(corral.metrics, corral);
       return corral;
     } catch (e) {
       await store.close();
@@ -68,6 +78,8 @@ export class Corral {
     // Workloads get their stop signal and grace period; the server waits for them.
     await this.instances?.close();
     await this.jobs?.close();
+    // After workloads and jobs: their final debits are written before the store closes.
+    await this.credits?.close();
     await this.store.close();
   }
 }

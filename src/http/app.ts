@@ -22,6 +22,8 @@ import { jobRoutes } from './routes/jobs.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
+import { usageRoutes } from './routes/usage.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { attachProxy } from '../proxy/index.js';
 import { loginRoutes } from './routes/login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
@@ -46,6 +48,8 @@ const LINKS: Record<string, string> = {
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
   relay: `${API_PREFIX}/relay/{channel}`,
+  usage: `${API_PREFIX}/usage`,
+  metrics: '/metrics',
 };
 
 /** Fastify's options for every listener of this server (the main one and the compat adapters'). */
@@ -98,6 +102,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(loginRoutes, { corral, proxy });
   await app.register(uiRoutes);
   await app.register(
+  await app.register(metricsRoutes, { corral });
     async (api) => {
       await api.register(indexRoutes, { links: LINKS });
       await api.register(sessionRoutes, { corral });
@@ -111,6 +116,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(swaggerUi, { routePrefix: '/docs' });
     },
     { prefix: API_PREFIX },
+      await api.register(usageRoutes, { corral });
   );
   // Old tools' APIs configured with a `prefix` live on this listener (see src/compat).
   await mountCompatAdapters(app, corral, proxy);

@@ -95,6 +95,8 @@ export class Proxy {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
+    const started = performance.now();
+    res.once('finish', () => this.corral.metrics.proxyRequest(res.statusCode, (performance.now() - started) / 1000));
     try {
       const d = await this.decide(req, route, req.method === 'GET' || req.method === 'HEAD' ? 'proxy:read' : 'proxy:write');
       if (d.kind === 'answer') {

@@ -4,6 +4,8 @@ import { openDatabase, type Db } from './database.js';
 import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
+import { LedgerStore } from './ledger.js';
+import { QuotaStore } from './quotas.js';
 import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
 import { SmartmobStore } from './smartmob.js';
@@ -19,6 +21,8 @@ export class Store {
   readonly jobs: JobStore;
   readonly smartmob: SmartmobStore;
   readonly leases: LeaseStore;
+  readonly ledger: LedgerStore;
+  readonly quotas: QuotaStore;
 
   private constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -29,6 +33,8 @@ export class Store {
     this.jobs = new JobStore(db);
     this.smartmob = new SmartmobStore(db);
     this.leases = new LeaseStore(db);
+    this.ledger = new LedgerStore(db);
+    this.quotas = new QuotaStore(db);
   }
 
   /** SQLite in `dataDir`, or PostgreSQL when `databaseUrl` is a postgres:// URL. */

@@ -1,5 +1,7 @@
 import type { JobsTable } from './jobs.js';
 import type { SmartmobProcessesTable } from './smartmob.js';
+import type { LedgerTable, MeterMarksTable } from './ledger.js';
+import type { UserQuotasTable } from './quotas.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 import type { DesiredState, InstanceState } from '../core/instances/spec.js';
@@ -23,6 +25,8 @@ export interface TokensTable {
   expires_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  credits: number; // given to the owner once, on first use (see store/ledger.ts)
+  credits_claimed_at: number | null;
 }
 
 export interface SessionsTable {
@@ -83,4 +87,7 @@ export interface Database {
   instances: InstancesTable;
   smartmob_processes: SmartmobProcessesTable;
   instance_leases: InstanceLeasesTable;
+  ledger: LedgerTable;
+  meter_marks: MeterMarksTable;
+  user_quotas: UserQuotasTable;
 }

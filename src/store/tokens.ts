@@ -18,7 +18,7 @@ const toInfo = (r: TokensTable & { user_name: string }): TokenInfo => ({
 export class TokenStore {
   constructor(private readonly db: Db) {}
 
-  async insert(t: { id: string; userId: string; name: string; scopes: Scope[]; expiresAt: number }): Promise<void> {
+  async insert(t: { id: string; userId: string; name: string; scopes: Scope[]; expiresAt: number; credits?: number }): Promise<void> {
     await this.db
       .insertInto('tokens')
       .values({
@@ -30,6 +30,8 @@ export class TokenStore {
         expires_at: t.expiresAt,
         revoked_at: null,
         last_used_at: null,
+        credits: t.credits ?? 0,
+        credits_claimed_at: null,
       })
       .execute();
   }
@@ -42,9 +44,10 @@ export class TokenStore {
       .select('users.name as user_name');
   }
 
-  async byId(id: string): Promise<(TokenInfo & { userId: string }) | undefined> {
+  /** `pendingCredits`: credits for the owner not yet claimed (see LedgerStore.claimTokenCredits). */
+  async byId(id: string): Promise<(TokenInfo & { userId: string; pendingCredits: number }) | undefined> {
     const r = await this.select().where('tokens.id', '=', id).executeTakeFirst();
-    return r && { ...toInfo(r), userId: r.user_id };
+    return r && { ...toInfo(r), userId: r.user_id, pendingCredits: r.credits_claimed_at == null ? Number(r.credits) : 0 };
   }
 
   async nameTaken(userId: string, name: string): Promise<boolean> {

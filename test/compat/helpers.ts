@@ -5,23 +5,36 @@
  */
 import { request } from 'undici';
 import WebSocket from 'ws';
+import { loadConfig } from '../../src/core/config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tarBytes } from '../sources/helpers/archives.js';
 
 /**
- * corral with the given compat adapters on their own ports (0: any) plus `compatExtra` (other
- * `compat.*` keys), downloads from loopback allowed, quick restarts.
+ * The config of a corral with the given compat adapters on their own ports (0: any) plus
+ * `compatExtra` (other `compat.*` keys), downloads from loopback allowed, quick restarts.
  */
-export function startCompatServer(
+export function compatConfig(
   adapters: Record<string, Record<string, unknown>>,
   compatExtra: Record<string, unknown> = {},
-): Promise<TestServer> {
+  config: Record<string, unknown> = {},
+): Record<string, unknown> {
   const withPorts = Object.fromEntries(Object.entries(adapters).map(([name, c]) => [name, { enabled: true, port: 0, ...c }]));
-  return startTestServer({
+  return {
     sources: { allowPrivate: ['127.0.0.0/8'] },
     instances: { restart: { initialDelayMs: 100, maxDelayMs: 1000 } },
     compat: { ...withPorts, ...compatExtra },
-  });
+    ...config,
+  };
+}
+
+export function startCompatServer(...args: Parameters<typeof compatConfig>): Promise<TestServer> {
+  return startTestServer(compatConfig(...args));
+}
+
+/** Starts corral again on a kept data dir (startTestServer would make its admin token twice). */
+export function restartServer(config: Record<string, unknown>): Promise<RunningServer> {
+  return startServer(loadConfig({ env: {}, flags: { host: '127.0.0.1', port: 0, logLevel: 'silent', ...config } }));
 }
 
 /** A gzipped tar of a Procfile app: `files` by path, under a top-level directory like real releases. */

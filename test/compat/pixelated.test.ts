@@ -35,8 +35,13 @@ describe('pixelated-dispatcher adapters', () => {
   let proxy: string;
   let admin: Record<string, string>;
   beforeAll(async () => {
-    server = await startCompatServer({ pixelatedManager: {}, pixelatedProxy: {} }, { pixelatedAgent: { command: [process.execPath, '-e', AGENT] } });
-    manager = server.compat.pixelatedManager!;
+    // The manager mounted under a prefix of the main listener, the proxy on its own port.
+    server = await startCompatServer(
+      { pixelatedManager: { prefix: '/pixelated-manager' }, pixelatedProxy: {} },
+      { pixelatedAgent: { command: [process.execPath, '-e', AGENT] } },
+    );
+    expect(server.compat.pixelatedManager).toBeUndefined();
+    manager = `${server.url}/pixelated-manager`;
     proxy = server.compat.pixelatedProxy!;
     admin = { authorization: `Bearer ${server.adminToken}` };
   });

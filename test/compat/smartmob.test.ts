@@ -5,13 +5,16 @@
  * failures in the old state names, and auth.
  */
 import { randomBytes } from 'node:crypto';
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server.js';
 import { loadConfig } from '../../src/core/config.js';
-import { createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';
 import { startFileServer, type FileServer } from '../sources/helpers/file-server.js';
-import { eventually, oldClient, openWebSocket, procfileApp, startCompatServer } from './helpers.js';
+import { compatConfig, eventually, oldClient, openWebSocket, procfileApp, restartServer, startCompatServer } from './helpers.js';
 
 const marker = `smartmob-marker-${randomBytes(4).toString('hex')}`;
 const app = procfileApp({
@@ -158,6 +161,22 @@ describe('smartmob-agent adapter', () => {
     }
   });
 
+  it('follows links that carry the token of a root URL with ?token=', async () => {
+    const token = encodeURIComponent(server.adminToken);
+    const index = await oldClient('GET', `${root}/?token=${token}`);
+    expect(index.status).toBe(200);
+    expect(index.body.create).toBe(`${root}/create-process?token=${token}`);
+    const created = await oldClient('POST', index.body.create, {
+      body: JSON.stringify({ app: 'linked', node: 'crash.0', process_type: 'crash', source_url: `${files.url}/app.tar.gz` }),
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.attach).toBe(`${root.replace(/^http/, 'ws')}/attach-console/linked.crash.0?token=${token}`);
+    expect((await oldClient('GET', created.body.status)).status).toBe(200);
+    const stream = await openWebSocket(created.body.attach);
+    await stream.close();
+    expect((await oldClient('POST', created.body.delete)).status).toBe(200);
+  });
+
   it('needs a token, and keeps users apart', async () => {
     const anonymous = await oldClient('GET', `${root}/list-processes`);
     expect(anonymous.status).toBe(401);
@@ -175,19 +194,45 @@ describe('smartmob-agent adapter', () => {
 });
 
 describe('smartmob-agent adapter with auth off', () => {
-  it('serves token-less clients as the configured user, but only on loopback', async () => {
-    const open = await startTestServer({ compat: { smartmobAgent: { enabled: true, port: 0, auth: false, runAs: 'admin' } } });
+  it('serves token-less clients as the configured user and keeps its registry across a restart', async () => {
+    const files = await startFileServer('127.0.0.1', { '/app.tar.gz': { headers: { 'content-type': 'application/gzip' }, body: app } });
+    const data = await tempDir();
+    const socket = path.join(data, 'manager.sock');
+    const config = compatConfig({ smartmobAgent: { auth: false, runAs: 'admin' }, pixelatedManager: { socket, auth: false } }, {}, { data });
+    const first = await startTestServer(config);
+    let open: { compat: Record<string, string>; close(): Promise<void> } = first;
     try {
-      const res = await oldClient('GET', `${open.compat.smartmobAgent}/list-processes`);
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual({ processes: [] });
+      const created = await oldClient('POST', `${open.compat.smartmobAgent}/create-process`, {
+        body: JSON.stringify({ app: 'kept', node: 'crash.0', process_type: 'crash', source_url: `${files.url}/app.tar.gz` }),
+      });
+      expect(created.status).toBe(201);
+      // The manager on a unix socket only its owner may use, without a token.
+      expect(open.compat.pixelatedManager).toBe(`unix:${socket}`);
+      expect((await stat(socket)).mode & 0o777).toBe(0o600);
+      const agents = await request('http://localhost/agents', { dispatcher: new Agent({ connect: { socketPath: socket } }) });
+      expect(agents.statusCode).toBe(200);
+      expect(((await agents.body.json()) as { agents: { name: string }[] }).agents.map((a) => a.name)).toEqual(['admin']);
+
+      await first.stop({ keepData: true });
+      open = await restartServer(config);
+      const listed = await oldClient('GET', `${open.compat.smartmobAgent}/list-processes`);
+      expect(listed.body.processes.map((p: { slug: string }) => p.slug)).toEqual(['kept.crash.0']);
+      const restarted = await eventually(() => oldClient('GET', listed.body.processes[0].status), (r) => r.body.corral.restartCount >= 1);
+      expect(restarted.body.state).toBe('processing');
+      expect((await oldClient('POST', listed.body.processes[0].delete)).status).toBe(200);
     } finally {
-      await open.stop();
+      await Promise.all([open.close(), files.close()]);
+      await rm(data, { recursive: true, force: true });
     }
+  });
+
+  it('is refused anywhere but on loopback or a unix socket', async () => {
+    const data = await tempDir();
     const exposed = loadConfig({
       env: {},
-      flags: { port: 0, logLevel: 'silent', data: `${open.data}-never`, compat: { smartmobAgent: { enabled: true, host: '0.0.0.0', auth: false } } },
+      flags: { port: 0, logLevel: 'silent', data, compat: { smartmobAgent: { enabled: true, host: '0.0.0.0', auth: false } } },
     });
     await expect(startServer(exposed)).rejects.toMatchObject({ code: 'config_invalid' });
+    await rm(data, { recursive: true, force: true });
   });
 });

@@ -44,29 +44,35 @@ export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smart
 
   acceptJsonOfAnyType(app, corral.config.bodyLimitBytes);
 
-  const base = (request: FastifyRequest, scheme: 'http' | 'ws') => {
+  /**
+   * An absolute link to `path`. A client that only knows a root URL with `?token=` (an old
+   * client cannot send headers it never knew about) gets links that carry it too.
+   */
+  const link = (request: FastifyRequest, scheme: 'http' | 'ws', path: string) => {
     const secure = request.protocol === 'https';
-    return `${scheme}${secure ? 's' : ''}://${request.headers.host ?? 'localhost'}${prefix}`;
+    const token = (request.query as { token?: unknown } | undefined)?.token;
+    const query = typeof token === 'string' && token ? `?token=${encodeURIComponent(token)}` : '';
+    return `${scheme}${secure ? 's' : ''}://${request.headers.host ?? 'localhost'}${prefix}${path}${query}`;
   };
   const document = (request: FastifyRequest, { process, instance }: ProcessView): ProcessDocument => {
     const slug = encodeURIComponent(process.slug);
-    const details = `${base(request, 'http')}/process-status/${slug}`;
+    const details = link(request, 'http', `/process-status/${slug}`);
     return {
       app: process.app,
       node: process.node,
       slug: process.slug,
       state: oldState(instance),
-      attach: `${base(request, 'ws')}/attach-console/${slug}`,
+      attach: link(request, 'ws', `/attach-console/${slug}`),
       details,
       status: details,
-      delete: `${base(request, 'http')}/delete-process/${slug}`,
+      delete: link(request, 'http', `/delete-process/${slug}`),
       corral: { instance: instance.id, state: instance.state, restartCount: instance.restartCount, lastError: instance.lastError },
     };
   };
 
   app.get('/', { schema: { summary: 'Index: links to list and create', tags, response: { 200: IndexSchema } } }, async (request) => {
     await userFor(request, false);
-    return { list: `${base(request, 'http')}/list-processes`, create: `${base(request, 'http')}/create-process` };
+    return { list: link(request, 'http', '/list-processes'), create: link(request, 'http', '/create-process') };
   });
 
   app.post(

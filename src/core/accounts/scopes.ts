@@ -1,8 +1,11 @@
 import { SCOPES, type Role, type Scope } from './types.js';
 
-/** The scopes a role may hold: everything for admins, everything but admin:* for users. */
+/** Scopes only admins may hold: /metrics shows every user's aggregate activity. */
+const ADMIN_ONLY = (s: Scope) => s.startsWith('admin:') || s === 'metrics:read';
+
+/** The scopes a role may hold: everything for admins, everything but admin:* and metrics:read for users. */
 export function scopesForRole(role: Role): Scope[] {
-  return role === 'admin' ? [...SCOPES] : SCOPES.filter((s) => !s.startsWith('admin:'));
+  return role === 'admin' ? [...SCOPES] : SCOPES.filter((s) => !ADMIN_ONLY(s));
 }
 
 /** `write` implies `read`: a token with instances:write may also read instances. */

@@ -25,7 +25,7 @@ export class TokenService {
 
   async create(
     user: User,
-    req: { name: string; scopes?: Scope[] | undefined; ttlSeconds?: number | undefined },
+    req: { name: string; scopes?: Scope[] | undefined; ttlSeconds?: number | undefined; credits?: number | undefined },
   ): Promise<{ token: string; info: TokenInfo }> {
     const allowed = scopesForRole(user.role);
     const scopes = req.scopes ?? allowed;
@@ -36,7 +36,8 @@ export class TokenService {
     const id = randomUUID();
     const now = Math.floor(Date.now() / 1000);
     const exp = now + (req.ttlSeconds ?? this.defaultTtlSeconds);
-    await this.store.tokens.insert({ id, userId: user.id, name: req.name, scopes, expiresAt: exp * 1000 });
+    // `credits` top up the owner once, the first time the token is used (golem-herder's rule).
+    await this.store.tokens.insert({ id, userId: user.id, name: req.name, scopes, expiresAt: exp * 1000, credits: req.credits ?? 0 });
     const token = await new SignJWT({ scope: scopes.join(' ') })
       .setProtectedHeader({ alg: TOKEN_ALG, typ: 'JWT' })
       .setIssuer(ISSUER)
@@ -93,6 +94,7 @@ export class TokenService {
     const row = jti ? await this.store.tokens.byId(jti) : undefined;
     if (!row) throw errors.tokenInvalid('token is not known to this server');
     if (row.revokedAt) throw errors.tokenRevoked('token has been revoked');
+    if (row.pendingCredits > 0) await this.store.ledger.claimTokenCredits(row.id);
     const user = await this.store.users.byId(row.userId);
     if (!user) throw errors.tokenRevoked('token owner no longer exists');
     this.touch(row.id);
@@ -122,7 +124,7 @@ export class TokenService {
   }
 }
 
-function stripUserId(t: TokenInfo & { userId: string }): TokenInfo {
-  const { userId: _, ...info } = t;
+function stripUserId(t: TokenInfo & { userId: string; pendingCredits?: number }): TokenInfo {
+  const { userId: _, pendingCredits: _credits, ...info } = t;
   return info;
 }

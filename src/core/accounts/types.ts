@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 export const ROLES = ['admin', 'user'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Every scope a token can carry. `admin:*` scopes are only for admins. */
+/** Every scope a token can carry. `admin:*` and `metrics:read` are only for admins. */
 export const SCOPES = [
   'admin:read',
   'admin:write',
@@ -13,6 +13,7 @@ export const SCOPES = [
   'jobs:write',
   'proxy:read',
   'proxy:write',
+  'metrics:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

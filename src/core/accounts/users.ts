@@ -14,13 +14,17 @@ export class UserService {
 
   async create(req: { name: string; password: string; role?: Role | undefined; credits?: number | undefined }): Promise<User> {
     if (await this.store.users.byName(req.name)) throw errors.userExists(req.name);
-    return this.store.users.insert({
+    const user = await this.store.users.insert({
       id: randomUUID(),
       name: req.name,
       role: req.role ?? 'user',
       passwordHash: await hashPassword(req.password),
-      credits: req.credits ?? 0,
+      credits: 0,
     });
+    // Starting credits go through the ledger like every other balance change.
+    if (!req.credits) return user;
+    const entry = await this.store.ledger.apply({ userId: user.id, amount: req.credits, kind: 'grant', reason: 'starting credits' });
+    return { ...user, credits: entry?.balance ?? user.credits };
   }
 
   /**

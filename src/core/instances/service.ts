@@ -20,6 +20,7 @@ import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from '.
 import { UPLOAD_FILE } from './source.js';
 import { ACTIVE_STATES } from './states.js';
 import type { Supervisor } from './supervisor.js';
+import type { InstanceGate } from '../credits/gates.js';
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
 export interface UploadedArchive {
@@ -39,6 +40,9 @@ export interface InstanceTarget {
 }
 
 export class InstanceService {
+  /** Quotas and credits, asked before an instance is created, changed or started. */
+  private gate: InstanceGate | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly supervisor: Supervisor,
@@ -52,6 +56,7 @@ export class InstanceService {
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
     const id = randomUUID();
+    await this.gate?.admitInstance(user, user.id, spec, { start: true });
     const dirs = instanceDirs(this.dataRoot, id);
     await createInstanceDirs(dirs);
     try {
@@ -70,6 +75,10 @@ export class InstanceService {
   }
 
   async list(user: User): Promise<Instance[]> {
+  useGate(gate: InstanceGate): void {
+    this.gate = gate;
+  }
+
     const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
     return records.map((r) => this.show(r));
   }
@@ -84,6 +93,8 @@ export class InstanceService {
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
     if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
+    await this.supervisor.admit(spec);
+    await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
       throw errors.instanceExists(spec.name);
     }
     await this.store.instances.updateSpec(r.id, spec, spec.name);
@@ -183,6 +194,7 @@ export class InstanceService {
   ): Promise<Instance> {
     const r = await this.find(user, ref);
     await this.store.instances.setDesired(r.id, desired);
+    if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
     await this.supervisor.converge(r.id, opts);
     return this.show(await this.byIdOrThrow(r.id));
   }

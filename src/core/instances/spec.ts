@@ -57,6 +57,13 @@ const specFields = {
   restart: Type.Optional(Type.Union(RESTART_POLICIES.map((p) => Type.Literal(p)), { description: 'default "always"' })),
   stopSignal: Type.Optional(SignalName),
   stopGraceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  driver: Type.Optional(Type.String({ pattern: '^[a-z]{1,32}$', description: 'driver that runs it (docs/docker.md); default: the server\'s' })),
+  image: Type.Optional(
+    Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.:/@-]{0,511}$', description: 'container image (container drivers); must be on the allow-list' }),
+  ),
+  /** Credits (docs/credits.md): default from config; only admins may lower or turn it off. */
+  metered: Type.Optional(Type.Boolean({ description: 'charge credits while running (default: credits.instances.metered)' })),
+  creditsPerSecond: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000, description: 'default: credits.instances.creditsPerSecond' })),
 };
 
 export const InstanceSpecSchema = Type.Object(specFields, { additionalProperties: false });

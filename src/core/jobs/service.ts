@@ -17,6 +17,7 @@ import type { JobResult, JobRunner, JobSpec, RunningJob } from './runner.js';
 import { Runtimes } from './runtimes.js';
 import { Scheduler } from './scheduler.js';
 import type { JobRequest, JobSummary, JobView } from './schemas.js';
+import type { JobGate, JobTicket } from '../credits/gates.js';
 
 /** What an attached client hears. */
 export interface JobListener {
@@ -47,6 +48,8 @@ interface ActiveJob {
   killed: boolean;
   pendingInput: Buffer[];
   listeners: Set<JobListener>;
+  /** Quotas and credits: settled once the job ends (or never starts). */
+  ticket: JobTicket | undefined;
   start(): void;
   done: Promise<JobView>;
   resolve(view: JobView): void;
@@ -93,6 +96,7 @@ export class JobService {
   private readonly scheduler: Scheduler<ActiveJob>;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
+  private gate: JobGate | undefined;
 
   private constructor(
     private readonly config: JobsConfig,
@@ -116,6 +120,11 @@ export class JobService {
     return new JobService(config, store, runner, runtimes, log);
   }
 
+  /** Quotas and credits, asked before a job is queued. */
+  useGate(gate: JobGate): void {
+    this.gate = gate;
+  }
+
   get stats() {
     return this.scheduler.stats;
   }
@@ -124,6 +133,8 @@ export class JobService {
   async submit(user: User, req: JobRequest): Promise<{ id: string; done: Promise<JobView> }> {
     if (this.closed) throw errors.driverUnavailable('the server is shutting down');
     const spec = this.specFor(user, req);
+    const ticket = await this.gate?.admitJob(user, { id: spec.id, runtime: req.runtime, timeoutMs: spec.timeoutMs });
+    if (ticket) spec.timeoutMs = ticket.timeoutMs;
     const row = this.queuedRow(user, req, spec);
     let resolve!: (v: JobView) => void;
     const done = new Promise<JobView>((r) => (resolve = r));
@@ -141,6 +152,7 @@ export class JobService {
       killed: false,
       pendingInput: [],
       listeners: new Set(),
+      ticket,
       start: () => void this.execute(job),
       done,
       resolve,
@@ -152,6 +164,7 @@ export class JobService {
       this.scheduler.submit(job);
     } catch (e) {
       this.active.delete(job.id);
+      ticket?.finished({ started: false, wallMs: 0, status: 'refused' });
       throw e;
     }
     job.inserted = this.store.jobs.insert(row);
@@ -329,7 +342,9 @@ export class JobService {
       }
       this.scheduler.release(job, result.wallMs);
     }
+      if (result.status === 'timeout' && job.ticket?.cutByCredits) result.note ??= 'stopped when its reserved credits ran out';
     const finishedAt = Date.now();
+    job.ticket?.finished({ started: !notStarted && result.wallMs > 0, wallMs: result.wallMs, status: result.status });
     const finish: JobFinish = {
       status: result.status,
       exit_code: result.exitCode,

@@ -21,6 +21,7 @@ import * as instances from './100_instances.js';
 import * as proxy from './400_proxy.js';
 import * as jobs from './200_jobs.js';
 import * as smartmob from './600_smartmob.js';
+import * as ledger from './300_ledger.js';
 import * as cluster from './500_cluster.js';
 
 export const migrations: Record<string, Migration> = {
@@ -29,5 +30,6 @@ export const migrations: Record<string, Migration> = {
   '400_proxy': proxy,
   '200_jobs': jobs,
   '600_smartmob': smartmob,
+  '300_ledger': ledger,
   '500_cluster': cluster,
 };

@@ -1,0 +1,148 @@
+/**
+ * Metering of running instances. Every `intervalSeconds`, and when an instance leaves the
+ * running state, each metered run is charged from where its mark stands to now (the mark
+ * and the debit are one transaction; see LedgerStore.meter). Marks are per run, so after a
+ * restart metering picks up where the last debit ended: a crash loses at most one interval.
+ * When an owner's balance reaches zero, their metered instances are stopped (files kept)
+ * with the last error "out of credits".
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.js';
+import type { InstanceRecord } from '../../store/instances.js';
+import { systemUser } from '../accounts/system-user.js';
+import type { InstanceEvent, Instances } from '../instances/index.js';
+import type { CreditAccounts } from './account.js';
+import type { CreditsConfig } from './config.js';
+import { instanceRate, priceSeconds } from './metering.js';
+
+
+/** The lastError of an instance stopped at zero credits. */
+export const OUT_OF_CREDITS = 'out of credits';
+
+interface Run {
+  subjectId: string;
+  subjectName: string;
+  userId: string;
+  runStartedAt: number;
+  creditsPerSecond: number;
+}
+
+export class InstanceMeter {
+  /** Metered runs by instance id (a promise: a run is read from the store when it starts). */
+  private readonly runs = new Map<string, Promise<Run | undefined>>();
+  private readonly states = new Map<string, InstanceEvent['state']>();
+  private readonly stopping = new Set<string>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly accounts: CreditAccounts,
+    private readonly instances: Instances,
+    private readonly config: CreditsConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async open(): Promise<void> {
+    this.unsubscribe = this.instances.service.subscribe(systemUser('meter'), (e) => this.onEvent(e));
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.config.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** Stops the timer after the final charges of instances that stopped meanwhile. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.ticking;
+    await Promise.allSettled([...this.pending]);
+  }
+
+  /** Charges every running metered instance up to now, then stops those of owners at zero. */
+  tick(): Promise<void> {
+    this.ticking ??= this.chargeAll()
+      .catch((e: unknown) => this.log.error({ err: e }, 'metering failed'))
+      .finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  private async chargeAll(): Promise<void> {
+    const now = Date.now();
+    const owners = new Set<string>();
+    for (const r of await this.store.instances.list()) {
+      this.states.set(r.id, r.state);
+      const run = this.runOf(r);
+      if (!run) continue;
+      this.runs.set(r.id, Promise.resolve(run));
+      owners.add(run.userId);
+      await this.charge(run, now);
+    }
+    for (const owner of owners) await this.stopIfBroke(owner);
+  }
+
+  private runOf(r: InstanceRecord): Run | undefined {
+    const rate = instanceRate(r.spec, this.config);
+    if (r.state !== 'running' || r.startedAt == null || !rate.metered) return undefined;
+    return { subjectId: r.id, subjectName: r.name, userId: r.ownerId, runStartedAt: r.startedAt, creditsPerSecond: rate.creditsPerSecond };
+  }
+
+  private async charge(run: Run, until: number): Promise<void> {
+    const result = await this.store.ledger.meter(
+      { ...run, until, price: (seconds, carry) => priceSeconds(seconds, run.creditsPerSecond, carry) },
+      'instance',
+    );
+    if (result?.entry) this.accounts.debited(result.entry);
+  }
+
+  private onEvent(e: InstanceEvent): void {
+    const prev = this.states.get(e.id);
+    if (e.type === 'deleted') {
+      this.states.delete(e.id);
+      this.runs.delete(e.id);
+      this.track(this.store.ledger.forgetMark(e.id));
+      return;
+    }
+    this.states.set(e.id, e.state);
+    if (e.state === 'running' && prev !== 'running') {
+      // Read now, before a later restart can change startedAt: the store answers in order.
+      this.runs.set(e.id, this.store.instances.byId(e.id).then((r) => r && this.runOf(r)));
+    } else if (e.state !== 'running' && prev === 'running') {
+      const run = this.runs.get(e.id);
+      this.runs.delete(e.id);
+      if (run) this.track(run.then((r) => r && this.charge(r, Date.parse(e.at))));
+    }
+  }
+
+  /** Stops the owner's metered instances when their balance is at or below zero. */
+  private async stopIfBroke(ownerId: string): Promise<void> {
+    const balance = await this.accounts.balance(ownerId).catch(() => undefined);
+    if (balance === undefined || balance > 0) return;
+    await this.stopMetered(ownerId, balance);
+  }
+
+  /** Also called after a job's debit takes the balance to zero. */
+  async stopMetered(ownerId: string, balance: number): Promise<void> {
+    const owner = await this.store.users.byId(ownerId);
+    if (!owner) return;
+    for (const r of await this.store.instances.list(ownerId)) {
+      if (r.desiredState !== 'running' || !instanceRate(r.spec, this.config).metered || this.stopping.has(r.id)) continue;
+      this.stopping.add(r.id);
+      this.log.info({ instance: r.id, owner: owner.name, balance }, 'stopping a metered instance: out of credits');
+      const stop = (async () => {
+        await this.store.instances.updateObserved(r.id, { lastError: `${OUT_OF_CREDITS} (balance ${balance}); its files are kept` });
+        await this.instances.service.stop(owner, r.id);
+      })()
+        .catch((e: unknown) => this.log.error({ err: e, instance: r.id }, 'stopping an instance out of credits failed'))
+        .finally(() => this.stopping.delete(r.id));
+      this.track(stop);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((e: unknown) => this.log.error({ err: e }, 'metering failed'));
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+}

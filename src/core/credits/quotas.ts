@@ -1,0 +1,114 @@
+/**
+ * Per-user quotas: the config's defaults, overridden per user by an admin. Checked before
+ * an instance is created or started (403 naming the quota) and before a job is queued
+ * (429: running jobs end by themselves, so retrying soon can work).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { Store } from '../../store/index.js';
+import type { InstanceRecord } from '../../store/instances.js';
+import type { QuotaOverrides } from '../../store/quotas.js';
+import { errors } from '../errors.js';
+import type { InstanceSpec } from '../instances/spec.js';
+import { QUOTA_NAMES, type QuotaName, type Quotas } from './config.js';
+
+const QuotaValue = Type.Integer({ minimum: 0, description: '0 = no limit' });
+const Override = Type.Optional(Type.Union([QuotaValue, Type.Null()], { description: '0 = no limit; null = the server default' }));
+
+export const QuotasViewSchema = Type.Object({
+  instances: QuotaValue,
+  runningInstances: QuotaValue,
+  memoryBytes: QuotaValue,
+  concurrentJobs: QuotaValue,
+});
+export const QuotasPatchSchema = Type.Object(
+  { instances: Override, runningInstances: Override, memoryBytes: Override, concurrentJobs: Override },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type QuotasPatch = Static<typeof QuotasPatchSchema>;
+
+/** What the user holds against each quota. */
+export type QuotaUse = Record<QuotaName, number>;
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+export class QuotaService {
+  constructor(
+    private readonly store: Store,
+    private readonly defaults: Quotas,
+    private readonly defaultMemoryBytes: number,
+  ) {}
+
+  /** The user's quotas: their overrides over the config's defaults. */
+  async of(userId: string): Promise<Quotas> {
+    const own = await this.store.quotas.get(userId);
+    const q = { ...this.defaults };
+    for (const name of QUOTA_NAMES) {
+      const v = own[name];
+      if (v != null) q[name] = v;
+    }
+    return q;
+  }
+
+  async set(userId: string, patch: QuotasPatch): Promise<Quotas> {
+    await this.store.quotas.set(userId, patch as QuotaOverrides);
+    return this.of(userId);
+  }
+
+  /** Instances, running instances and their memory (the jobs count is the caller's). */
+  async use(userId: string, concurrentJobs: number): Promise<QuotaUse> {
+    const mine = await this.instancesOf(userId);
+    const running = mine.filter((r) => r.desiredState === 'running');
+    return {
+      instances: mine.length,
+      runningInstances: running.length,
+      memoryBytes: running.reduce((n, r) => n + this.memoryOf(r.spec), 0),
+      concurrentJobs,
+    };
+  }
+
+  /** Throws 403 when the owner may not have (or, with `start`, run) an instance with `spec`. */
+  async checkInstance(ownerId: string, spec: InstanceSpec, opts: { instanceId?: string | undefined; start: boolean }): Promise<void> {
+    const q = await this.of(ownerId);
+    const others = (await this.instancesOf(ownerId)).filter((r) => r.id !== opts.instanceId);
+    if (!opts.instanceId && q.instances && others.length >= q.instances) {
+      throw errors.quotaExceeded('instances', q.instances, `quota "instances" is ${q.instances}: you already have ${plural(others.length, 'instance')}`);
+    }
+    if (!opts.start) return;
+    const running = others.filter((r) => r.desiredState === 'running');
+    if (q.runningInstances && running.length >= q.runningInstances) {
+      throw errors.quotaExceeded(
+        'runningInstances',
+        q.runningInstances,
+        `quota "runningInstances" is ${q.runningInstances}: you already have ${plural(running.length, 'running instance')}`,
+      );
+    }
+    const memory = running.reduce((n, r) => n + this.memoryOf(r.spec), 0) + this.memoryOf(spec);
+    if (q.memoryBytes && memory > q.memoryBytes) {
+      throw errors.quotaExceeded(
+        'memoryBytes',
+        q.memoryBytes,
+        `quota "memoryBytes" is ${q.memoryBytes}: your running instances would need ${memory} bytes of memory`,
+      );
+    }
+  }
+
+  /** Throws 429 when the user already has as many jobs queued or running as allowed. */
+  async checkJobs(userId: string, active: number): Promise<void> {
+    const { concurrentJobs } = await this.of(userId);
+    if (concurrentJobs && active >= concurrentJobs) {
+      throw errors.quotaBusy(
+        'concurrentJobs',
+        concurrentJobs,
+        `quota "concurrentJobs" is ${concurrentJobs}: you already have ${plural(active, 'job')} queued or running`,
+      );
+    }
+  }
+
+  private async instancesOf(ownerId: string): Promise<InstanceRecord[]> {
+    return (await this.store.instances.list(ownerId)).filter((r) => r.desiredState !== 'deleted');
+  }
+
+  private memoryOf(spec: InstanceSpec): number {
+    return spec.limits?.memoryBytes ?? this.defaultMemoryBytes;
+  }
+}
