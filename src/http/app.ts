@@ -47,9 +47,9 @@ const LINKS: Record<string, string> = {
   instances: `${API_PREFIX}/instances`,
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
-  relay: `${API_PREFIX}/relay/{channel}`,
   usage: `${API_PREFIX}/usage`,
   metrics: '/metrics',
+  relay: `${API_PREFIX}/relay/{channel}`,
 };
 
 /** Fastify's options for every listener of this server (the main one and the compat adapters'). */
@@ -98,11 +98,11 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(authPlugin, { corral });
 
   await app.register(healthRoutes, { corral });
+  await app.register(metricsRoutes, { corral });
   await app.register(securityHeadersHook, { tls: !!config.tls });
   await app.register(loginRoutes, { corral, proxy });
   await app.register(uiRoutes);
   await app.register(
-  await app.register(metricsRoutes, { corral });
     async (api) => {
       await api.register(indexRoutes, { links: LINKS });
       await api.register(sessionRoutes, { corral });
@@ -112,11 +112,11 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(instanceRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
       await api.register(relayRoutes, { corral });
+      await api.register(usageRoutes, { corral });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });
     },
     { prefix: API_PREFIX },
-      await api.register(usageRoutes, { corral });
   );
   // Old tools' APIs configured with a `prefix` live on this listener (see src/compat).
   await mountCompatAdapters(app, corral, proxy);

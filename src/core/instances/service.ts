@@ -55,8 +55,8 @@ export class InstanceService {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
-    const id = randomUUID();
     await this.gate?.admitInstance(user, user.id, spec, { start: true });
+    const id = randomUUID();
     const dirs = instanceDirs(this.dataRoot, id);
     await createInstanceDirs(dirs);
     try {
@@ -74,11 +74,11 @@ export class InstanceService {
     return this.show(await this.byIdOrThrow(id));
   }
 
-  async list(user: User): Promise<Instance[]> {
   useGate(gate: InstanceGate): void {
     this.gate = gate;
   }
 
+  async list(user: User): Promise<Instance[]> {
     const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
     return records.map((r) => this.show(r));
   }
@@ -92,9 +92,8 @@ export class InstanceService {
     const r = await this.find(user, ref);
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
-    if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
-    await this.supervisor.admit(spec);
     await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
+    if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
       throw errors.instanceExists(spec.name);
     }
     await this.store.instances.updateSpec(r.id, spec, spec.name);
@@ -193,8 +192,8 @@ export class InstanceService {
     opts: { force?: boolean; restart?: boolean },
   ): Promise<Instance> {
     const r = await this.find(user, ref);
-    await this.store.instances.setDesired(r.id, desired);
     if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
+    await this.store.instances.setDesired(r.id, desired);
     await this.supervisor.converge(r.id, opts);
     return this.show(await this.byIdOrThrow(r.id));
   }
