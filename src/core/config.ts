@@ -12,7 +12,6 @@ import { errors } from './errors.js';
 import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { CreditsConfigSchema, QuotasSchema } from './credits/config.js';
-import { DriversConfigSchema } from './drivers/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
 import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
