@@ -12,6 +12,7 @@ import { errors } from './errors.js';
 import { InstancesConfigSchema } from './instances/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { CreditsConfigSchema, QuotasSchema } from './credits/config.js';
+import { DriversConfigSchema } from './drivers/config.js';
 import { ProxyConfigSchema } from '../proxy/config.js';
 import { SourcesConfigSchema } from './sources/config.js';
 import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
@@ -48,6 +49,7 @@ export const ConfigSchema = Type.Object(
     ),
     jobs: JobsConfigSchema,
     instances: InstancesConfigSchema,
+    drivers: DriversConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,
     cluster: ClusterConfigSchema,

@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { prepareDataDir } from './data-dir.js';
 import { openJobs, type JobService } from './jobs/index.js';
 import { Instances } from './instances/index.js';
-import { ProcessDriver } from '../drivers/process/process-driver.js';
+import { openDrivers } from './drivers/index.js';
 import { Relay } from './relay/index.js';
 import { openLeases } from './cluster/index.js';
 import { Credits } from './credits/index.js';
@@ -45,9 +45,9 @@ export class Corral {
       // The proxy role only logs users in and forwards: no jobs, instances or drivers here.
       if (config.role === 'proxy') return corral;
       await corral.bootstrapAdmin();
-      corral.jobs = await openJobs(config, store, log);
-      const driver = new ProcessDriver({ hide: [config.data], warn: (m) => log.warn(m) });
-      corral.instances = await Instances.open(config, store, driver, log, await openLeases(config, store, log));
+      const drivers = await openDrivers(config, log);
+      corral.jobs = await openJobs(config, store, log, drivers);
+      corral.instances = await Instances.open(config, store, drivers.workloads, log, await openLeases(config, store, log));
       corral.credits = await Credits.open(config, store, corral.instances, corral.metrics, log);
       corral.instances.service.useGate(corral.credits);
       corral.jobs.useGate(corral.credits.jobs);

@@ -48,6 +48,8 @@ export interface WorkloadSpec {
   /** Container image (docker, swarm) or runtime name (process); undefined = host system. */
   image?: string;
   network: boolean;
+  /** Which driver runs it when a server has several (see src/core/drivers); undefined = the default. */
+  driver?: string;
 }
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -83,6 +85,11 @@ export interface Workload {
   /** Sends a signal without waiting. */
   signal(signal: string): void;
   stats(): Promise<WorkloadStats>;
+  /**
+   * Stops watching without stopping it, for drivers whose workloads outlive the server
+   * (containers): the next server re-adopts it. Absent = the workload dies with the server.
+   */
+  detach?(): void;
 }
 
 /** What a driver isolates on this machine, for `corral doctor` and the docs. */
@@ -105,6 +112,11 @@ export interface Driver {
    * it no longer runs (the process driver's children die with the server, so it always does).
    */
   adopt(handle: Handle, sink: WorkloadSink): Promise<Workload | undefined>;
+  /**
+   * Checks, before a spec is stored, that it can run here (driver enabled, image allowed and
+   * present); throws a CorralError saying why not. Absent = anything goes.
+   */
+  admit?(req: { driver?: string; image?: string }): Promise<void>;
   /** Handles of every workload this driver runs for corral, for orphan clean-up. */
   list(): Promise<Handle[]>;
   close(): Promise<void>;

@@ -86,15 +86,15 @@ describeDocker('docker driver specifics', () => {
     await next.close();
   });
 
-  it('list() shows this server\'s containers only; adopt() refuses a handle whose labels do not match', async () => {
+  it('list() shows this server\'s containers only; adopt() refuses a handle the labels contradict', async () => {
     const d = driver();
     const r = await run(d, spec('listed', 'echo up; sleep 30'));
     await r.waitFor(/up/);
     const stranger = new DockerDriver({ engine: connectEngine(), serverId: serverId(), config: dockerConfig() });
     expect((await d.list()).map((h) => h.instanceId)).toContain('listed');
     expect((await stranger.list()).map((h) => h.instanceId)).not.toContain('listed');
-    expect(await stranger.adopt(r.workload.handle, quiet)).toBeUndefined();
     expect(await d.adopt({ ...r.workload.handle, generation: 9 }, quiet)).toBeUndefined();
+    expect(await d.adopt({ ...r.workload.handle, instanceId: 'other' }, quiet)).toBeUndefined();
     await r.workload.stop('SIGKILL', 0);
     await exitWithin(r);
     // The exited container is removed: nothing is left to list.

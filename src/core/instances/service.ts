@@ -54,6 +54,7 @@ export class InstanceService {
   async create(user: User, input: InstanceSpecInput, upload?: UploadedArchive): Promise<Instance> {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
+    await this.supervisor.admit(spec);
     if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
     await this.gate?.admitInstance(user, user.id, spec, { start: true });
     const id = randomUUID();
@@ -92,6 +93,7 @@ export class InstanceService {
     const r = await this.find(user, ref);
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
+    await this.supervisor.admit(spec);
     await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
     if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
       throw errors.instanceExists(spec.name);

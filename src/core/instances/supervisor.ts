@@ -155,7 +155,10 @@ export class Supervisor {
     }
   }
 
-  /** Stops every workload with its stop signal and grace period, in parallel, and waits. */
+  /**
+   * Stops every workload with its stop signal and grace period, in parallel, and waits.
+   * Workloads that outlive the server (containers) are let go instead: the next server adopts them.
+   */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.timer);
@@ -164,7 +167,10 @@ export class Supervisor {
         runner.serial(async () => {
           clearTimeout(runner.backoffTimer);
           const r = await this.store.instances.byId(runner.id);
-          if (r && runner.workload) await this.stopWorkload(runner, r, 'stopped');
+          if (runner.workload?.detach) {
+            runner.workload.detach();
+            runner.workload = undefined;
+          } else if (r && runner.workload) await this.stopWorkload(runner, r, 'stopped');
           await runner.log.close();
         }),
       ),
@@ -335,6 +341,8 @@ export class Supervisor {
       ports: ports.map((p) => ({ name: p.name, containerPort: p.hostPort, hostPort: p.hostPort })),
       limits: { ...cfg.defaultLimits, ...spec.limits },
       network: true,
+      driver: spec.driver,
+      image: spec.image,
     };
   }
 
@@ -428,7 +436,12 @@ export class Supervisor {
     if (patch.state) this.events.emit({ ...eventOf(r), type: 'state' });
   }
 
-  /** Ends workloads the driver still runs for instances that no longer exist. */
+  /** Refuses a spec its driver cannot run (driver not enabled, image not allowed or missing). */
+  async admit(spec: InstanceSpec): Promise<void> {
+    await this.driver.admit?.({ driver: spec.driver, image: spec.image });
+  }
+
+  /** Ends workloads the driver still runs for instances that no longer exist, and stale duplicates. */
   private async cleanOrphans(known: Set<string>): Promise<void> {
     let handles;
     try {
@@ -438,7 +451,8 @@ export class Supervisor {
     }
     for (const h of handles) {
       const id = typeof h.instanceId === 'string' ? h.instanceId : undefined;
-      if (id && known.has(id)) continue;
+      const adopted = id ? this.runners.get(id)?.workload?.handle : undefined;
+      if (id && known.has(id) && (!adopted || (adopted.driver === h.driver && adopted.generation === h.generation))) continue;
       const w = await this.driver.adopt(h, { output: () => {}, exit: () => {} }).catch(() => undefined);
       await w?.stop('SIGKILL', 0).catch(() => undefined);
     }

@@ -10,14 +10,19 @@ const MiB = 1024 * 1024;
 export const RuntimeConfigSchema = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,31}$' }),
-    /** Shell command run in the job's dir when the job names no entry, e.g. `python3 main.py`. */
-    command: Type.String({ minLength: 1, maxLength: 4096 }),
+    /**
+     * Shell command run in the job's dir when the job names no entry, e.g. `python3 main.py`.
+     * May be left out for a built-in runtime's name (sh, python, …): then its command is kept.
+     */
+    command: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Shell command printing the version; its first line is shown by GET /runtimes. */
     versionCommand: Type.Optional(Type.String({ maxLength: 4096 })),
     /** Host paths the runtime needs, bound read-only at the same place in the sandbox. */
     readOnlyPaths: Type.Array(Type.String({ pattern: '^/' }), { default: [] }),
     /** Container image, for container drivers (ignored by the process driver). */
     image: Type.Optional(Type.String()),
+    /** Driver its jobs run on (docs/docker.md); default: drivers.default. */
+    driver: Type.Optional(Type.String({ pattern: '^[a-z]+$' })),
     /** Whether jobs of this runtime may ask for the network (still needs jobs.allowNetwork). */
     network: Type.Boolean({ default: false }),
     /** File name of the entry file, used by `corral job run` to name the first file. */

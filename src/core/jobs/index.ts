@@ -8,6 +8,8 @@ import type { Config } from '../config.js';
 import { errors } from '../errors.js';
 import type { JobRunner } from './runner.js';
 import { JobService } from './service.js';
+import type { Drivers } from '../drivers/index.js';
+import { routeJobs } from '../drivers/job-runners.js';
 
 export { JobService } from './service.js';
 export type { JobListener, Attachment } from './service.js';
@@ -23,7 +25,8 @@ function unavailableRunner(reason: string): JobRunner {
   };
 }
 
-export async function openJobs(config: Config, store: Store, log: Logger): Promise<JobService> {
+/** `drivers`: the runners and version probes of drivers other than process (src/core/drivers). */
+export async function openJobs(config: Config, store: Store, log: Logger, drivers?: Pick<Drivers, 'jobRunners' | 'versionProbes'>): Promise<JobService> {
   const c = config.jobs;
   const runner = await ProcessJobRunner.create({
     root: path.join(config.data, 'jobs'),
@@ -38,5 +41,10 @@ export async function openJobs(config: Config, store: Store, log: Logger): Promi
     onError: (err) => log.error({ err }, 'job sandbox failed'),
   });
   if ('unavailable' in runner) log.warn({ reason: runner.unavailable }, 'jobs are unavailable');
-  return JobService.open(c, store, 'unavailable' in runner ? unavailableRunner(runner.unavailable) : runner, log);
+  const processRunner = 'unavailable' in runner ? unavailableRunner(runner.unavailable) : runner;
+  if (!drivers?.jobRunners.size) return JobService.open(c, store, processRunner, log);
+  return JobService.open(c, store, routeJobs(processRunner, drivers.jobRunners), log, {
+    defaultDriver: config.drivers.default,
+    probe: async (driver, image, command) => drivers.versionProbes.get(driver)?.(image, command),
+  });
 }

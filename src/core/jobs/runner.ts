@@ -34,6 +34,8 @@ export interface JobSpec {
   readOnlyPaths: string[];
   /** Container image (container runners). */
   image?: string;
+  /** The runner that runs it (the runtime's driver); undefined = the default one. */
+  driver?: string;
   /** Relative path of a file to return after the run. */
   outputPath?: string;
   maxOutputFileBytes: number;

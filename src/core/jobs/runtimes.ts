@@ -21,8 +21,17 @@ export const RuntimeSchema = Type.Object({
   network: Type.Boolean({ description: 'whether jobs of this runtime may ask for the network' }),
   image: Type.Union([Type.String(), Type.Null()]),
   readOnlyPaths: Type.Array(Type.String()),
+  driver: Type.String({ description: 'the driver its jobs run on' }),
 });
 export type Runtime = Static<typeof RuntimeSchema>;
+
+/** Where runtimes of drivers other than process are detected: the version command in their image. */
+export interface RuntimeDetection {
+  /** Driver of runtimes that name none (drivers.default). */
+  defaultDriver?: string;
+  /** Runs `command` where jobs of `driver` run; undefined when it fails or cannot run there. */
+  probe?: (driver: string, image: string | undefined, command: string) => Promise<string | undefined>;
+}
 
 const BUILT_IN: RuntimeConfig[] = [
   { name: 'sh', command: 'sh main.sh', entryFile: 'main.sh', versionCommand: 'basename "$(readlink -f "$(command -v sh)")"', readOnlyPaths: [], network: false },
@@ -57,17 +66,28 @@ function detectVersion(command: string): Promise<string | undefined> {
 export class Runtimes {
   private constructor(private readonly byName: Map<string, Runtime>) {}
 
-  /** Detects the built-in runtimes and those in config (config wins on a name clash). */
-  static async detect(configured: RuntimeConfig[]): Promise<Runtimes> {
+  /**
+   * Detects the built-in runtimes and those in config (config wins on a name clash; fields it
+   * leaves out come from the built-in runtime of that name).
+   */
+  static async detect(configured: RuntimeConfig[], where: RuntimeDetection = {}): Promise<Runtimes> {
     const names = new Set(configured.map((r) => r.name));
-    const candidates = [...BUILT_IN.filter((r) => !names.has(r.name)), ...configured];
+    const candidates = [
+      ...BUILT_IN.filter((r) => !names.has(r.name)),
+      ...configured.map((c) => ({ ...BUILT_IN.find((b) => b.name === c.name), ...c })),
+    ];
     const found = await Promise.all(
       candidates.map(async (r): Promise<Runtime | undefined> => {
-        const version = r.versionCommand ? await detectVersion(r.versionCommand) : null;
+        if (!r.command) throw errors.config(`config key "jobs.runtimes": runtime "${r.name}" needs a command`);
+        const driver = r.driver ?? where.defaultDriver ?? 'process';
+        let version: string | null | undefined = null;
+        if (driver !== 'process') version = where.probe ? await where.probe(driver, r.image, r.versionCommand ?? 'true') : undefined;
+        else if (r.versionCommand) version = await detectVersion(r.versionCommand);
         if (version === undefined) return undefined;
         return {
           name: r.name,
-          version,
+          driver,
+          version: version || null,
           command: r.command,
           entryFile: r.entryFile ?? null,
           network: r.network,

@@ -14,7 +14,7 @@ import { errors } from '../errors.js';
 import type { JobsConfig } from './config.js';
 import { checkPath, validateFiles } from './files.js';
 import type { JobResult, JobRunner, JobSpec, RunningJob } from './runner.js';
-import { Runtimes } from './runtimes.js';
+import { Runtimes, type RuntimeDetection } from './runtimes.js';
 import { Scheduler } from './scheduler.js';
 import type { JobRequest, JobSummary, JobView } from './schemas.js';
 import type { JobGate, JobTicket } from '../credits/gates.js';
@@ -111,8 +111,8 @@ export class JobService {
     this.sweeper = setInterval(() => void this.sweep(), every).unref();
   }
 
-  static async open(config: JobsConfig, store: Store, runner: JobRunner, log: Logger): Promise<JobService> {
-    const runtimes = await Runtimes.detect(config.runtimes);
+  static async open(config: JobsConfig, store: Store, runner: JobRunner, log: Logger, detection?: RuntimeDetection): Promise<JobService> {
+    const runtimes = await Runtimes.detect(config.runtimes, detection);
     const now = Date.now();
     const lost = await store.jobs.markInterrupted(now, now + config.retentionSeconds * 1000);
     if (lost) log.warn({ jobs: lost }, 'jobs left unfinished by the previous server were marked killed');
@@ -281,6 +281,7 @@ export class JobService {
       network: req.network ?? false,
       readOnlyPaths: runtime.readOnlyPaths,
       image: runtime.image ?? undefined,
+      driver: runtime.driver,
       outputPath,
       maxOutputFileBytes: c.maxOutputFileBytes,
     };

@@ -100,9 +100,10 @@ export class DockerDriver implements Driver {
       if (statusOf(e) === 404) return undefined;
       throw e;
     }
+    // The handle comes from corral's store; the labels must agree that it is that generation
+    // of that instance (another manager sharing the database may have started it).
     const l = info.Config.Labels ?? {};
-    const ours = l[LABEL.server] === this.opts.serverId && l[LABEL.instance] === String(handle.instanceId) && l[LABEL.generation] === String(handle.generation);
-    if (!ours) return undefined;
+    if (l[LABEL.instance] !== String(handle.instanceId) || l[LABEL.generation] !== String(handle.generation)) return undefined;
     if (!info.State.Running) {
       // It ended while no server watched: gone, and the supervisor starts it again.
       await removeContainer(container);

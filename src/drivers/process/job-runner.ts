@@ -140,7 +140,7 @@ class Sandbox {
 }
 
 /** Keeps up to `cap` bytes of a stream; reports whether more came. */
-class CappedOutput {
+export class CappedOutput {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
   truncated = false;
@@ -334,7 +334,7 @@ export class ProcessJobRunner implements JobRunner {
  * Reads the job's output file once every process of the job is dead (so nothing can swap
  * it meanwhile): it must be a regular file reached without any symlink, within the size cap.
  */
-async function readOutputFile(workDir: string, rel: string, max: number): Promise<OutputFile | { note: string }> {
+export async function readOutputFile(workDir: string, rel: string, max: number): Promise<OutputFile | { note: string }> {
   const full = path.join(workDir, rel);
   const missing = { note: `the output file "${rel}" was not found` };
   const real = await realpath(full).catch(() => undefined);

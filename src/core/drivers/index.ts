@@ -1,0 +1,101 @@
+/**
+ * Opens the drivers this server offers (config `drivers`): the process driver, and the docker
+ * driver when enabled and its engine answers. Instances and job runtimes pick one by name;
+ * what names none runs on `drivers.default`.
+ */
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Driver } from '../../drivers/driver.js';
+import { DockerDriver } from '../../drivers/docker/docker-driver.js';
+import { connectEngine, engineAddress, engineVersion, ensureImage } from '../../drivers/docker/engine.js';
+import { ImagePolicy } from '../../drivers/docker/images.js';
+import { DockerJobRunner } from '../../drivers/docker/job-runner.js';
+import { ProcessDriver } from '../../drivers/process/process-driver.js';
+import type { Config } from '../config.js';
+import { errors } from '../errors.js';
+import type { JobRunner } from '../jobs/runner.js';
+import { DriverSet, type Admit } from './driver-set.js';
+
+export { DriverSet } from './driver-set.js';
+export type { DriverRequest } from './driver-set.js';
+
+/** Runs a runtime's version command where its jobs run; undefined when it cannot. */
+export type VersionProbe = (image: string | undefined, command: string) => Promise<string | undefined>;
+
+export interface Drivers {
+  /** What the supervisor talks to: routes each instance to its driver. */
+  workloads: DriverSet;
+  /** Job runners of the drivers other than process (whose runner the job service builds itself). */
+  jobRunners: Map<string, JobRunner>;
+  /** How to detect a runtime's version on each of those drivers. */
+  versionProbes: Map<string, VersionProbe>;
+}
+
+/** Names this server's containers on a shared engine: stable across restarts of the same data dir. */
+export function serverIdOf(dataDir: string): string {
+  let real = path.resolve(dataDir);
+  try {
+    real = realpathSync(real);
+  } catch {
+    /* not created yet: the resolved path names it as well */
+  }
+  return createHash('sha256').update(real).digest('hex').slice(0, 12);
+}
+
+export async function openDrivers(config: Config, log: Logger): Promise<Drivers> {
+  const c = config.drivers;
+  const enabled = new Set(c.enabled);
+  if (!enabled.has(c.default)) throw errors.config(`config key "drivers.default": "${c.default}" is not in drivers.enabled`);
+  const byName = new Map<string, Driver>();
+  const missing = new Map<string, string>();
+  const admits = new Map<string, Admit>();
+  const jobRunners = new Map<string, JobRunner>();
+  const versionProbes = new Map<string, VersionProbe>();
+
+  if (enabled.has('process')) byName.set('process', new ProcessDriver({ hide: [config.data], warn: (m) => log.warn(m) }));
+
+  if (enabled.has('docker')) {
+    const d = c.docker;
+    const engine = connectEngine(d.host);
+    try {
+      const version = await engineVersion(engine);
+      const serverId = serverIdOf(config.data);
+      const runtimeImages = config.jobs.runtimes.filter((r) => r.image && (r.driver ?? c.default) === 'docker').map((r) => r.image!);
+      const trusted = new Set([...(d.defaultImage ? [d.defaultImage] : []), ...runtimeImages]);
+      const policy = new ImagePolicy(d.images, trusted);
+      byName.set('docker', new DockerDriver({ engine, serverId, config: d }));
+      admits.set('docker', async (req) => {
+        const image = req.image ?? d.defaultImage;
+        if (!image) throw errors.validation('image: the docker driver needs an image (or drivers.docker.defaultImage)');
+        if (req.image !== undefined && !policy.allows(req.image)) throw errors.imageNotAllowed(req.image);
+        await ensureImage(engine, image, { pull: d.pull });
+      });
+      const runner = await DockerJobRunner.create({
+        engine,
+        serverId,
+        config: d,
+        root: path.join(config.data, 'jobs-docker'),
+        warmImages: config.jobs.enabled ? [...new Set(runtimeImages)] : [],
+        defaults: {
+          memoryBytes: config.jobs.memoryBytes,
+          pids: config.jobs.pids,
+          cpus: config.jobs.cpus,
+          fileSizeBytes: config.jobs.fileSizeBytes,
+          openFiles: config.jobs.openFiles,
+        },
+        onError: (err) => log.error({ err }, 'docker job container failed'),
+      });
+      jobRunners.set('docker', runner);
+      versionProbes.set('docker', async (image, command) => (image ? runner.version(image, command) : undefined));
+      log.info({ engine: engineAddress(d.host), version, serverId }, 'docker driver ready');
+    } catch (e) {
+      const why = `no Docker engine at ${engineAddress(d.host)}: ${(e as Error).message}`;
+      if (c.default === 'docker') throw errors.config(`drivers.default is docker, but ${why}`);
+      missing.set('docker', why);
+      log.warn(why);
+    }
+  }
+  return { workloads: new DriverSet(byName, c.default, missing, admits), jobRunners, versionProbes };
+}

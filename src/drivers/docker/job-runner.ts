@@ -1,0 +1,328 @@
+/**
+ * Jobs on docker: one single-use container per job, from the image of the job's runtime, with
+ * no network unless the job has it. The job's files are written to a host dir bind-mounted at
+ * /work (its output file is read back from there once the container is dead); its command
+ * comes through a read-only control dir. Containers of the default profile are pre-started
+ * (a warm pool per image): they wait in `read` for a "go" line on stdin, so a job on a warm
+ * container costs a few writes instead of a create and a start.
+ */
+import { randomUUID } from 'node:crypto';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { errors } from '../../core/errors.js';
+import { writeFiles } from '../../core/jobs/files.js';
+import type { JobLimits, JobResult, JobRunner, JobSpec, JobStatus, OutputFile, RunningJob } from '../../core/jobs/runner.js';
+import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
+import type { OutputStream } from '../driver.js';
+import { CappedOutput, readOutputFile } from '../process/job-runner.js';
+import type { DockerConfig } from './config.js';
+import { attach, endInput, removeContainer, waitForExit, type Attached } from './container-io.js';
+import { hostConfig, labels, type ContainerSettings } from './container-spec.js';
+import { ensureImage, type Engine } from './engine.js';
+import { ownedBy } from './labels.js';
+import { ensureNetwork } from './network.js';
+
+const WORK_MOUNT = '/work';
+const CONTROL_MOUNT = '/.corral';
+/** Waits for the go line (the rest of stdin is the job's), then runs the job's command. */
+const WAITER = `IFS= read -r _ || exit 0; . ${CONTROL_MOUNT}/cmd`;
+
+/** What must be equal for a pre-started container to fit a job. */
+interface Profile {
+  image: string;
+  network: boolean;
+  limits: Pick<JobLimits, 'memoryBytes' | 'pids' | 'cpus' | 'fileSizeBytes' | 'openFiles'>;
+}
+
+export interface DockerJobRunnerOptions {
+  engine: Engine;
+  serverId: string;
+  config: DockerConfig;
+  /** Host dir under which each job gets its own dir (inside corral's data dir). */
+  root: string;
+  /** Images kept warm, with the default limits. */
+  warmImages: string[];
+  defaults: Profile['limits'];
+  onError?: (err: unknown) => void;
+}
+
+const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
+
+/** One single-use container: created (and started), then given one job, then removed. */
+class Box {
+  readonly dir: string;
+  readonly workDir: string;
+  readonly controlDir: string;
+  container!: Docker.Container;
+  io!: Attached;
+  /** The exit, as soon as the container was started. */
+  exit!: Promise<Awaited<ReturnType<typeof waitForExit>>>;
+  exited = false;
+  /** Output goes here once a job owns the box. */
+  onOutput: (stream: OutputStream, chunk: Buffer) => void = () => {};
+
+  private constructor(root: string) {
+    this.dir = path.join(root, randomUUID());
+    this.workDir = path.join(this.dir, 'work');
+    this.controlDir = path.join(this.dir, 'control');
+  }
+
+  static async start(opts: DockerJobRunnerOptions, settings: ContainerSettings, profile: Profile, owner: string): Promise<Box> {
+    const box = new Box(opts.root);
+    mkdirSync(box.workDir, { recursive: true, mode: 0o755 });
+    mkdirSync(box.controlDir, { mode: 0o755 });
+    const [uid, gid] = settings.user.split(':').map(Number);
+    if (Number.isInteger(uid)) chownSync(box.workDir, uid!, Number.isInteger(gid) ? gid! : uid!);
+    const { limits } = profile;
+    try {
+      box.container = await opts.engine.createContainer({
+        Image: profile.image,
+        Entrypoint: [],
+        Cmd: ['/bin/sh', '-c', WAITER],
+        Env: [`PATH=${SANDBOX_PATH}`, `HOME=${WORK_MOUNT}`, 'TMPDIR=/tmp', 'LANG=C.UTF-8'],
+        WorkingDir: WORK_MOUNT,
+        ...(settings.user && { User: settings.user }),
+        Hostname: 'job',
+        Labels: labels(settings, 'job', owner),
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        OpenStdin: true,
+        // Ending our side of the attach closes the job's stdin.
+        StdinOnce: true,
+        Tty: false,
+        HostConfig: {
+          ...hostConfig(settings, limits, profile.network),
+          Mounts: [
+            { Type: 'bind', Source: box.workDir, Target: WORK_MOUNT, ReadOnly: false },
+            { Type: 'bind', Source: box.controlDir, Target: CONTROL_MOUNT, ReadOnly: true },
+          ],
+          Ulimits: [
+            { Name: 'fsize', Soft: limits.fileSizeBytes, Hard: limits.fileSizeBytes },
+            { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
+            { Name: 'core', Soft: 0, Hard: 0 },
+          ],
+        },
+      });
+      box.io = await attach(box.container, false, (stream, chunk) => box.onOutput(stream, chunk));
+      await box.container.start();
+    } catch (e) {
+      await box.destroy();
+      throw e;
+    }
+    box.exit = waitForExit(box.container, box.io).finally(() => (box.exited = true));
+    return box;
+  }
+
+  kill(): void {
+    if (!this.exited) void this.container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+  }
+
+  async destroy(): Promise<void> {
+    this.io?.stream.destroy();
+    if (this.container) await removeContainer(this.container).catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class DockerJobRunner implements JobRunner {
+  readonly name = 'docker';
+  private readonly warm = new Map<string, Promise<Box | undefined>[]>();
+  private readonly running = new Set<Box>();
+  private readonly cleanups = new Set<Promise<void>>();
+  private readonly settings: ContainerSettings;
+  private network?: Promise<void>;
+  private closed = false;
+
+  private constructor(private readonly opts: DockerJobRunnerOptions) {
+    const c = opts.config;
+    this.settings = { serverId: opts.serverId, user: c.user, network: c.network, tmpBytes: c.tmpBytes };
+  }
+
+  /** A runner; job containers a dead server left behind are removed first. */
+  static async create(opts: DockerJobRunnerOptions): Promise<DockerJobRunner> {
+    const left = await opts.engine.listContainers({ all: true, filters: ownedBy(opts.serverId, 'job') });
+    await Promise.all(left.map((c) => removeContainer(opts.engine.getContainer(c.Id)).catch(() => undefined)));
+    await rm(opts.root, { recursive: true, force: true });
+    await mkdir(opts.root, { recursive: true, mode: 0o700 });
+    const runner = new DockerJobRunner(opts);
+    runner.refill();
+    return runner;
+  }
+
+  async run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob> {
+    if (this.closed) throw errors.driverUnavailable('the job runner is closed');
+    const box = await this.boxFor(spec);
+    this.running.add(box);
+    try {
+      await writeFiles(box.workDir, spec.files);
+      writeFileSync(path.join(box.controlDir, 'cmd'), `${spec.command}\n`);
+    } catch (e) {
+      this.running.delete(box);
+      await box.destroy();
+      throw e;
+    }
+    return this.start(box, spec, onOutput);
+  }
+
+  /** The first line `command` prints in a container of `image`, or undefined when it fails. */
+  async version(image: string, command: string): Promise<string | undefined> {
+    const spec: JobSpec = {
+      id: 'version',
+      owner: '',
+      command,
+      files: [],
+      keepStdinOpen: false,
+      timeoutMs: 20_000,
+      limits: { ...this.opts.defaults, outputBytes: 4096 },
+      network: false,
+      readOnlyPaths: [],
+      image,
+      maxOutputFileBytes: 0,
+    };
+    try {
+      const r = await (await this.run(spec, () => {})).done;
+      if (r.status !== 'ok') return undefined;
+      return (r.stdout.toString().trim() || r.stderr.toString().trim()).split('\n')[0]!.trim().slice(0, 200);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = await Promise.all([...this.warm.values()].flatMap((pool) => pool.splice(0)));
+    await Promise.all([...idle, ...this.running].map((b) => b?.destroy()));
+    await Promise.all(this.cleanups);
+  }
+
+  private track(cleanup: Promise<void>): void {
+    const p = cleanup.catch((e: unknown) => this.opts.onError?.(e)).finally(() => this.cleanups.delete(p));
+    this.cleanups.add(p);
+  }
+
+  private profileOf(spec: JobSpec): Profile {
+    if (!spec.image) throw errors.badRequest('this runtime has no image for the docker driver (jobs.runtimes[].image)');
+    const l = spec.limits;
+    return {
+      image: spec.image,
+      network: spec.network,
+      limits: { memoryBytes: l.memoryBytes, pids: l.pids, cpus: l.cpus, fileSizeBytes: l.fileSizeBytes, openFiles: l.openFiles },
+    };
+  }
+
+  private defaultProfile(image: string): Profile {
+    return { image, network: false, limits: this.opts.defaults };
+  }
+
+  /** A warm container when one fits and still runs, else a new one. */
+  private async boxFor(spec: JobSpec): Promise<Box> {
+    const profile = this.profileOf(spec);
+    const pool = this.warm.get(profile.image);
+    if (pool && sameProfile(profile, this.defaultProfile(profile.image))) {
+      while (pool.length) {
+        const box = await pool.shift()!;
+        this.refill();
+        if (box && !box.exited) return box;
+        if (box) this.track(box.destroy());
+      }
+    }
+    await ensureImage(this.opts.engine, profile.image, { pull: this.opts.config.pull });
+    if (profile.network) await this.ensureNetwork();
+    return Box.start(this.opts, this.settings, profile, spec.owner);
+  }
+
+  private ensureNetwork(): Promise<void> {
+    this.network ??= ensureNetwork(this.opts.engine, this.settings.network).catch((e: unknown) => {
+      this.network = undefined;
+      throw e;
+    });
+    return this.network;
+  }
+
+  /** Tops each image's pool of warm containers up, off the job's critical path. */
+  private refill(): void {
+    if (this.closed) return;
+    for (const image of this.opts.warmImages) {
+      let pool = this.warm.get(image);
+      if (!pool) this.warm.set(image, (pool = []));
+      while (pool.length < this.opts.config.warmContainers) {
+        pool.push(
+          new Promise<void>((r) => setImmediate(r))
+            .then(() => (this.closed ? undefined : Box.start(this.opts, this.settings, this.defaultProfile(image), '')))
+            .catch((e: unknown) => {
+              this.opts.onError?.(e);
+              return undefined;
+            }),
+        );
+      }
+    }
+  }
+
+  private start(box: Box, spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
+    const out = { stdout: new CappedOutput(spec.limits.outputBytes), stderr: new CappedOutput(spec.limits.outputBytes) };
+    let reason: JobStatus | undefined;
+    const stop = (why: JobStatus) => {
+      reason ??= why;
+      box.kill();
+    };
+    box.onOutput = (stream, chunk) => {
+      const part = out[stream].take(chunk);
+      if (part) onOutput(stream, part);
+      if (out[stream].truncated) stop('output-limit');
+    };
+    const stdin = box.io.stream;
+    let stdinOpen = true;
+    const endJobInput = () => {
+      if (stdinOpen) endInput(box.io);
+      stdinOpen = false;
+    };
+
+    const started = performance.now();
+    stdin.write(spec.stdin ? Buffer.concat([Buffer.from('go\n'), spec.stdin]) : 'go\n');
+    if (!spec.keepStdinOpen) endJobInput();
+    const timer = setTimeout(() => stop('timeout'), spec.timeoutMs);
+
+    const done = (async (): Promise<JobResult> => {
+      const { code, signal, oomKilled } = await box.exit.catch(() => ({ code: null, signal: null, oomKilled: false }));
+      const wallMs = performance.now() - started;
+      clearTimeout(timer);
+      this.running.delete(box);
+      const status: JobStatus = reason ?? (oomKilled ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
+      let outputFile: OutputFile | null = null;
+      let note: string | null = null;
+      if (spec.outputPath) {
+        const r = await readOutputFile(box.workDir, spec.outputPath, spec.maxOutputFileBytes);
+        if ('note' in r) note = r.note;
+        else outputFile = r;
+      }
+      this.track(box.destroy());
+      return {
+        status,
+        exitCode: code,
+        signal,
+        stdout: out.stdout.buffer,
+        stderr: out.stderr.buffer,
+        stdoutTruncated: out.stdout.truncated,
+        stderrTruncated: out.stderr.truncated,
+        wallMs: Math.round(wallMs * 1000) / 1000,
+        cpuMs: null,
+        memoryPeakBytes: null,
+        outputFile,
+        note,
+      };
+    })();
+
+    return {
+      write: (data) => {
+        if (stdinOpen) stdin.write(data);
+      },
+      endInput: endJobInput,
+      kill: () => stop('killed'),
+      output: (stream) => out[stream].buffer,
+      done,
+    };
+  }
+}
