@@ -21,7 +21,9 @@ import { runAction } from './output.js';
 const program = new Command('corral')
   .description('A self-hosted process herder: run, supervise, sandbox, meter and expose processes.')
   .version(VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Lets a command group have options of its own before its subcommands (`corral token -e …`).
+  .enablePositionalOptions();
 
 for (const register of [
   registerServeCommands,

@@ -28,6 +28,7 @@ import { attachProxy } from '../proxy/index.js';
 import { loginRoutes } from './routes/login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
 import { relayRoutes } from './routes/relay.js';
+import { golemHerderAdminRoutes } from '../compat/golem-herder/admin-route.js';
 import { securityHeadersHook, uiRoutes } from './routes/ui.js';
 import { mountCompatAdapters } from '../compat/index.js';
 
@@ -112,6 +113,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(instanceRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
       await api.register(relayRoutes, { corral });
+      await api.register(golemHerderAdminRoutes, { corral });
       await api.register(usageRoutes, { corral });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await api.register(swaggerUi, { routePrefix: '/docs' });

@@ -5,7 +5,8 @@
  * with an output file; then bad input and auth refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser, type TestServer } from '../helpers/server.js';
+import { runCli } from '../cli/run-cli.js';
+import { api, createUser, type TestServer } from '../helpers/server.js';
 import { connect, refusedWith, send } from '../relay/ws-client.js';
 import { eventually } from './helpers.js';
 import { startGolemServer } from './golem-helpers.js';
@@ -99,6 +100,28 @@ describe('golem-herder tokens', () => {
   });
 });
 
+describe('corral token -e EMAIL -c CREDITS', () => {
+  it('makes a golem-herder token while the server runs (admin only)', async () => {
+    const env = { CORRAL_URL: server.url, CORRAL_TOKEN: server.adminToken, XDG_CONFIG_HOME: '/nonexistent' };
+    const made = await runCli(['token', '-e', 'cli@example.com', '-c', '7'], { env });
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    const inspected = await get(`/token/v1/inspect/${made.stdout.trim()}`);
+    expect(inspected.json).toMatchObject({ email: 'cli@example.com', credits: 7 });
+    const json = await runCli(['token', '-e', 'cli@example.com', '--json'], { env });
+    expect(JSON.parse(json.stdout)).toMatchObject({ email: 'cli@example.com', credits: 30000 });
+    // The other token commands are unchanged by the group's options.
+    expect((await runCli(['token', 'ls', '--json'], { env })).code).toBe(0);
+    const bad = await runCli(['token', '-e', 'cli@example.com', '-c', 'many'], { env });
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining('bad_input')]);
+    const user = await createUser(server, 'not-an-admin');
+    const refused = await runCli(['token', '-e', 'x@example.com'], { env: { ...env, CORRAL_TOKEN: user } });
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('forbidden')]);
+    // The API behind it checks its body like any other.
+    expect((await api(server, server.adminToken, 'POST', '/api/v1/golem-herder/tokens', { email: 'a@b', extra: 1 })).status).toBe(400);
+  }, 60_000);
+});
+
 describe('golem-herder daemons', () => {
   let alice: string;
   beforeAll(async () => {
@@ -183,6 +206,29 @@ describe('golem-herder daemons', () => {
     const dup = await post('/daemon/v1/spawn', { name: 'mine', image: 'sh', 'main.sh': 'true\n' }, { token: alice, multipart: true });
     expect(dup.status).toBe(409);
     await post('/daemon/v1/kill/mine', {}, { token: alice, query: '?wipe=true' });
+  });
+});
+
+describe('golem-herder with auth on (the default)', () => {
+  it('wants a token for golems and the relay sockets too', async () => {
+    const wsRoot = root.replace(/^http/, 'ws');
+    expect((await fetch(`${root}/golem/v1/spawn/doc`)).status).toBe(401);
+    expect((await fetch(`${root}/golem/v1/ls`)).status).toBe(401);
+    expect(await refusedWith(`${wsRoot}/golem/v1/connect/doc`)).toBe(401);
+    expect(await refusedWith(`${wsRoot}/minion/v1/connect/doc?type=x`)).toBe(401);
+    expect(await refusedWith(`${wsRoot}/golem/v1/connect-to/doc/00000000-0000-4000-8000-000000000000`)).toBe(401);
+    // With a token, a golem's control socket is its owner's: another user cannot pair with its minions.
+    const owner = await token('golem-owner@example.com', 10);
+    const other = await token('someone-else@example.com', 10);
+    const golem = await connect(`${wsRoot}/golem/v1/connect/doc-auth?token=${owner}`);
+    const minion = await connect(`${wsRoot}/minion/v1/connect/doc-auth?type=t&token=${other}`);
+    const hello = await golem.json();
+    expect(await refusedWith(`${wsRoot}/golem/v1/connect-to/doc-auth/${hello.ID}?token=${other}`)).toBe(404);
+    const link = await connect(`${wsRoot}/golem/v1/connect-to/doc-auth/${hello.ID}?token=${owner}`);
+    expect(await minion.json()).toEqual({ Event: 'golem-connected' });
+    link.ws.close();
+    golem.ws.close();
+    await minion.closed;
   });
 });
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SCOPES, type Scope, type TokenInfo, type User } from '../../core/accounts/types.js';
 import { apiAction, apiCommand } from '../command.js';
 import { table } from '../output.js';
-import { parseDuration } from '../parse.js';
+import { parseCount, parseDuration } from '../parse.js';
 
 interface Me {
   user: User;
@@ -13,7 +13,26 @@ interface Me {
 }
 
 export function registerTokenCommands(program: Command): void {
-  const token = program.command('token').description('manage your API tokens');
+  const token = program.command('token').description('manage your API tokens (with -e: a golem-herder token for an email)');
+
+  // golem-herder's `token -e EMAIL [-c CREDITS]`; its options come before any subcommand.
+  token
+    .enablePositionalOptions()
+    .option('-e, --email <email>', 'golem-herder: print a token for this email (admin)')
+    .option('-c, --credits <n>', "golem-herder: credits it carries (default: the server's, 30000)", (v) => parseCount(v, '--credits'))
+    .option('--json', 'print machine-readable JSON')
+    .option('-k, --insecure', 'accept a self-signed TLS certificate')
+    .option('--url <url>', 'server URL (default: from `corral login` or CORRAL_URL)')
+    .action(
+      apiAction(async ({ client, out }, flags: { email?: string; credits?: number }) => {
+        if (!flags.email) return void token.help();
+        const made = await client.post<{ token: string; email: string; credits: number }>('/golem-herder/tokens', {
+          email: flags.email,
+          ...(flags.credits !== undefined && { credits: flags.credits }),
+        });
+        out(made, () => made.token);
+      }),
+    );
 
   apiCommand(token, 'create <name>', 'create a token and print it (shown only once)')
     .option('-s, --scope <scope...>', `scopes it holds (default: all yours): ${SCOPES.join(', ')}`)
