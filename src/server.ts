@@ -8,6 +8,7 @@ import type { Config } from './core/config.js';
 import { Corral } from './core/corral.js';
 import { createLogger } from './core/logger.js';
 import { buildApp } from './http/app.js';
+import { afterListen, checkRoleConfig, listenOptions } from './roles/index.js';
 import { startCompatListeners, type CompatListeners } from './compat/index.js';
 
 /** How long shutdown waits for requests in flight before cutting their connections. */
@@ -24,12 +25,13 @@ export interface RunningServer {
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const log = createLogger(config.logLevel);
+  checkRoleConfig(config);
   const corral = await Corral.open(config, log);
   let app: FastifyInstance;
   let compat: CompatListeners;
   try {
     app = await buildApp(corral);
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen(await listenOptions(config));
     compat = await startCompatListeners(corral, app.proxy).catch(async (e: unknown) => {
       await app.close();
       throw e;
@@ -38,10 +40,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await corral.close();
     throw e;
   }
-  const { port } = app.server.address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `${scheme}://${host}:${port}`;
+  const url = (await afterListen(config)) ?? `${scheme}://${host}:${(app.server.address() as AddressInfo).port}`;
   log.info({ url, data: config.data }, 'corral is listening');
 
   let closing: Promise<void> | undefined;

@@ -97,6 +97,8 @@ export const errors = {
 
   // --- the server
   config: make('config_invalid', 500),
+  managerUnavailable: make('manager_unavailable', 502), // proxy role: its manager did not answer
+  managerTimeout: make('manager_timeout', 504),
   internal: make('internal', 500),
 } as const;
 

@@ -25,6 +25,7 @@ import { userRoutes } from './routes/users.js';
 import { usageRoutes } from './routes/usage.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { attachProxy } from '../proxy/index.js';
+import { registerRoleRoutes, setUpRole } from '../roles/index.js';
 import { loginRoutes } from './routes/login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
 import { relayRoutes } from './routes/relay.js';
@@ -75,8 +76,11 @@ export function serverOptions(corral: Corral): FastifyServerOptions & { https?: 
 export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   const { config } = corral;
   const app = Fastify(serverOptions(corral)).withTypeProvider<TypeBoxTypeProvider>();
-  // Before any route: proxied traffic is taken off the raw server ahead of fastify.
+  // Before any route: proxied traffic is taken off the raw server ahead of fastify (a proxy
+  // role's API forwarding first, so the instance proxy attached after it sees requests first).
+  const role = setUpRole(app, corral);
   const proxy = attachProxy(app, corral);
+  if (role.targets) proxy.useTargets(role.targets);
 
   registerErrorHandling(app);
   logOneLinePerRequest(app);
@@ -103,7 +107,8 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(securityHeadersHook, { tls: !!config.tls });
   await app.register(loginRoutes, { corral, proxy });
   await app.register(uiRoutes);
-  await app.register(
+  // The proxy role has no API of its own: its /api/ requests are forwarded to the manager (src/roles).
+  if (config.role !== 'proxy') await app.register(
     async (api) => {
       await api.register(indexRoutes, { links: LINKS });
       await api.register(sessionRoutes, { corral });
@@ -120,6 +125,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  await registerRoleRoutes(app, corral);
   // Old tools' APIs configured with a `prefix` live on this listener (see src/compat).
   await mountCompatAdapters(app, corral, proxy);
   return app;

@@ -19,10 +19,10 @@ export function openTunnel(
   req: IncomingMessage,
   client: Duplex,
   head: Buffer,
-  target: { host: string; port: number; path: string; headers: string[]; connectTimeoutMs: number },
+  target: { host: string; port: number; socketPath?: string; path: string; headers: string[]; connectTimeoutMs: number },
   onTraffic: () => void,
 ): Tunnel {
-  const upstream = net.connect({ host: target.host, port: target.port });
+  const upstream = net.connect(target.socketPath ? { path: target.socketPath } : { host: target.host, port: target.port });
   upstream.setNoDelay(true);
   const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), target.connectTimeoutMs);
   let lines = `${req.method} ${target.path} HTTP/1.1\r\n`;

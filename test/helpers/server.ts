@@ -116,9 +116,15 @@ export interface ChildServer {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `corral serve` as a child process and waits until it listens. */
-export async function spawnServer(data: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<ChildServer> {
+/** Starts `corral serve` as a child process (as another user with `as`) and waits until it listens. */
+export async function spawnServer(
+  data: string,
+  env: NodeJS.ProcessEnv = {},
+  args: string[] = [],
+  as: { uid?: number; gid?: number } = {},
+): Promise<ChildServer> {
   const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', ...args], {
+    ...as,
     env: { ...process.env, CORRAL_ADMIN_PASSWORD: ADMIN_PASSWORD, CORRAL_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
