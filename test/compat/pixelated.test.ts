@@ -163,13 +163,19 @@ describe('pixelated-dispatcher adapters', () => {
     expect((await oldClient('GET', `${proxy}/inbox`, { headers: { cookie } })).status).toBe(302);
   });
 
-  it('keeps `next` on this site', async () => {
+  it('keeps `next` on this site, and starts one agent for two first logins at once', async () => {
     expect((await call('POST', '/agents', { name: 'fred', password: 'fred-password' })).status).toBe(201);
-    const res = await oldClient('POST', `${proxy}/auth/login`, {
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: 'fred', password: 'fred-password', next: '//evil.example/' }).toString(),
-    });
-    expect(res.status).toBe(302);
-    expect(res.headers.location).toBe('/');
+    const login = (next: string) =>
+      oldClient('POST', `${proxy}/auth/login`, {
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: 'fred', password: 'fred-password', next }).toString(),
+      });
+    const [evil, fine] = await Promise.all([login('//evil.example/'), login('/mail')]);
+    expect(evil.status).toBe(302);
+    expect(evil.headers.location).toBe('/');
+    expect(fine.status).toBe(302);
+    expect(fine.headers.location).toBe('/mail');
+    const instances = await oldClient('GET', `${server.url}/api/v1/instances`, { headers: admin });
+    expect(instances.body.instances.filter((i: { owner: string }) => i.owner === 'fred').map((i: { name: string }) => i.name)).toEqual(['agent']);
   });
 });

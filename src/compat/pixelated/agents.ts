@@ -86,7 +86,10 @@ export class PixelatedAgents {
   /** Starts the user's agent (making its instance first if it has none) and returns it. */
   async start(user: User): Promise<Instance> {
     const current = await this.instanceOf(user);
-    if (!current) return this.createInstance(user);
+    if (!current) {
+      const made = await this.createInstance(user);
+      return made.desiredState === 'running' ? made : this.service.start(user, made.id);
+    }
     if (current.state === 'running' || current.desiredState === 'running') return current;
     return this.service.start(user, current.id);
   }
@@ -144,7 +147,13 @@ export class PixelatedAgents {
     if (!Object.keys(what).length) {
       throw errors.config('config key "compat.pixelatedAgent": set shell, command or sourceUrl: what each agent runs');
     }
-    const instance = await this.service.create(user, { name: cfg.instance, ...what, env: cfg.env, ports: [{ name: 'http' }] });
+    // Two first logins at once, or an instance of that name the user made: adopt it.
+    const instance = await this.service
+      .create(user, { name: cfg.instance, ...what, env: cfg.env, ports: [{ name: 'http' }] })
+      .catch((e: unknown) => {
+        if (isCorralError(e) && e.code === 'instance_exists') return this.service.get(user, cfg.instance);
+        throw e;
+      });
     const { store } = this.corral;
     await store.proxy.upsert({
       instanceId: instance.id,
