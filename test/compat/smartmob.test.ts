@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server.js';
+import { configFromFlags } from '../../src/cli/commands/serve.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';
@@ -234,5 +235,20 @@ describe('smartmob-agent adapter with auth off', () => {
     });
     await expect(startServer(exposed)).rejects.toMatchObject({ code: 'config_invalid' });
     await rm(data, { recursive: true, force: true });
+  });
+});
+
+describe('corral serve --compat', () => {
+  it('turns every adapter on, each on its own default port on 127.0.0.1', () => {
+    const off = configFromFlags({});
+    expect(Object.values(off.compat).filter((c) => 'enabled' in c && c.enabled)).toEqual([]);
+    const on = configFromFlags({ compat: true });
+    const { pixelatedAgent: _, ...adapters } = on.compat;
+    expect(Object.fromEntries(Object.entries(adapters).map(([name, c]) => [name, [c.enabled, c.host, c.port, c.auth]]))).toEqual({
+      smartmobAgent: [true, '127.0.0.1', 8081, true],
+      golemHerder: [true, '127.0.0.1', 8082, true],
+      pixelatedProxy: [true, '127.0.0.1', 8083, true],
+      pixelatedManager: [true, '127.0.0.1', 8084, true],
+    });
   });
 });
