@@ -16,6 +16,7 @@ import { registerLoginCommand } from './commands/login.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUserCommands } from './commands/user.js';
+import { registerUsageCommands } from './commands/usage.js';
 import { runAction } from './output.js';
 
 const program = new Command('corral')
@@ -31,6 +32,7 @@ for (const register of [
   registerDoctorCommand,
   registerLoginCommand,
   registerUserCommands,
+  registerUsageCommands,
   registerTokenCommands,
   registerJobCommands,
   registerInstanceCommands,

@@ -5,6 +5,7 @@ import { apiAction, apiCommand } from '../command.js';
 import { CliError, table } from '../output.js';
 import { parseCount } from '../parse.js';
 import { ask, askNewPassword, readStdinSecrets } from '../prompt.js';
+import { registerUserCreditsCommand } from './usage.js';
 
 interface Me {
   user: User;
@@ -32,6 +33,8 @@ export function registerUserCommands(program: Command): void {
       out(users, () => table(['NAME', 'ROLE', 'CREDITS', 'CREATED'], users.map((u) => [u.name, u.role, String(u.credits), u.createdAt])));
     }),
   );
+
+  registerUserCreditsCommand(user);
 
   apiCommand(user, 'rm <name>', 'delete a user, with their tokens and sessions').action(
     apiAction(async ({ client, out }, name: string) => {
