@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request } from 'undici';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server.js';
 import { configFromFlags } from '../../src/cli/commands/serve.js';
@@ -114,6 +115,22 @@ describe('smartmob-agent adapter', () => {
     const refused = await create({}, { ...auth, 'x-request-id': 'req-43' });
     expect(refused.status).toBe(400);
     expect(refused.headers['x-request-id']).toBe('req-43');
+    const nowhere = await oldClient('GET', `${root}/no-such-thing`, { headers: { ...auth, 'x-request-id': 'req-44' } });
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.headers['x-request-id']).toBe('req-44');
+    expect((await oldClient('GET', `${root}/list-processes`, { headers: { ...auth, 'x-request-id': 'bad id' } })).headers['x-request-id']).not.toBe('bad id');
+
+    const created = await create(
+      { app: 'ids', node: 'crash.0', process_type: 'crash', source_url: `${files.url}/app.tar.gz` },
+      { ...auth, 'x-request-id': 'req-45' },
+    );
+    const upgraded = new Promise<string | undefined>((resolve) => {
+      const socket = new WebSocket(created.body.attach, { headers: { ...auth, 'x-request-id': 'req-46' } });
+      socket.once('upgrade', (res) => resolve(res.headers['x-request-id'] as string | undefined));
+      socket.once('open', () => socket.close());
+    });
+    expect(await upgraded).toBe('req-46');
+    expect((await oldClient('POST', created.body.delete, { headers: auth })).status).toBe(200);
   });
 
   it('refuses bad bodies: missing or unknown keys, bad JSON, bad names', async () => {

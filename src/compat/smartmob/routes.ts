@@ -8,7 +8,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
+import { errors } from '../../core/errors.js';
 import { forwardBounded } from '../../core/instances/index.js';
 import { ErrorBody } from '../../http/errors.js';
 import { corkedSink } from '../../http/routes/instances/streams.js';
@@ -39,7 +41,15 @@ export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smart
 
   app.addHook('onRequest', async (request, reply) => {
     const sent = request.headers['x-request-id'];
-    void reply.header('x-request-id', typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID());
+    const id = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+    void reply.header('x-request-id', id);
+    requestIds.set(request.raw, id);
+  });
+  // The attach handshake's 101 is written by ws, not fastify: add the id there.
+  const requestIds = new WeakMap<IncomingMessage, string>();
+  app.websocketServer.on('headers', (headers: string[], req: IncomingMessage) => {
+    const id = requestIds.get(req);
+    if (id) headers.push(`X-Request-Id: ${id}`);
   });
 
   acceptJsonOfAnyType(app, corral.config.bodyLimitBytes);
@@ -69,6 +79,11 @@ export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smart
       corral: { instance: instance.id, state: instance.state, restartCount: instance.restartCount, lastError: instance.lastError },
     };
   };
+
+  // Unknown paths get their 404 here, inside this API's hooks (so with X-Request-Id too).
+  app.all('/*', { schema: { hide: true } }, async (request) => {
+    throw errors.notFound(`no route for ${request.method} ${request.url.split('?')[0]}`);
+  });
 
   app.get('/', { schema: { summary: 'Index: links to list and create', tags, response: { 200: IndexSchema } } }, async (request) => {
     await userFor(request, false);
