@@ -11,7 +11,6 @@
  * A job whose limits or mounts differ from the pool's profile gets a sandbox started on
  * the spot, the same way.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, realpath, rm } from 'node:fs/promises';
@@ -28,6 +27,7 @@ import { detectSandbox } from './detect.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { signalName } from './proc.js';
 import { sandboxArgv } from './sandbox.js';
+import { defaultSpawner, type Spawned, type Spawner } from './spawner.js';
 
 /** Where the control dir (the job's command) appears inside the sandbox. */
 const CONTROL_MOUNT = '/.corral';
@@ -57,6 +57,8 @@ export interface ProcessJobRunnerOptions {
   /** The default profile: jobs with these limits use pre-started sandboxes. */
   defaults: Profile;
   onError?: (err: unknown) => void;
+  /** How sandboxes are forked; default: the shared spawn host (spawner.ts). */
+  spawner?: Spawner;
 }
 
 const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
@@ -66,17 +68,18 @@ class Sandbox {
   readonly dir: string;
   readonly workDir: string;
   readonly controlDir: string;
-  child!: ChildProcess;
+  /** Set by start() before anyone else sees the sandbox. */
+  child!: Spawned;
   cgroup: Cgroup | undefined;
-  exited = false;
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private resolveClosed!: (v: { code: number | null; signal: NodeJS.Signals | null }) => void;
 
   private constructor(root: string) {
     this.dir = path.join(root, randomUUID());
     this.workDir = path.join(this.dir, 'work');
     this.controlDir = path.join(this.dir, 'control');
-    this.closed = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  get exited(): boolean {
+    return this.child.exitInfo !== undefined;
   }
 
   static async start(bwrap: string, opts: ProcessJobRunnerOptions, profile: Profile): Promise<Sandbox> {
@@ -103,36 +106,30 @@ class Sandbox {
       // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
       sandbox.splice(sandbox.indexOf('--'), 0, '--remount-ro', '/');
       const argv = launchArgv({ procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits }, sandbox);
-      sb.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+      sb.child = await (opts.spawner ?? defaultSpawner()).spawn(argv, { pipes: 4 });
     } catch (e) {
       await sb.destroy();
       throw e;
     }
-    sb.child.once('exit', () => (sb.exited = true));
-    sb.child.once('close', (code, signal) => sb.resolveClosed({ code, signal }));
-    sb.child.once('error', () => {
-      sb.exited = true;
-      sb.resolveClosed({ code: null, signal: null });
-    });
-    for (const s of sb.child.stdio) (s as NodeJS.EventEmitter | null)?.on('error', () => {});
     return sb;
   }
 
   get control(): Writable {
-    return this.child.stdio[3] as Writable;
+    return this.child.stdio[3]!;
   }
 
   /** Kills everything in it. */
   kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
+    // During start() the child may not exist yet.
+    (this.child as Spawned | undefined)?.kill('SIGKILL');
     void this.cgroup?.killAll();
   }
 
   /** Kills what is left and removes its cgroup and dirs. */
   async destroy(): Promise<void> {
-    if (this.child) {
+    if (this.child as Spawned | undefined) {
       this.kill();
-      await this.closed;
+      await this.child.closed;
     }
     await this.cgroup?.remove().catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
@@ -281,7 +278,7 @@ export class ProcessJobRunner implements JobRunner {
     const timer = setTimeout(() => stop('timeout'), spec.timeoutMs);
 
     const done = (async (): Promise<JobResult> => {
-      const { code, signal } = await sb.closed;
+      const { code, signal } = await sb.child.closed;
       const wallMs = performance.now() - started;
       clearTimeout(timer);
       this.running.delete(sb);

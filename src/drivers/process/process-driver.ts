@@ -14,8 +14,6 @@
  * server dies; without bwrap, setpriv --pdeathsig does it for the main process and adopt()
  * (and list() for cgroups of dead servers) kill whatever is left at the next start.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 // The start path uses sync fs calls on purpose: each takes microseconds, while async ones wait
 // in libuv's small thread pool behind all other file I/O of a busy server.
 import { mkdirSync, realpathSync } from 'node:fs';
@@ -30,6 +28,7 @@ import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
 import { ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
+import { defaultSpawner, type Spawner } from './spawner.js';
 
 export interface ProcessDriverOptions {
   /**
@@ -48,6 +47,8 @@ export interface ProcessDriverOptions {
   resolveImage?: (image: string) => Mount[] | undefined;
   /** Where warnings go (the server's logger). */
   warn?: (message: string) => void;
+  /** How children are forked; default: the shared spawn host (spawner.ts). */
+  spawner?: Spawner;
 }
 
 const DRIVER = 'process';
@@ -66,8 +67,10 @@ export class ProcessDriver implements Driver {
   private modesCache?: Promise<Modes>;
   private hideReal?: Promise<string[]>;
   private staleCleaned?: Promise<unknown>;
+  private readonly spawner: Spawner;
 
   constructor(private readonly opts: ProcessDriverOptions) {
+    this.spawner = opts.spawner ?? defaultSpawner();
     // Probe now, so "running unsandboxed / without limits" is logged when the server starts.
     void this.modes();
   }
@@ -136,18 +139,11 @@ export class ProcessDriver implements Driver {
         ? await this.sandboxed(modes.bwrap, spec, imageMounts)
         : unsandboxedCommand(spec);
       const argv = launchArgv({ procsFiles: cgroup?.procsFiles, rlimits: this.opts.rlimits, setpriv: modes.setpriv }, inner.argv);
-      const child = spawn(argv[0]!, argv.slice(1), {
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: modes.bwrap ? { PATH: LAUNCH_PATH } : inner.env,
-        cwd: inner.cwd,
-      });
-      // Node knows synchronously whether the spawn worked (pid set). The workload must
-      // listen at once: if 'exit' comes before anyone reads stdout, node discards the output.
-      if (child.pid === undefined) {
-        const [err] = (await once(child, 'error').catch((e: unknown) => [e])) as [Error];
-        throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
-      }
+      const child = await this.spawner
+        .spawn(argv, { pipes: 3, detached: true, env: modes.bwrap ? { PATH: LAUNCH_PATH } : inner.env, cwd: inner.cwd })
+        .catch((err: Error) => {
+          throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
+        });
       const handle: Handle = {
         driver: DRIVER,
         instanceId: spec.instanceId,

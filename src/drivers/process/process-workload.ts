@@ -9,13 +9,13 @@
  * signals it has no handler for, so the workload alone sees them. Without bwrap the tree is
  * the workload's process group plus its descendants.
  */
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExitStatus, Handle, Workload, WorkloadSink, WorkloadStats } from '../driver.js';
 import type { Cgroup } from './cgroups.js';
 import { errors } from '../../core/errors.js';
 import { descendants, killQuietly, signalName, signalNumber } from './proc.js';
+import type { Spawned } from './spawner.js';
 
 /** After the main process exits, how long stray holders of its pipes may keep them open. */
 const PIPE_DRAIN_MS = 200;
@@ -23,8 +23,8 @@ const PIPE_DRAIN_MS = 200;
 const KILL_SETTLE_MS = 5000;
 
 export interface WorkloadParts {
-  /** Just spawned (pid set): the constructor must run before any await, see start(). */
-  child: ChildProcess;
+  /** Just spawned. */
+  child: Spawned;
   handle: Handle;
   sandboxed: boolean;
   cgroup?: Cgroup;
@@ -44,23 +44,22 @@ export class ProcessWorkload implements Workload {
 
   constructor(private readonly parts: WorkloadParts) {
     this.handle = parts.handle;
-    this.pid = parts.child.pid!;
+    this.pid = parts.child.pid;
     const { child, sink } = parts;
-    child.stdout!.on('data', (chunk: Buffer) => sink.output('stdout', chunk));
-    child.stderr!.on('data', (chunk: Buffer) => sink.output('stderr', chunk));
+    child.stdout.on('data', (chunk: Buffer) => sink.output('stdout', chunk));
+    child.stderr.on('data', (chunk: Buffer) => sink.output('stderr', chunk));
     // A workload that closed its stdin must not crash the server with EPIPE.
-    child.stdin!.on('error', () => undefined);
-    const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-    this.exited = this.watchExit(exit);
+    child.stdin.on('error', () => undefined);
+    this.exited = this.watchExit(child.exited);
     this.finished = this.exited
       .then(() => this.parts.cgroup?.remove())
       .catch(() => undefined)
       .finally(() => this.parts.onGone());
   }
 
-  private async watchExit(exit: Promise<[number | null, NodeJS.Signals | null]>): Promise<ExitStatus> {
+  private async watchExit(exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): Promise<ExitStatus> {
     const { cgroup, sink, sandboxed } = this.parts;
-    const [code, signal] = await exit;
+    const { code, signal } = await exit;
     // Leftovers (background children of an unsandboxed workload) must not outlive it. One
     // pass is enough here: the cgroup's removal later kills until it is empty.
     await this.killTree(false);
@@ -75,7 +74,7 @@ export class ProcessWorkload implements Workload {
   /** Waits for stdout/stderr to end, but not forever: something detached may hold them. */
   private async drainPipes(): Promise<void> {
     const { child } = this.parts;
-    const streams = [child.stdout!, child.stderr!].filter((s) => !s.readableEnded && !s.destroyed);
+    const streams = [child.stdout, child.stderr].filter((s) => !s.readableEnded && !s.destroyed);
     if (!streams.length) return;
     const ended = Promise.all(streams.map((s) => once(s, 'close').catch(() => undefined)));
     await Promise.race([ended, sleep(PIPE_DRAIN_MS)]);
@@ -83,7 +82,7 @@ export class ProcessWorkload implements Workload {
   }
 
   write(data: Buffer | string): void {
-    const stdin = this.parts.child.stdin!;
+    const stdin = this.parts.child.stdin;
     if (!this.done && stdin.writable) stdin.write(data);
   }
 
@@ -93,8 +92,7 @@ export class ProcessWorkload implements Workload {
   }
 
   private get running(): boolean {
-    const { child } = this.parts;
-    return child.exitCode === null && child.signalCode === null;
+    return this.parts.child.exitInfo === undefined;
   }
 
   /** Every process of the workload that may receive a polite signal (see the header). */

@@ -1,0 +1,67 @@
+/**
+ * The spawn host: children forked by a helper process, their pipes handed to the server.
+ * Both spawners must behave the same, and the host must lose no byte of a child that
+ * writes and exits at once (its pipes travel to the server unread).
+ */
+import { describe, expect, it } from 'vitest';
+import { HostSpawner, LocalSpawner, type Spawned, type Spawner } from '../../src/drivers/process/spawner.js';
+
+const read = (s: NodeJS.ReadableStream) =>
+  new Promise<string>((resolve) => {
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString()));
+    s.on('close', () => resolve(text));
+  });
+
+async function run(spawner: Spawner, script: string, input?: { fd3?: string; stdin?: string }): Promise<{ child: Spawned; out: string; err: string }> {
+  const child = await spawner.spawn(['/bin/sh', '-c', script], { pipes: 4 });
+  const out = read(child.stdout);
+  const err = read(child.stderr);
+  if (input?.fd3 !== undefined) child.stdio[3]!.end(input.fd3);
+  if (input?.stdin !== undefined) child.stdin.end(input.stdin);
+  await child.closed;
+  return { child, out: await out, err: await err };
+}
+
+describe.each([
+  ['spawn host', () => new HostSpawner()],
+  ['in-process', () => new LocalSpawner()],
+])('%s', (_name, make) => {
+  const spawner = make();
+
+  it('connects stdin, stdout, stderr and fd 3, and reports the exit code', async () => {
+    const { child, out, err } = await run(spawner, 'read -r x <&3; echo "fd3=$x"; cat >&2; exit 7', { fd3: 'go\n', stdin: 'to stdin\n' });
+    expect(out).toBe('fd3=go\n');
+    expect(err).toBe('to stdin\n');
+    expect(child.exitInfo).toEqual({ code: 7, signal: null });
+    expect(child.pid).toBeGreaterThan(1);
+  });
+
+  it('loses no output of children that write and exit at once', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run(spawner, `echo early-${i}; echo err-${i} >&2`)));
+    results.forEach((r, i) => {
+      expect(r.out).toBe(`early-${i}\n`);
+      expect(r.err).toBe(`err-${i}\n`);
+    });
+  });
+
+  it('signals a running child, and ignores kill() after the exit', async () => {
+    const child = await spawner.spawn(['/bin/sh', '-c', 'echo up; exec sleep 30'], { pipes: 3 });
+    await new Promise((r) => child.stdout.once('data', r));
+    child.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(() => child.kill('SIGKILL')).not.toThrow();
+  });
+
+  it('rejects a program that does not exist', async () => {
+    await expect(spawner.spawn(['/nonexistent/program'], { pipes: 3 })).rejects.toThrow(/ENOENT|nonexistent/);
+  });
+
+  it('starts children in their own process group when detached', async () => {
+    const { out } = await run(spawner, 'ps -o pgid= -p $$', {});
+    const child = await spawner.spawn(['/bin/sh', '-c', 'ps -o pgid= -p $$'], { pipes: 3, detached: true });
+    const detachedOut = await read(child.stdout);
+    expect(Number(detachedOut.trim())).toBe(child.pid);
+    expect(Number(out.trim())).not.toBe(Number(detachedOut.trim()));
+  });
+});
