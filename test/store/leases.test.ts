@@ -73,3 +73,30 @@ describe.each(storeDialects)('leases on $name', (dialect) => {
     await c.close();
   });
 });
+
+describe('SharedLeases cut off from the database', () => {
+  it('gives its instances up once their leases expire unrenewed', async () => {
+    let now = 0;
+    let failing = false;
+    const store = {
+      claim: async () => true,
+      renew: async () => {
+        if (failing) throw new Error('database away');
+        return [{ instanceId: 'x', managerId: 'A', expiresAt: now + 3000 }];
+      },
+      list: async () => [],
+      release: async () => undefined,
+    };
+    const leases = new SharedLeases(store as never, { managerId: 'A', ttlMs: 300, warn: () => undefined, now: () => now });
+    expect(await leases.claim('x')).toBe('taken');
+    const lost: string[][] = [];
+    leases.start((ids) => lost.push(ids));
+    failing = true;
+    await new Promise((r) => setTimeout(r, 250)); // beats fail, but the lease (until 300) holds
+    expect(lost).toEqual([]);
+    now = 301;
+    await new Promise((r) => setTimeout(r, 250));
+    await leases.close();
+    expect(lost).toEqual([['x']]);
+  });
+});

@@ -77,7 +77,10 @@ export class SharedLeases implements InstanceLeases {
     // Three beats per lifetime: one late or failed beat does not lose the leases.
     this.timer = setInterval(() => {
       this.beating ??= this.beat(onLost)
-        .catch((e: unknown) => this.opts.warn(e, 'renewing instance leases failed'))
+        .catch((e: unknown) => {
+          this.opts.warn(e, 'renewing instance leases failed');
+          this.expire(onLost);
+        })
         .finally(() => (this.beating = undefined));
     }, this.opts.ttlMs / 3);
     this.timer.unref();
@@ -102,10 +105,22 @@ export class SharedLeases implements InstanceLeases {
     if (taken.length) onLost(taken);
   }
 
+  /**
+   * Cut off from the database past a lease's expiry, this manager must assume another one
+   * took the instance over: it gives it up, so no instance runs twice for long.
+   */
+  private expire(onLost: (instanceIds: string[]) => void): void {
+    const now = this.now();
+    const expired = [...this.held].filter(([, until]) => until <= now).map(([id]) => id);
+    for (const id of expired) this.held.delete(id);
+    if (expired.length) onLost(expired);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.beating;
     this.held.clear();
-    await this.store.release(this.managerId);
+    // Without the database the leases simply expire; shutdown goes on.
+    await this.store.release(this.managerId).catch((e: unknown) => this.opts.warn(e, 'releasing instance leases failed'));
   }
 }
