@@ -134,8 +134,8 @@ export class LedgerStore {
 
   /**
    * Charges a metered run from where its mark stands (or from its start, for a new run) up
-   * to `run.until`, debiting whole credits and carrying the fraction. Returns the row written,
-   * or undefined when there was nothing to charge yet.
+   * to `run.until`, debiting whole credits and carrying the fraction. Returns the row written
+   * and the seconds it covers; no row while the time so far costs less than a credit.
    */
   meter(run: MeterRun, kind: LedgerKind): Promise<{ entry?: LedgerEntry; seconds: number } | undefined> {
     return this.db.transaction().execute(async (trx) => {
@@ -145,10 +145,12 @@ export class LedgerStore {
       if (run.until <= from) return undefined;
       const seconds = (run.until - from) / 1000;
       const { amount, carry } = run.price(seconds, mark ? Number(mark.carry) : 0);
+      // Less than a credit so far: leave the mark, so the next charge covers these seconds
+      // too and each row's seconds are the time it pays for.
+      if (amount <= 0) return { seconds };
       const values = { user_id: run.userId, run_started_at: run.runStartedAt, charged_until: run.until, carry };
       if (mark) await trx.updateTable('meter_marks').set(values).where('subject_id', '=', run.subjectId).execute();
       else await trx.insertInto('meter_marks').values({ subject_id: run.subjectId, ...values }).execute();
-      if (amount <= 0) return { seconds };
       const entry = await append(trx, {
         userId: run.userId,
         amount: -amount,

@@ -12,7 +12,11 @@ import type { InstanceSpec } from '../instances/spec.js';
 import { QUOTA_NAMES, type QuotaName, type Quotas } from './config.js';
 
 const QuotaValue = Type.Integer({ minimum: 0, description: '0 = no limit' });
-const Override = Type.Optional(Type.Union([QuotaValue, Type.Null()], { description: '0 = no limit; null = the server default' }));
+// One schema with two types (not a union): with the server's type coercion a union would
+// turn null into 0 or 0 into null.
+const Override = Type.Optional(
+  Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 0, description: '0 = no limit; null = the server default' }),
+);
 
 export const QuotasViewSchema = Type.Object({
   instances: QuotaValue,
