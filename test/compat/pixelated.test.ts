@@ -156,10 +156,24 @@ describe('pixelated-dispatcher adapters', () => {
     expect(await socket.until((t) => t.startsWith('hello'))).toBe('hello bob');
     const closed = new Promise<void>((resolve) => socket.socket.once('close', () => resolve()));
 
+    // Stopped by the manager while logged in: the next page is the login form, which starts it again.
+    expect(await call('PUT', '/agents/bob/state', { state: 'stopped' })).toMatchObject({ status: 200 });
+    await closed;
+    const stopped = await oldClient('GET', `${proxy}/inbox`, { headers: { cookie } });
+    expect(stopped.status).toBe(302);
+    expect(stopped.headers.location).toBe(`/auth/login?next=${encodeURIComponent('/inbox')}`);
+    const again = await post({ username: 'bob', password: 'bob-password', next: '/inbox' });
+    expect(again.status).toBe(302);
+    const cookie2 = String(again.headers['set-cookie']).split(';')[0]!;
+    expect((await oldClient('GET', `${proxy}/inbox`, { headers: { cookie: cookie2 } })).status).toBe(200);
+    expect((await oldClient('GET', `${proxy}/inbox`, { headers: { cookie } })).status).toBe(200);
+
+    const socket2 = await openWebSocket(`${proxy.replace(/^http/, 'ws')}/socket`, { cookie });
+    const closed2 = new Promise<void>((resolve) => socket2.socket.once('close', () => resolve()));
     const out = await oldClient('GET', `${proxy}/auth/logout`, { headers: { cookie } });
     expect(out.status).toBe(302);
     expect(out.headers.location).toBe('/auth/login');
-    await closed;
+    await closed2;
     expect((await oldClient('GET', `${proxy}/inbox`, { headers: { cookie } })).status).toBe(302);
   });
 

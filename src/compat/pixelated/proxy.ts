@@ -12,6 +12,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SESSION_COOKIE } from '../../core/accounts/index.js';
 import { isCorralError } from '../../core/errors.js';
+import type { InstanceState } from '../../core/instances/index.js';
+import { ACTIVE_STATES } from '../../core/instances/states.js';
 import { safeNext } from '../../http/routes/login.js';
 import { clearSessionCookie, setSessionCookie } from '../../http/session-cookie.js';
 import { presentedCredential } from '../../proxy/identity.js';
@@ -105,7 +107,7 @@ function interceptAgentTraffic(server: Server, proxy: Proxy, corral: CompatPlugi
   const mine = (url: string) => (prefix === '' || url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`)) && !url.startsWith(auth);
   const tls = !!corral.config.tls;
 
-  /** The route to the caller's agent, or why there is none. */
+  /** The route to the caller's running agent, or `login` (which starts it). */
   const routeFor = async (req: IncomingMessage) => {
     const url = req.url ?? '/';
     const credential = presentedCredential(req, url);
@@ -113,6 +115,9 @@ function interceptAgentTraffic(server: Server, proxy: Proxy, corral: CompatPlugi
     if (!principal) return { kind: 'login' as const };
     const agent = await corral.store.proxy.defaultFor(principal.user.id);
     if (!agent) return { kind: 'login' as const };
+    // A stopped agent (stopped by the manager, or at another logout) is started by logging in.
+    const { target } = await proxy.lookup(agent.ownerName, agent.instanceName);
+    if (!target || !ACTIVE_STATES.has(target.state as InstanceState)) return { kind: 'login' as const };
     const rest = url.slice(prefix.length);
     const upstreamPath = rest.startsWith('/') ? rest : `/${rest}`;
     return { kind: 'forward' as const, route: { owner: agent.ownerName, instance: agent.instanceName, port: undefined, prefix, upstreamPath } };
