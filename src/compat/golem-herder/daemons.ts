@@ -18,8 +18,10 @@ import { errors, isCorralError } from '../../core/errors.js';
 import { forwardBounded, type Instance } from '../../core/instances/index.js';
 import { validateFiles, writeFiles } from '../../core/jobs/files.js';
 import { requireScope } from '../../http/auth.js';
+import { asBuffer } from '../../http/routes/relay.js';
 import type { CompatPluginOptions } from '../index.js';
-import { checkFields, formFields, type FormValue } from './forms.js';
+import { checkFields, fileFields, formFields, type FormValue } from './forms.js';
+import { dockerListing } from './listing.js';
 import { DAEMON_ENV, instanceNameFor } from './names.js';
 
 const tags = ['golem-herder'];
@@ -69,16 +71,7 @@ export function daemonInfo(name: string, i: Instance) {
 /** A daemon in ls, shaped like the Docker container listing old clients read. */
 function listed(i: Instance) {
   const name = i.spec.env?.[DAEMON_ENV] ?? i.name;
-  return {
-    ...daemonInfo(name, i),
-    Id: i.id,
-    Names: [`/${name}`],
-    Image: i.spec.env?.GOLEM_HERDER_IMAGE ?? '',
-    State: i.state === 'running' ? 'running' : 'exited',
-    Status: i.state,
-    Created: Math.floor(Date.parse(i.createdAt) / 1000),
-    Labels: { subject: i.owner },
-  };
+  return { ...daemonInfo(name, i), ...dockerListing(i, name, i.spec.env?.GOLEM_HERDER_IMAGE ?? '', { subject: i.owner }) };
 }
 
 /** Resolves when the instance is running (or has ended up somewhere it will not run from). */
@@ -106,13 +99,8 @@ export function waitForRun(corral: Corral, user: User, id: string, timeoutMs: nu
 
 /** The posted files (every field but name, image, ports) checked like a job's, as an archive with a Procfile. */
 async function filesArchive(corral: Corral, fields: Record<string, FormValue>): Promise<{ dir: string; file: string }> {
-  const input: Record<string, { content: string; encoding: 'base64' }> = {};
-  for (const [k, v] of Object.entries(fields)) {
-    if (k in SpawnFields.properties || k === 'token') continue;
-    if (k === 'Procfile') throw errors.badFile('file "Procfile": the name is reserved (daemons run main.sh)');
-    input[k] = { content: (Buffer.isBuffer(v) ? v : Buffer.from(v)).toString('base64'), encoding: 'base64' };
-  }
-  if (!input['main.sh']) throw errors.validation('field "main.sh" is required: a daemon runs `sh main.sh`');
+  if (fields.Procfile !== undefined) throw errors.badFile('file "Procfile": the name is reserved (daemons run main.sh)');
+  const input = fileFields(fields, Object.keys(SpawnFields.properties));
   const c = corral.config.jobs;
   const files = validateFiles(input, { maxFiles: c.maxFiles, maxTotalBytes: c.maxTotalFileBytes });
   const dir = await mkdtemp(path.join(tmpdir(), 'corral-daemon-'));
@@ -230,7 +218,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
         if (e.stream !== 'corral') forward(e);
       });
       socket.on('message', (data: RawData, isBinary: boolean) => {
-        const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+        const buf = asBuffer(data);
         service.writeStdin(instance.id, isBinary ? buf : buf.toString('utf8'));
       });
       socket.on('close', unsubscribe);

@@ -41,6 +41,20 @@ export function onlyFields(fields: Record<string, FormValue>, allowed: string[])
   if (extra !== undefined) throw errors.validation(`unknown field "${extra}"`);
 }
 
+/**
+ * Every field but `reserved` (and `token`, which may come in the query) as a job-style file
+ * map, base64 so bytes pass unchanged; names and sizes are checked by the job's file rules.
+ */
+export function fileFields(fields: Record<string, FormValue>, reserved: string[]): Record<string, { content: string; encoding: 'base64' }> {
+  const files: Record<string, { content: string; encoding: 'base64' }> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (reserved.includes(k) || k === 'token') continue;
+    files[k] = { content: (Buffer.isBuffer(v) ? v : Buffer.from(v)).toString('base64'), encoding: 'base64' };
+  }
+  if (!files['main.sh']) throw errors.validation('field "main.sh" is required: it is what runs (`sh main.sh`)');
+  return files;
+}
+
 const text = (v: FormValue | undefined) => (Buffer.isBuffer(v) ? v.toString('utf8') : v);
 
 /** Picks `schema`'s properties out of the fields as text, converts numbers, and validates. */

@@ -14,6 +14,7 @@ import { compatUser } from '../auth.js';
 import type { CompatPluginOptions } from '../index.js';
 import type { GolemSettings } from './actor.js';
 import { bootstrapScript } from './bootstrap.js';
+import { dockerListing } from './listing.js';
 import { GOLEM_ENV, instanceNameFor } from './names.js';
 import { DocumentId } from './relay-sockets.js';
 
@@ -43,7 +44,7 @@ export function documentUrl(settings: GolemSettings, id: string): string {
 /** A golem in ls, shaped like the Docker container listing old clients read. */
 function listed(i: Instance) {
   const id = i.spec.env?.[GOLEM_ENV] ?? i.name;
-  return { Id: i.id, Names: [`/golem-${id}`], Image: 'chromium', State: i.state === 'running' ? 'running' : 'exited', Status: i.state, Labels: { webstrate: id } };
+  return dockerListing(i, `golem-${id}`, 'chromium', { webstrate: id });
 }
 
 const IdParams = Type.Object({ id: DocumentId });

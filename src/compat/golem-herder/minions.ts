@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { errors } from '../../core/errors.js';
 import type { CompatPluginOptions } from '../index.js';
 import { compatUser } from '../auth.js';
-import { checkFields, formFields } from './forms.js';
+import { checkFields, fileFields, formFields } from './forms.js';
 
 const MinionFields = Type.Object(
   {
@@ -29,12 +29,7 @@ export const minionRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
       const user = await compatUser(corral, request, settings, 'jobs:write');
       const fields = formFields(request);
       const { env, output } = checkFields(MinionFields, fields);
-      const files: Record<string, { content: string; encoding: 'base64' }> = {};
-      for (const [k, v] of Object.entries(fields)) {
-        if (k in MinionFields.properties || k === 'token') continue;
-        files[k] = { content: (Buffer.isBuffer(v) ? v : Buffer.from(v)).toString('base64'), encoding: 'base64' };
-      }
-      if (!files['main.sh']) throw errors.validation('field "main.sh" is required: a minion runs `sh main.sh`');
+      const files = fileFields(fields, Object.keys(MinionFields.properties));
       const { done } = await corral.jobs.submit(user, {
         runtime: env,
         files,

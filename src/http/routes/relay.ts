@@ -24,7 +24,8 @@ function wsEnd(socket: WebSocket): RelayEnd {
   };
 }
 
-const asBuffer = (data: RawData): Buffer =>
+/** A `ws` message as one Buffer, whatever shape `ws` delivered it in. */
+export const asBuffer = (data: RawData): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 
 /**
