@@ -11,6 +11,7 @@ import { Value } from '@sinclair/typebox/value';
 import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/config.js';
 import { DockerDriver } from '../../src/drivers/docker/docker-driver.js';
 import { connectEngine } from '../../src/drivers/docker/engine.js';
+import { ExitMarker } from '../../src/drivers/docker/exit-marker.js';
 import { FrameDecoder } from '../../src/drivers/docker/frames.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
@@ -174,6 +175,20 @@ describe('docker stream framing', () => {
     // Byte by byte (headers split too) gives the same.
     expect(decode(false, [...all].map((b) => Buffer.from([b])))).toEqual(whole);
     expect(decode(false, [all.subarray(0, 5), all.subarray(5, 19), all.subarray(19)])).toEqual(whole);
+  });
+
+  it('exit marker: cut out of the stream wherever chunks split it; a look-alike passes through', () => {
+    const nonce = 'abc123';
+    const text = Buffer.from(`out\x1ecorral-zzz:1\npartial\x1ecorral-${nonce}:7\n`);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const m = new ExitMarker(nonce);
+      const kept = Buffer.concat([m.push(text.subarray(0, cut)), m.push(text.subarray(cut))]).toString();
+      expect(kept, `cut at ${cut}`).toBe('out\x1ecorral-zzz:1\npartial');
+      expect(m.code).toBe(7);
+    }
+    const none = new ExitMarker(nonce);
+    expect(Buffer.concat([none.push(Buffer.from('tail \x1ecorr')), none.flush()]).toString()).toBe('tail \x1ecorr');
+    expect(none.code).toBeUndefined();
   });
 
   it('tty: the raw stream is stdout as it comes', () => {

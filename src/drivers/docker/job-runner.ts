@@ -6,7 +6,7 @@
  * (a warm pool per image): they wait in `read` for a "go" line on stdin, so a job on a warm
  * container costs a few writes instead of a create and a start.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import type { DockerConfig } from './config.js';
 import { attach, endInput, removeContainer, waitForExit, type Attached } from './container-io.js';
 import { hostConfig, labels, type ContainerSettings } from './container-spec.js';
 import { ensureImage, type Engine } from './engine.js';
+import { ExitMarker } from './exit-marker.js';
 import { ownedBy } from './labels.js';
 import { ensureNetwork } from './network.js';
 
@@ -49,6 +50,10 @@ export interface DockerJobRunnerOptions {
 }
 
 const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The job's command in a subshell, then its exit code as a marker on both streams (exit-marker.ts). */
+const jobScript = (command: string, nonce: string) =>
+  `(\n${command}\n)\ncorral_status=$?\n${ExitMarker.printf(nonce, 'corral_status', 1)}\n${ExitMarker.printf(nonce, 'corral_status', 2)}\nexit "$corral_status"\n`;
 
 /** One single-use container: created (and started), then given one job, then removed. */
 class Box {
@@ -156,15 +161,16 @@ export class DockerJobRunner implements JobRunner {
     if (this.closed) throw errors.driverUnavailable('the job runner is closed');
     const box = await this.boxFor(spec);
     this.running.add(box);
+    const nonce = randomBytes(12).toString('hex');
     try {
       await writeFiles(box.workDir, spec.files);
-      writeFileSync(path.join(box.controlDir, 'cmd'), `${spec.command}\n`);
+      writeFileSync(path.join(box.controlDir, 'cmd'), jobScript(spec.command, nonce));
     } catch (e) {
       this.running.delete(box);
       await box.destroy();
       throw e;
     }
-    return this.start(box, spec, onOutput);
+    return this.start(box, spec, nonce, onOutput);
   }
 
   /** The first line `command` prints in a container of `image`, or undefined when it fails. */
@@ -189,6 +195,11 @@ export class DockerJobRunner implements JobRunner {
     } catch {
       return undefined;
     }
+  }
+
+  /** Resolves once every warm container asked for so far has started (benchmarks, tests). */
+  async warmed(): Promise<void> {
+    await Promise.all([...this.warm.values()].flat());
   }
 
   async close(): Promise<void> {
@@ -261,17 +272,25 @@ export class DockerJobRunner implements JobRunner {
     }
   }
 
-  private start(box: Box, spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
+  private start(box: Box, spec: JobSpec, nonce: string, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
     const out = { stdout: new CappedOutput(spec.limits.outputBytes), stderr: new CappedOutput(spec.limits.outputBytes) };
     let reason: JobStatus | undefined;
     const stop = (why: JobStatus) => {
       reason ??= why;
       box.kill();
     };
-    box.onOutput = (stream, chunk) => {
-      const part = out[stream].take(chunk);
+    const keep = (stream: OutputStream, chunk: Buffer) => {
+      const part = chunk.length ? out[stream].take(chunk) : undefined;
       if (part) onOutput(stream, part);
       if (out[stream].truncated) stop('output-limit');
+    };
+    const markers = { stdout: new ExitMarker(nonce), stderr: new ExitMarker(nonce) };
+    let markersSeen!: (code: number) => void;
+    const marked = new Promise<number>((resolve) => (markersSeen = resolve));
+    box.onOutput = (stream, chunk) => {
+      keep(stream, markers[stream].push(chunk));
+      const { stdout, stderr } = markers;
+      if (stdout.code !== undefined && stderr.code !== undefined) markersSeen(stdout.code);
     };
     const stdin = box.io.stream;
     let stdinOpen = true;
@@ -286,7 +305,15 @@ export class DockerJobRunner implements JobRunner {
     const timer = setTimeout(() => stop('timeout'), spec.timeoutMs);
 
     const done = (async (): Promise<JobResult> => {
-      const { code, signal, oomKilled } = await box.exit.catch(() => ({ code: null, signal: null, oomKilled: false }));
+      const exit = box.exit.catch(() => ({ code: null, signal: null, oomKilled: false }));
+      const first = await Promise.race([exit, marked]);
+      // The marker's code is final unless a signal ended the command (the memory limit's
+      // kill among them): then the engine's exit report says whether it was out of memory.
+      // An output file is read only once every process of the job is dead (nothing can swap
+      // it for a link meanwhile), so such jobs wait for the container's end too.
+      const fast = typeof first === 'number' && first < 128 && !reason && !spec.outputPath;
+      const { code, signal, oomKilled } = fast ? { code: first, signal: null, oomKilled: false } : await exit;
+      if (!fast) for (const stream of ['stdout', 'stderr'] as const) keep(stream, markers[stream].flush());
       const wallMs = performance.now() - started;
       clearTimeout(timer);
       this.running.delete(box);
