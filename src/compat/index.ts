@@ -22,14 +22,17 @@
  * validation, @fastify/cookie, @fastify/formbody, @fastify/websocket, corral's auth plugin
  * (`request.principal` from a token or session) and one log line per request.
  *
- * Auth: `compatUser(request, options, scope)` (src/compat/auth.ts) gives the user a request
- * acts for: with `auth` on (the default) the caller's token must hold `scope`; with it off
- * (allowed only when the adapter listens on loopback) requests act as a configured user.
+ * Auth: `compatUser(corral, request, settings, scope)` (src/compat/auth.ts) gives the user a
+ * request acts for: with `auth` on (the default) the caller's token must hold `scope`; with
+ * it off (allowed only on loopback or a unix socket) requests act as a configured user.
+ * Bodies: `acceptJsonOfAnyType(app, limit)` (src/compat/json-body.ts) for old clients that
+ * posted JSON without a JSON content type. Docs: a section in docs/compat.md.
  *
  * Listening: `corral serve --compat` turns every adapter on. Each listens on its own port
  * on 127.0.0.1 (COMPAT_DEFAULT_PORTS: 8081 smartmob-agent, 8082 golem-herder, 8083 the
  * pixelated-dispatcher proxy, 8084 its manager) unless given a `prefix` on the main
- * listener. `startServer` reports each listener's URL in `RunningServer.compat`.
+ * listener or a unix `socket`. `startServer` reports each listener's URL in
+ * `RunningServer.compat`. Migrations of compat adapters take the 600 range.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Corral } from '../core/corral.js';
