@@ -153,6 +153,8 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
     }
     const ran = await waitForRun(corral, user, created.id, SPAWN_WAIT_MS);
     if (ran.state !== 'running') {
+      // One that failed for good is removed, so the same spawn can be tried again once fixed.
+      if (ran.state === 'failed') await service.remove(user, ran.id);
       throw errors.invalidState(`daemon "${name}" did not start (${ran.state}${ran.lastError ? `: ${ran.lastError}` : ''})`);
     }
     return daemonInfo(name, ran);
