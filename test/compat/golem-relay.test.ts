@@ -2,12 +2,13 @@
  * golems and ad-hoc minions, as golem-herder's README has them, with auth off on loopback
  * (the old herder had none): a golem's control socket pairs with two ad-hoc minions and
  * frames go both ways, text and binary; then a real headless Chromium golem opens a local
- * page whose golem code connects back through the relay and answers a minion.
+ * page whose golem code connects back through the relay and answers a minion. The adapter is
+ * mounted under /gh on the main listener here.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestServer } from '../helpers/server.js';
+import { api, type TestServer } from '../helpers/server.js';
 import { connect, refusedWith, send, type Client } from '../relay/ws-client.js';
 import { eventually } from './helpers.js';
 import { startGolemServer } from './golem-helpers.js';
@@ -43,8 +44,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => pages.listen(0, '127.0.0.1', r));
   const pagesUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
-  server = await startGolemServer({ auth: false, documentUrl: `${pagesUrl}/docs/{id}` });
-  root = server.compat.golemHerder!;
+  // Mounted under a prefix of the main listener (the other test file uses its own listener).
+  server = await startGolemServer({ auth: false, prefix: '/gh', documentUrl: `${pagesUrl}/docs/{id}` });
+  root = `${server.url}/gh`;
   ws = root.replace(/^http/, 'ws');
 });
 afterAll(async () => {
@@ -155,6 +157,25 @@ describe('golems', () => {
     expect(await (await fetch(`${root}/golem/v1/kill/doc-chromium`)).text()).toBe('killed');
     expect(await fetch(`${root}/golem/v1/ls`).then((r) => r.json())).toEqual([]);
     expect((await fetch(`${root}/golem/v1/kill/doc-chromium`)).status).toBe(404);
+  });
+
+  it('proxy to daemons under the prefix too', async () => {
+    const form = new FormData();
+    form.append('name', 'prefixed');
+    form.append('image', 'python');
+    form.append('ports', '[80]');
+    form.append('main.sh', new Blob(['exec python3 -m http.server "$PORT" --bind 127.0.0.1\n']), 'main.sh');
+    form.append('index.html', new Blob(['ok']), 'index.html');
+    const made = await api(server, server.adminToken, 'POST', '/api/v1/golem-herder/tokens', { email: 'prefix@example.com', credits: 1000 });
+    const auth = { authorization: `Bearer ${made.body.token}` };
+    const spawned = await fetch(`${root}/daemon/v1/spawn`, { method: 'POST', body: form, headers: auth });
+    expect(spawned.status, await spawned.clone().text()).toBe(200);
+    const reply = await eventually(
+      () => fetch(`${root}/daemon/v1/proxy/prefixed/`, { headers: auth }).then(async (r) => [r.status, await r.text()] as const),
+      ([status]) => status === 200,
+    );
+    expect(reply[1]).toBe('ok');
+    await fetch(`${root}/daemon/v1/kill/prefixed?wipe=true`, { headers: auth });
   });
 
   it('say 405 to token generation when no token password is configured', async () => {
