@@ -13,6 +13,7 @@ import { BUSYBOX_IMAGE, PYTHON_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { ADMIN_PASSWORD, api, createToken, createUser, login, spawnServer, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { rawRequest } from '../proxy/fixtures.js';
+import { tarBytes } from '../sources/helpers/archives.js';
 
 const NETWORK = 'corral-test';
 /** A registry on a closed local port: pulls from it fail without leaving the machine. */
@@ -110,6 +111,25 @@ describeDocker('corral on docker', () => {
     expect((await post({ driver: 'kubernetes' })).body.error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('kubernetes') });
     expect((await post({ image: BUSYBOX_IMAGE })).body.error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('process') });
     expect((await post({ driver: 'docker', image: 'UPPER CASE;rm' })).status).toBe(400);
+  });
+
+  it('a Procfile app runs in the image with its unpacked source mounted at /app', async () => {
+    const archive = tarBytes(
+      [
+        { path: 'Procfile', body: 'web: echo "in $PWD as $(id -u)"; cat hello.txt; exec sleep 300\n' },
+        { path: 'hello.txt', body: 'hello from the source\n' },
+      ],
+      { gzip: true },
+    );
+    const form = new FormData();
+    form.append('spec', JSON.stringify({ name: 'procfile', driver: 'docker', image: BUSYBOX_IMAGE }));
+    form.append('archive', new Blob([new Uint8Array(archive)]), 'app.tar.gz');
+    const res = await fetch(`${server.url}/api/v1/instances`, { method: 'POST', headers: { authorization: `Bearer ${alice}` }, body: form });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    await expect.poll(() => logsOf(server, alice, id), { timeout: 20_000 }).toContain('hello from the source');
+    expect(await logsOf(server, alice, id)).toContain('in /app as 65534');
+    expect(await containersOf(serverIdOf(server.data), id)).toHaveLength(1);
   });
 
   it("a tenant's container cannot reach another tenant's container, directly or through the proxy", async () => {
