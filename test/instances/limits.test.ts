@@ -34,7 +34,7 @@ describe.skipIf(!limited)('instance limits', () => {
     const marker = `bomb-${process.pid}-${Date.now()}`;
     const inst = await createInstance(server, server.adminToken, {
       name: 'bomb',
-      shell: `b() { b | b & }; b; sleep 1000 # ${marker}`,
+      shell: `b() { b | b & }; b; exec sleep 1000 # ${marker}`,
       limits: { pids: 32 },
       restart: 'never',
     });

@@ -22,6 +22,8 @@ export const InstancesConfigSchema = Type.Object(
   {
     /** How often the supervisor compares desired with observed state. */
     reconcileSeconds: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+    /** How often each running instance's data dir is measured against its disk limit; 0 = never. */
+    diskCheckSeconds: Type.Number({ minimum: 0, default: 30 }),
     restart: Type.Object(
       {
         /** First restart delay; each further one is ×factor, up to maxDelayMs (PM2's defaults). */

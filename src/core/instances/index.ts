@@ -7,6 +7,7 @@ import type { Driver } from '../../drivers/driver.js';
 import type { Store } from '../../store/index.js';
 import type { Config } from '../config.js';
 import { soleLeases, type InstanceLeases } from '../cluster/leases.js';
+import { DiskWatch } from './disk-watch.js';
 import { InstanceEvents } from './events.js';
 import { InstanceService } from './service.js';
 import { sourcePreparer } from './source.js';
@@ -17,6 +18,8 @@ export class Instances {
     readonly service: InstanceService,
     readonly supervisor: Supervisor,
     private readonly driver: Driver,
+    /** Stops instances over their disk limit. */
+    readonly diskWatch: DiskWatch,
   ) {}
 
   /** `leases`: which instances this manager may supervise (all of them unless managers share a database). */
@@ -24,10 +27,14 @@ export class Instances {
     const events = new InstanceEvents();
     const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config), leases);
     await supervisor.open();
-    return new Instances(new InstanceService(store, supervisor, events, config.instances, config.data), supervisor, driver);
+    const service = new InstanceService(store, supervisor, events, config.instances, config.data);
+    const diskWatch = new DiskWatch(store, service, config.instances, config.data, log);
+    diskWatch.start();
+    return new Instances(service, supervisor, driver, diskWatch);
   }
 
   async close(): Promise<void> {
+    await this.diskWatch.close();
     await this.supervisor.close();
     await this.driver.close();
   }

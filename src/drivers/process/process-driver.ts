@@ -116,7 +116,7 @@ export class ProcessDriver implements Driver {
     }
     if (limited) notes.push(`cgroups ${cg.version}: ${cg.controllers.join(', ')}`);
     else notes.push(`no cgroups (${this.opts.cgroups === false ? 'disabled' : cg.reason}): memory, CPU and pids limits are not enforced`);
-    notes.push('disk: the data dir size cap is not enforced by the process driver');
+    notes.push('disk: no kernel quota; corral measures each data dir on a timer and stops an instance over its diskBytes');
     return {
       filesystem: sandboxed,
       processes: sandboxed,

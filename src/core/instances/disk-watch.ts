@@ -1,0 +1,103 @@
+/**
+ * The disk cap of an instance's data dir (`limits.diskBytes`).
+ *
+ * No driver here can enforce it in the kernel cheaply: ext4 project quotas need the file
+ * system set up for them, a loop-mounted image per instance needs root and a fixed size,
+ * and tmpfs would not survive a restart. So corral measures: every `diskCheckSeconds` it
+ * walks the data dir of each instance that should run (allocated blocks, hard links once,
+ * symlinks not followed) and stops an instance over its cap, saying so in its last error.
+ * Its files are kept, so the owner can shrink them and start it again. A workload can
+ * overshoot by what it writes in one interval; RLIMIT_FSIZE (jobs) bounds a single file.
+ */
+import type { Dirent } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.js';
+import type { InstancesConfig } from './config.js';
+import { instanceDirs } from './dirs.js';
+import type { InstanceService } from './service.js';
+
+/** Bytes allocated under `dir`; stops counting once past `stopAbove` (the answer is then > it). */
+export async function diskUsage(dir: string, stopAbove = Infinity): Promise<number> {
+  let total = 0;
+  const seen = new Set<string>();
+  const queue = [dir];
+  while (queue.length && total <= stopAbove) {
+    const current = queue.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(current, { withFileTypes: true });
+    } catch {
+      continue; // gone meanwhile, or not readable
+    }
+    for (const e of entries) {
+      const full = path.join(current, e.name);
+      const st = await lstat(full).catch(() => undefined);
+      if (!st) continue;
+      if (st.nlink > 1 && !st.isDirectory()) {
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
+      total += st.blocks * 512;
+      if (e.isDirectory()) queue.push(full);
+    }
+  }
+  return total;
+}
+
+export const DISK_LIMIT_EXCEEDED = 'disk limit exceeded';
+
+export class DiskWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<string[]> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly service: InstanceService,
+    private readonly config: InstancesConfig,
+    private readonly dataRoot: string,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.config.diskCheckSeconds) return;
+    this.timer = setInterval(() => void this.check(), this.config.diskCheckSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass; resolves with the ids it stopped. A pass still going is joined, not doubled. */
+  check(): Promise<string[]> {
+    this.running ??= this.pass().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const r of await this.store.instances.list()) {
+      if (r.desiredState !== 'running') continue;
+      const cap = r.spec.limits?.diskBytes ?? this.config.defaultLimits.diskBytes;
+      const used = await diskUsage(instanceDirs(this.dataRoot, r.id).data, cap);
+      if (used <= cap) continue;
+      const owner = await this.store.users.byId(r.ownerId);
+      if (!owner) continue;
+      this.log.info({ instance: r.id, used, cap }, 'stopping an instance over its disk limit');
+      try {
+        await this.store.instances.updateObserved(r.id, {
+          lastError: `${DISK_LIMIT_EXCEEDED}: its data dir holds more than ${cap} bytes; its files are kept`,
+        });
+        await this.service.stop(owner, r.id);
+        stopped.push(r.id);
+      } catch (e) {
+        this.log.error({ err: e, instance: r.id }, 'stopping an instance over its disk limit failed');
+      }
+    }
+    return stopped;
+  }
+}
