@@ -11,7 +11,7 @@ export const RelayConfigSchema = Type.Object(
     peerWaitSeconds: Type.Number({ exclusiveMinimum: 0, default: 20 }),
     /** Frames a peer may send before it is paired; past this (or bufferBytes) it is not read until then. */
     bufferFrames: Type.Integer({ minimum: 1, default: 100 }),
-    bufferBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+    bufferBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
     /** Bytes in flight from one side to the other before the sending side stops being read. */
     highWaterBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
     maxPeersPerChannel: Type.Integer({ minimum: 1, default: 256 }),
