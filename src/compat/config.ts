@@ -61,6 +61,10 @@ export const PixelatedAgentConfigSchema = Type.Object(
     env: Type.Record(Type.String(), Type.String(), { default: {} }),
     readyTimeoutSeconds: Type.Integer({ minimum: 1, default: 60, description: 'how long login waits for the agent to answer' }),
     stopOnLogout: Type.Boolean({ default: false, description: "stop the user's agent when they log out" }),
+    credentialsOnStdin: Type.Boolean({
+      default: false,
+      description: 'at login, write {"user","password"} as one JSON line to the agent\'s stdin (the old agents\' dispatcher mode)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -9,13 +9,16 @@ import { createUser, type TestServer } from '../helpers/server.js';
 import { eventually, oldClient, openWebSocket, startCompatServer } from './helpers.js';
 
 // The agent: starts listening only after a while (login must wait for it), answers with
-// the path, the user corral says it serves and whether corral's cookie leaked through;
-// a WebSocket gets one text frame.
+// the path, the user corral says it serves, whether corral's cookie leaked through and the
+// credentials login wrote to its stdin; a WebSocket gets one text frame.
 const AGENT = `
 const http = require('http'), crypto = require('crypto');
+let stdin = '';
+process.stdin.on('data', (d) => (stdin += d));
 const server = http.createServer((q, s) => {
   s.writeHead(200, { 'content-type': 'text/html' });
-  s.end('<h1>pixelated agent</h1>' + JSON.stringify({ url: q.url, user: q.headers['x-corral-user'], cookie: q.headers.cookie || '' }));
+  const seen = { url: q.url, user: q.headers['x-corral-user'], cookie: q.headers.cookie || '', stdin };
+  s.end('<h1>pixelated agent</h1>' + JSON.stringify(seen));
 });
 server.on('upgrade', (q, socket) => {
   const accept = crypto.createHash('sha1').update(q.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
@@ -38,7 +41,7 @@ describe('pixelated-dispatcher adapters', () => {
     // The manager mounted under a prefix of the main listener, the proxy on its own port.
     server = await startCompatServer(
       { pixelatedManager: { prefix: '/pixelated-manager' }, pixelatedProxy: {} },
-      { pixelatedAgent: { command: [process.execPath, '-e', AGENT] } },
+      { pixelatedAgent: { command: [process.execPath, '-e', AGENT], credentialsOnStdin: true } },
     );
     expect(server.compat.pixelatedManager).toBeUndefined();
     manager = `${server.url}/pixelated-manager`;
@@ -149,7 +152,12 @@ describe('pixelated-dispatcher adapters', () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('<h1>pixelated agent</h1>');
     const seen = JSON.parse(page.text.replace('<h1>pixelated agent</h1>', ''));
-    expect(seen).toEqual({ url: '/inbox?folder=1', user: 'bob', cookie: 'theme=dark' });
+    expect(seen).toEqual({
+      url: '/inbox?folder=1',
+      user: 'bob',
+      cookie: 'theme=dark',
+      stdin: `${JSON.stringify({ user: 'bob', password: 'bob-password' })}\n`,
+    });
     expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
 
     const socket = await openWebSocket(`${proxy.replace(/^http/, 'ws')}/socket`, { cookie });

@@ -96,12 +96,14 @@ export class PixelatedAgents {
 
   /**
    * Starts the agent and waits until it answers HTTP on its port (any status will do), for
-   * at most `readyTimeoutSeconds`.
+   * at most `readyTimeoutSeconds`. `stdinLine` is written to the agent's stdin once it runs.
    */
-  async startAndWait(user: User): Promise<Instance> {
+  async startAndWait(user: User, stdinLine?: string): Promise<Instance> {
     const until = Date.now() + this.agentConfig.readyTimeoutSeconds * 1000;
     let instance = await this.start(user);
+    let handed = stdinLine === undefined;
     for (;;) {
+      if (!handed && instance.state === 'running') handed = this.service.writeStdin(instance.id, stdinLine!);
       const port = instance.state === 'running' ? instance.ports[0]?.hostPort : undefined;
       if (port && (await answers(port))) return instance;
       if (instance.state === 'failed' || instance.desiredState !== 'running') {

@@ -60,7 +60,10 @@ export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixe
       return renderLogin(reply, next, e.status === 429 ? e.message : 'Invalid credentials', e.status);
     }
     try {
-      await agents.startAndWait(user);
+      const credentials = config.compat.pixelatedAgent.credentialsOnStdin
+        ? `${JSON.stringify({ user: user.name, password: request.body.password })}\n`
+        : undefined;
+      await agents.startAndWait(user, credentials);
     } catch (e) {
       if (!isCorralError(e)) throw e;
       request.log.warn({ err: e, user: user.name }, 'pixelated agent did not start');
