@@ -165,10 +165,6 @@ export class LedgerStore {
     });
   }
 
-  async forgetMark(subjectId: string): Promise<void> {
-    await this.db.deleteFrom('meter_marks').where('subject_id', '=', subjectId).execute();
-  }
-
   /**
    * Credits a token carries go to its owner once: the first caller marks the token claimed
    * and credits the balance in one transaction; everyone after gets undefined.

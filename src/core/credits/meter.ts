@@ -99,9 +99,10 @@ export class InstanceMeter {
   private onEvent(e: InstanceEvent): void {
     const prev = this.states.get(e.id);
     if (e.type === 'deleted') {
+      // Its mark stays (a small row): without it, a tick that listed the instance just
+      // before the delete would charge the whole run again.
       this.states.delete(e.id);
       this.runs.delete(e.id);
-      this.track(this.store.ledger.forgetMark(e.id));
       return;
     }
     this.states.set(e.id, e.state);
