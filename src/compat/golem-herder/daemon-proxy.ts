@@ -11,9 +11,10 @@ import { presentedCredential } from '../../proxy/identity.js';
 import { answers, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import type { ProxyRoute } from '../../proxy/route.js';
+import { DAEMON_NAME } from './daemons.js';
 import { instanceNameFor } from './names.js';
 
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const NAME = new RegExp(DAEMON_NAME);
 
 /** Splits `{base}{name}{/rest}{?query}`; undefined when the name is not a daemon name. */
 function parse(url: string, base: string): { name: string; prefix: string; upstreamPath: string } | undefined {
@@ -23,7 +24,7 @@ function parse(url: string, base: string): { name: string; prefix: string; upstr
   const afterBase = path.slice(base.length);
   const slash = afterBase.indexOf('/');
   const name = slash < 0 ? afterBase : afterBase.slice(0, slash);
-  if (!NAME.test(name) || /^\.+$/.test(name)) return undefined;
+  if (!NAME.test(name)) return undefined;
   return { name, prefix: `${base}${name}`, upstreamPath: `${slash < 0 ? '/' : afterBase.slice(slash)}${query}` };
 }
 

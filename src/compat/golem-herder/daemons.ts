@@ -20,24 +20,27 @@ import { validateFiles, writeFiles } from '../../core/jobs/files.js';
 import { requireScope } from '../../http/auth.js';
 import { asBuffer } from '../../http/routes/relay.js';
 import type { CompatPluginOptions } from '../index.js';
-import { checkFields, fileFields, formFields, type FormValue } from './forms.js';
+import { checkFields, fileFields, filesBodyLimit, formFields, type FormValue } from './forms.js';
 import { dockerListing } from './listing.js';
-import { DAEMON_ENV, instanceNameFor } from './names.js';
+import { DAEMON_ENV, IMAGE_ENV, instanceNameFor } from './names.js';
 
 const tags = ['golem-herder'];
 const PROCESS = 'daemon';
 /** How long spawn waits for the daemon to run, to report its ports. */
 const SPAWN_WAIT_MS = 30_000;
 
+/** Daemon names: what fits a URL segment, but not "." or "..". */
+export const DAEMON_NAME = '^(?!\\.+$)[A-Za-z0-9_.-]{1,64}$';
+
 const SpawnFields = Type.Object(
   {
-    name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    name: Type.String({ pattern: DAEMON_NAME }),
     image: Type.String({ minLength: 1, maxLength: 64 }),
     ports: Type.Optional(Type.String({ maxLength: 1024, description: 'JSON list of ports, e.g. [80, "8080"]' })),
   },
   { additionalProperties: false },
 );
-const NameParams = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }) });
+const NameParams = Type.Object({ name: Type.String({ pattern: DAEMON_NAME }) });
 
 /** `[80, "8080"]` → [80, 8080]; anything else is a 400. */
 function parsePorts(raw: string | undefined): number[] {
@@ -71,7 +74,7 @@ export function daemonInfo(name: string, i: Instance) {
 /** A daemon in ls, shaped like the Docker container listing old clients read. */
 function listed(i: Instance) {
   const name = i.spec.env?.[DAEMON_ENV] ?? i.name;
-  return { ...daemonInfo(name, i), ...dockerListing(i, name, i.spec.env?.GOLEM_HERDER_IMAGE ?? '', { subject: i.owner }) };
+  return { ...daemonInfo(name, i), ...dockerListing(i, name, i.spec.env?.[IMAGE_ENV] ?? '', { subject: i.owner }) };
 }
 
 /** Resolves when the instance is running (or has ended up somewhere it will not run from). */
@@ -122,7 +125,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
   const service = corral.instances.service;
   const find = (user: User, name: string) => service.get(user, instanceNameFor('daemon', name));
 
-  app.post('/daemon/v1/spawn', { schema: { summary: 'golem-herder: start a daemon (form: name, image, ports, files)', tags } }, async (request) => {
+  app.post('/daemon/v1/spawn', { bodyLimit: filesBodyLimit(corral), schema: { summary: 'golem-herder: start a daemon (form: name, image, ports, files)', tags } }, async (request) => {
     const { user } = requireScope(request, 'instances:write');
     const fields = formFields(request);
     const { name, image, ports: rawPorts } = checkFields(SpawnFields, fields);
@@ -137,7 +140,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
         {
           name: instanceNameFor('daemon', name),
           process: PROCESS,
-          env: { [DAEMON_ENV]: name, GOLEM_HERDER_IMAGE: image },
+          env: { [DAEMON_ENV]: name, [IMAGE_ENV]: image },
           ports: ports.map((p) => ({ name: portName(p) })),
           restart: 'always',
           metered: true,

@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import { type Static, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Corral } from '../../core/corral.js';
 import { errors } from '../../core/errors.js';
 
 export type FormValue = string | Buffer;
@@ -17,6 +18,11 @@ export async function acceptMultipart(app: FastifyInstance, limits: { fileSize: 
     attachFieldsToBody: 'keyValues',
     limits: { fileSize: limits.fileSize, files: limits.files, fields: limits.files + 16, fieldSize: limits.fileSize, parts: limits.files + 16 },
   });
+}
+
+/** Room for the largest allowed files (base64 in JSON, or multipart) plus the other fields. */
+export function filesBodyLimit(corral: Corral): number {
+  return Math.max(corral.config.bodyLimitBytes, Math.ceil(corral.config.jobs.maxTotalFileBytes * 1.4) + 65536);
 }
 
 /** The query's and the body's fields (body wins); a field given twice is a 400. */

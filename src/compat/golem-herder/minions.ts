@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { errors } from '../../core/errors.js';
 import type { CompatPluginOptions } from '../index.js';
 import { compatUser } from '../auth.js';
-import { checkFields, fileFields, formFields } from './forms.js';
+import { checkFields, fileFields, filesBodyLimit, formFields } from './forms.js';
 
 const MinionFields = Type.Object(
   {
@@ -20,7 +20,7 @@ const MinionFields = Type.Object(
 
 export const minionRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   const c = corral.config.jobs;
-  const bodyLimit = Math.max(corral.config.bodyLimitBytes, Math.ceil(c.maxTotalFileBytes * 1.4) + 65536);
+  const bodyLimit = filesBodyLimit(corral);
 
   app.post(
     '/minion/v1/spawn',

@@ -16,3 +16,5 @@ export function instanceNameFor(kind: 'daemon' | 'golem', name: string): string 
 /** The env keys that carry the original name. */
 export const DAEMON_ENV = 'GOLEM_HERDER_DAEMON';
 export const GOLEM_ENV = 'GOLEM_HERDER_DOCUMENT';
+/** A daemon's `image` (a runtime name on the process driver), for ls. */
+export const IMAGE_ENV = 'GOLEM_HERDER_IMAGE';
