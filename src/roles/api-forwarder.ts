@@ -19,7 +19,7 @@ import type { ManagerClient } from './manager-client.js';
 const isApi = (url: string | undefined) => !!url && (url.startsWith('/api/') || url === '/api');
 
 /** Headers for the manager: the client's, minus hop-by-hop ones and anything claiming a forwarding identity. */
-function managerHeaders(req: IncomingMessage, tls: boolean, websocket: boolean): string[] {
+function managerHeaders(req: IncomingMessage, tls: boolean, websocket: boolean, secret: string): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -28,7 +28,8 @@ function managerHeaders(req: IncomingMessage, tls: boolean, websocket: boolean):
     if (lower === INTERNAL_HEADER || lower.startsWith('x-forwarded-') || lower === 'forwarded') continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
-  out.push('x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', tls ? 'https' : 'http');
+  // The secret tells the manager these forwarding headers come from a proxy it trusts.
+  out.push('x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', tls ? 'https' : 'http', INTERNAL_HEADER, secret);
   return out;
 }
 
@@ -43,7 +44,7 @@ export class ApiForwarder {
 
   constructor(
     private readonly client: ManagerClient,
-    private readonly opts: { tls: boolean; connectTimeoutMs: number; log: Logger },
+    private readonly opts: { secret: string; tls: boolean; connectTimeoutMs: number; log: Logger },
   ) {}
 
   /** Takes `/api/…` requests off `server` before fastify sees them. */
@@ -60,7 +61,7 @@ export class ApiForwarder {
   }
 
   private request(req: IncomingMessage, res: ServerResponse): void {
-    forward(this.client.pool, req, res, req.url!, managerHeaders(req, this.opts.tls, false), this.opts.tls).catch((failure: unknown) => {
+    forward(this.client.pool, req, res, req.url!, managerHeaders(req, this.opts.tls, false, this.opts.secret), this.opts.tls).catch((failure: unknown) => {
       this.opts.log.warn({ failure, url: req.url }, 'the manager did not answer');
       if (failure === 'timeout') sendError(res, errors.managerTimeout('the manager did not answer in time'));
       else sendError(res, errors.managerUnavailable('the manager cannot be reached'));
@@ -74,7 +75,7 @@ export class ApiForwarder {
       req,
       socket,
       head,
-      { ...a, path: req.url, headers: managerHeaders(req, this.opts.tls, true), connectTimeoutMs: this.opts.connectTimeoutMs },
+      { ...a, path: req.url, headers: managerHeaders(req, this.opts.tls, true, this.opts.secret), connectTimeoutMs: this.opts.connectTimeoutMs },
       () => undefined,
     );
     this.tunnels.add(t);

@@ -15,6 +15,7 @@ import { errors } from '../core/errors.js';
 import type { ProxyTargets } from '../proxy/targets.js';
 import { ApiForwarder } from './api-forwarder.js';
 import { internalRoutes, INTERNAL_PREFIX } from './internal-api.js';
+import { INTERNAL_HEADER, secretMatches } from './internal-secret.js';
 import { ManagerClient, managerTargets, parseManagerUrl } from './manager-client.js';
 
 /** Refuses configurations a role cannot work with, before anything is opened. */
@@ -38,12 +39,14 @@ export function checkRoleConfig(config: Config): void {
  */
 export function setUpRole(app: FastifyInstance, corral: Corral): { targets?: ProxyTargets } {
   const { config } = corral;
+  if (config.role === 'manager') trustProxiedAddress(app, config.cluster.internalSecret);
   if (config.role !== 'proxy') return {};
   const client = new ManagerClient(parseManagerUrl(config.cluster.managerUrl!), config.cluster.internalSecret, {
     connections: config.proxy.maxConnectionsPerUpstream,
     connectTimeoutMs: config.proxy.connectTimeoutSeconds * 1000,
   });
   const forwarder = new ApiForwarder(client, {
+    secret: config.cluster.internalSecret ?? '',
     tls: !!config.tls,
     connectTimeoutMs: config.proxy.connectTimeoutSeconds * 1000,
     log: corral.log,
@@ -52,6 +55,22 @@ export function setUpRole(app: FastifyInstance, corral: Corral): { targets?: Pro
   app.addHook('preClose', async () => forwarder.closeEverything());
   app.addHook('onClose', async () => client.close());
   return { targets: managerTargets(client, corral.log) };
+}
+
+/**
+ * API requests a proxy passes on carry the internal secret (an empty one over the unix
+ * socket); for those, and only those, the client address is the one the proxy saw, so
+ * logs and the per-address login lock-out see the real client.
+ */
+function trustProxiedAddress(app: FastifyInstance, secret: string | undefined): void {
+  app.addHook('onRequest', async (request) => {
+    const sent = request.headers[INTERNAL_HEADER];
+    if (sent === undefined) return;
+    const fromProxy = secret ? secretMatches(sent, secret) : request.socket.remoteAddress === undefined;
+    const forwarded = request.headers['x-forwarded-for'];
+    if (!fromProxy || typeof forwarded !== 'string' || !forwarded) return;
+    Object.defineProperty(request, 'ip', { value: forwarded.split(',')[0]!.trim() });
+  });
 }
 
 /** The manager's internal API (registered after the error handling, so errors get their shape). */

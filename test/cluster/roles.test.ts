@@ -136,4 +136,20 @@ describe('split roles: unprivileged proxies in front of one manager', () => {
     // Not reachable through a proxy: it forwards /api/ only.
     expect((await fetch(`${proxies[0]!.url}/internal/v1/targets/admin/web`, { headers: { 'x-corral-internal': SECRET } })).status).toBe(404);
   });
+
+  it("counts failed logins against the client's address the proxy saw, and only a proxy may say so", async () => {
+    const loginAt = (name: string, password: string, headers: Record<string, string>) =>
+      fetch(`${manager.url}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ name, password }),
+      }).then((r) => r.status);
+    const viaProxy = (ip: string) => ({ 'x-corral-internal': SECRET, 'x-forwarded-for': ip });
+    for (let i = 0; i < 5; i++) expect(await loginAt(`ghost${i}`, 'wrong-password', viaProxy('203.0.113.9'))).toBe(401);
+    expect(await loginAt('admin', ADMIN_PASSWORD, viaProxy('203.0.113.9'))).toBe(429); // that address is locked
+    expect(await loginAt('admin', ADMIN_PASSWORD, viaProxy('203.0.113.10'))).toBe(200); // another is not
+    // Without the secret (or with a wrong one) the forwarding header is ignored: not locked.
+    expect(await loginAt('admin', ADMIN_PASSWORD, { 'x-forwarded-for': '203.0.113.9' })).toBe(200);
+    expect(await loginAt('admin', ADMIN_PASSWORD, { 'x-corral-internal': 'wrong-secret-of-the-same-size-xx', 'x-forwarded-for': '203.0.113.9' })).toBe(200);
+  });
 });
