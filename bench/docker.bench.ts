@@ -68,7 +68,10 @@ const cli = (host: string, args: string[]) =>
     execFile('docker', args, { env: { ...process.env, DOCKER_HOST: host }, timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
   );
 
-/** Starts a workload and resolves at its first output (then kills it). */
+/** The previous workload's stop, awaited (untimed) before the next start. */
+let stopping: Promise<unknown> = Promise.resolve();
+
+/** Starts a workload and resolves at its first output (then kills it, off the clock). */
 function startToOutput(driver: Driver, spec: WorkloadSpec): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = false;
@@ -80,9 +83,11 @@ function startToOutput(driver: Driver, spec: WorkloadSpec): Promise<void> {
         },
         exit: () => (seen ? undefined : reject(new Error('exited without output'))),
       })
-      .then(async (w) => {
-        while (!seen) await sleep(1);
-        await w.stop('SIGKILL', 0);
+      .then((w) => {
+        stopping = (async () => {
+          while (!seen) await sleep(1);
+          await w.stop('SIGKILL', 0);
+        })();
       })
       .catch(reject);
   });
@@ -164,8 +169,9 @@ const bench: Benchmark = async () => {
     const dockerDriver = new DockerDriver({ engine, serverId, config: config({}) });
     closers.push(() => dockerDriver.close());
     let gen = 0;
-    const dockerStart = await timed(COLD_N, () => startToOutput(dockerDriver, { ...instanceSpec(path.join(data, 'i-docker'), BUSYBOX_IMAGE), generation: ++gen }));
-    const processStart = await timed(COLD_N, () => startToOutput(processDriver, instanceSpec(path.join(data, 'i-process'))));
+    const settle = () => stopping;
+    const dockerStart = await timed(COLD_N, () => startToOutput(dockerDriver, { ...instanceSpec(path.join(data, 'i-docker'), BUSYBOX_IMAGE), generation: ++gen }), settle);
+    const processStart = await timed(COLD_N, () => startToOutput(processDriver, instanceSpec(path.join(data, 'i-process'))), settle);
     const dockerRunStart = await timed(COLD_N, () => cli(host, ['run', '--rm', '--network', 'none', BUSYBOX_IMAGE, 'sh', '-c', 'echo ready']));
 
     const version = engineInfo.version;

@@ -7,6 +7,7 @@
  */
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import type { Limits, WorkloadSpec } from '../driver.js';
+import type { DockerConfig } from './config.js';
 import { LABEL, type ContainerKind } from './labels.js';
 
 export interface ContainerSettings {
@@ -16,6 +17,22 @@ export interface ContainerSettings {
   /** Bridge network for workloads with network access. */
   network: string;
   tmpBytes: number;
+}
+
+export const containerSettings = (serverId: string, c: DockerConfig): ContainerSettings => ({
+  serverId,
+  user: c.user,
+  network: c.network,
+  tmpBytes: c.tmpBytes,
+});
+
+/**
+ * The numeric owner a host dir needs so the container's user may write to it; undefined when
+ * the image's user applies ('') or the user is a name only the image knows.
+ */
+export function hostOwner(user: string): { uid: number; gid: number } | undefined {
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  return m ? { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) } : undefined;
 }
 
 /** Limits, isolation and hygiene common to instances and jobs. */

@@ -12,12 +12,12 @@ import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import type { DockerConfig } from './config.js';
-import { instanceContainer, type ContainerSettings } from './container-spec.js';
+import { containerSettings, hostOwner, instanceContainer, type ContainerSettings } from './container-spec.js';
 import { attach, removeContainer } from './container-io.js';
 import { DockerWorkload } from './docker-workload.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from './engine.js';
 import { LABEL, ownedBy } from './labels.js';
-import { ensureNetwork } from './network.js';
+import { networkEnsurer } from './network.js';
 
 const DRIVER = 'docker';
 
@@ -32,11 +32,11 @@ export class DockerDriver implements Driver {
   readonly name = DRIVER;
   private readonly live = new Set<DockerWorkload>();
   private readonly settings: ContainerSettings;
-  private network?: Promise<void>;
+  private readonly ensureNetwork: () => Promise<void>;
 
   constructor(private readonly opts: DockerDriverOptions) {
-    const c = opts.config;
-    this.settings = { serverId: opts.serverId, user: c.user, network: c.network, tmpBytes: c.tmpBytes };
+    this.settings = containerSettings(opts.serverId, opts.config);
+    this.ensureNetwork = networkEnsurer(opts.engine, opts.config.network);
   }
 
   get engine(): Engine {
@@ -135,19 +135,11 @@ export class DockerDriver implements Driver {
     return w;
   }
 
-  private ensureNetwork(): Promise<void> {
-    this.network ??= ensureNetwork(this.engine, this.settings.network).catch((e: unknown) => {
-      this.network = undefined;
-      throw e;
-    });
-    return this.network;
-  }
-
   /** The data dir exists and belongs to the user the container runs as. */
   private async prepareDataDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const [uid, gid] = this.settings.user.split(':').map(Number);
-    if (uid !== undefined && Number.isInteger(uid)) await chown(dir, uid, Number.isInteger(gid) ? gid! : uid);
+    const owner = hostOwner(this.settings.user);
+    if (owner) await chown(dir, owner.uid, owner.gid);
   }
 }
 

@@ -19,11 +19,11 @@ import type { OutputStream } from '../driver.js';
 import { CappedOutput, readOutputFile } from '../process/job-runner.js';
 import type { DockerConfig } from './config.js';
 import { attach, endInput, removeContainer, waitForExit, type Attached } from './container-io.js';
-import { hostConfig, labels, type ContainerSettings } from './container-spec.js';
+import { containerSettings, hostConfig, hostOwner, labels, type ContainerSettings } from './container-spec.js';
 import { ensureImage, type Engine } from './engine.js';
 import { ExitMarker } from './exit-marker.js';
 import { ownedBy } from './labels.js';
-import { ensureNetwork } from './network.js';
+import { networkEnsurer } from './network.js';
 
 const WORK_MOUNT = '/work';
 const CONTROL_MOUNT = '/.corral';
@@ -78,8 +78,8 @@ class Box {
     const box = new Box(opts.root);
     mkdirSync(box.workDir, { recursive: true, mode: 0o755 });
     mkdirSync(box.controlDir, { mode: 0o755 });
-    const [uid, gid] = settings.user.split(':').map(Number);
-    if (Number.isInteger(uid)) chownSync(box.workDir, uid!, Number.isInteger(gid) ? gid! : uid!);
+    const hostUser = hostOwner(settings.user);
+    if (hostUser) chownSync(box.workDir, hostUser.uid, hostUser.gid);
     const { limits } = profile;
     try {
       box.container = await opts.engine.createContainer({
@@ -138,12 +138,12 @@ export class DockerJobRunner implements JobRunner {
   private readonly running = new Set<Box>();
   private readonly cleanups = new Set<Promise<void>>();
   private readonly settings: ContainerSettings;
-  private network?: Promise<void>;
+  private readonly ensureNetwork: () => Promise<void>;
   private closed = false;
 
   private constructor(private readonly opts: DockerJobRunnerOptions) {
-    const c = opts.config;
-    this.settings = { serverId: opts.serverId, user: c.user, network: c.network, tmpBytes: c.tmpBytes };
+    this.settings = containerSettings(opts.serverId, opts.config);
+    this.ensureNetwork = networkEnsurer(opts.engine, opts.config.network);
   }
 
   /** A runner; job containers a dead server left behind are removed first. */
@@ -243,14 +243,6 @@ export class DockerJobRunner implements JobRunner {
     await ensureImage(this.opts.engine, profile.image, { pull: this.opts.config.pull });
     if (profile.network) await this.ensureNetwork();
     return Box.start(this.opts, this.settings, profile, spec.owner);
-  }
-
-  private ensureNetwork(): Promise<void> {
-    this.network ??= ensureNetwork(this.opts.engine, this.settings.network).catch((e: unknown) => {
-      this.network = undefined;
-      throw e;
-    });
-    return this.network;
   }
 
   /** Tops each image's pool of warm containers up, off the job's critical path. */

@@ -21,3 +21,15 @@ export async function ensureNetwork(engine: Engine, name: string): Promise<void>
     if (statusOf(e) !== 409) throw e;
   }
 }
+
+/** ensureNetwork once per process (again after a failure): for each start that needs it. */
+export function networkEnsurer(engine: Engine, name: string): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    done ??= ensureNetwork(engine, name).catch((e: unknown) => {
+      done = undefined;
+      throw e;
+    });
+    return done;
+  };
+}
