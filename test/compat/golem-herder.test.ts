@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
-import { api, createUser, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, createUser, login, type TestServer } from '../helpers/server.js';
 import { connect, refusedWith, send } from '../relay/ws-client.js';
 import { eventually } from './helpers.js';
 import { startGolemServer } from './golem-helpers.js';
@@ -227,6 +227,23 @@ describe('golem-herder with auth on (the default)', () => {
     link.ws.close();
     golem.ws.close();
     await minion.closed;
+  });
+});
+
+describe('golem-herder from web pages', () => {
+  it('answers CORS for any origin, and takes tokens only (not the session cookie)', async () => {
+    const origin = { origin: 'http://documents.example' };
+    const script = await fetch(`${root}/golem/v1/`, { headers: origin });
+    expect(script.headers.get('access-control-allow-origin')).toBe('*');
+    const preflight = await fetch(`${root}/minion/v1/spawn`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+    const session = await login(server.url, 'admin', ADMIN_PASSWORD);
+    const ls = await fetch(`${root}/daemon/v1/ls`, { headers: { cookie: session.cookie } });
+    expect(ls.status).toBe(401);
   });
 });
 

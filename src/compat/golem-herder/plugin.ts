@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CompatPluginOptions } from '../index.js';
+import { browserAccess } from './browser.js';
 import { daemonRoutes } from './daemons.js';
 import { interceptDaemonProxy } from './daemon-proxy.js';
 import { acceptMultipart } from './forms.js';
@@ -19,6 +20,7 @@ export const golemHerder: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
   const { corral, settings } = opts;
   // Without auth, callers without a token act as this user: it must exist.
   if (!settings.auth) await ensureUser(corral, settings.runAs);
+  browserAccess(app);
   const c = corral.config.jobs;
   await acceptMultipart(app, { fileSize: c.maxTotalFileBytes, files: c.maxFiles, bodyLimit: c.maxTotalFileBytes });
   interceptDaemonProxy(app.server, app.prefix, opts.proxy, !!corral.config.tls);
