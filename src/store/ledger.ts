@@ -5,7 +5,7 @@
  * transaction, so a restart resumes where the last debit ended and never charges twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from './database.js';
 import type { Database } from './schema.js';
 
@@ -148,9 +148,25 @@ export class LedgerStore {
       // Less than a credit so far: leave the mark, so the next charge covers these seconds
       // too and each row's seconds are the time it pays for.
       if (amount <= 0) return { seconds };
+      // Advance the mark only from where we read it: a concurrent charge of the same run
+      // (another transaction, another server) makes this one a no-op, never a double debit.
       const values = { user_id: run.userId, run_started_at: run.runStartedAt, charged_until: run.until, carry };
-      if (mark) await trx.updateTable('meter_marks').set(values).where('subject_id', '=', run.subjectId).execute();
-      else await trx.insertInto('meter_marks').values({ subject_id: run.subjectId, ...values }).execute();
+      const moved = mark
+        ? await trx
+            .updateTable('meter_marks')
+            .set(values)
+            .where('subject_id', '=', run.subjectId)
+            .where('run_started_at', '=', mark.run_started_at)
+            .where('charged_until', '=', mark.charged_until)
+            .executeTakeFirst()
+            .then((r) => Number(r.numUpdatedRows))
+        : await trx
+            .insertInto('meter_marks')
+            .values({ subject_id: run.subjectId, ...values })
+            .onConflict((oc) => oc.column('subject_id').doNothing())
+            .executeTakeFirst()
+            .then((r) => Number(r.numInsertedOrUpdatedRows ?? 0));
+      if (!moved) return undefined;
       const entry = await append(trx, {
         userId: run.userId,
         amount: -amount,
@@ -171,15 +187,16 @@ export class LedgerStore {
    */
   claimTokenCredits(tokenId: string, at = Date.now()): Promise<LedgerEntry | undefined> {
     return this.db.transaction().execute(async (trx) => {
+      // One conditional UPDATE: concurrent claimers wait on the row and then see it claimed.
       const t = await trx
-        .selectFrom('tokens')
-        .select(['user_id', 'credits', 'name'])
+        .updateTable('tokens')
+        .set({ credits_claimed_at: at })
         .where('id', '=', tokenId)
         .where('credits_claimed_at', 'is', null)
         .where('credits', '>', 0)
+        .returning(['user_id', 'credits', 'name'])
         .executeTakeFirst();
       if (!t) return undefined;
-      await trx.updateTable('tokens').set({ credits_claimed_at: at }).where('id', '=', tokenId).execute();
       return append(trx, {
         userId: t.user_id,
         amount: Number(t.credits),
@@ -222,9 +239,11 @@ export class LedgerStore {
       eb.fn.max('at').as('last'),
     ]);
     if (group === 'day') {
+      // The divisor is inlined, not a parameter: PostgreSQL matches GROUP BY to SELECT by text.
+      const day = sql<number>`at / ${sql.lit(DAY_MS)}`;
       const rows = await q
-        .select(({ eb }) => eb('at', '/', DAY_MS).as('day'))
-        .groupBy(({ eb }) => eb('at', '/', DAY_MS))
+        .select(day.as('day'))
+        .groupBy(day)
         .orderBy('day')
         .execute();
       return rows.map((r) => ({
