@@ -72,7 +72,7 @@ describe('a manager on a unix socket', () => {
     expect(me.status).toBe(200);
     // The proxy itself has no internal API, and the manager's is not reachable through it.
     expect((await fetch(`${proxy.url}/internal/v1/targets/admin/none`)).status).toBe(404);
-  });
+  }, 60_000);
 
   it('answers 502 manager_unavailable through the proxy when the manager is gone', async () => {
     const [manager, proxy] = servers as [RunningServer, RunningServer];

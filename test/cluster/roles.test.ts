@@ -111,7 +111,7 @@ describe('split roles: unprivileged proxies in front of one manager', () => {
       .poll(async () => (await rawRequest(p1.url, '/i/admin/web/again', { cookie: session.cookie })).status, { timeout: 20_000 })
       .toBe(200);
     expect((await api(manager, manager.adminToken, 'GET', `/api/v1/instances/${id}`)).body.desiredState).toBe('running');
-  });
+  }, 90_000);
 
   it('passes API WebSockets to the manager', async () => {
     const ws = new WebSocket(`${proxies[1]!.url.replace('http', 'ws')}/api/v1/events?token=${manager.adminToken}`);

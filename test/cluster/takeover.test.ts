@@ -85,5 +85,5 @@ describe('two managers sharing one PostgreSQL database', () => {
     await expect.poll(() => processesMatching(`${marker}-web`).then((p) => p.length), { timeout: 10_000 }).toBe(oneCopy);
     expect((await api(b, tokenB, 'GET', `/api/v1/instances/${idle.id}`)).body.state).toBe('stopped');
     expect(await processesMatching(`${marker}-idle`)).toHaveLength(0);
-  });
+  }, 90_000);
 });
