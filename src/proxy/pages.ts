@@ -86,6 +86,41 @@ function page(a: ProxyAnswer): string {
 <p><a href="/ui/">Dashboard</a></p></main></body></html>`;
 }
 
+export interface LoginForm {
+  /** The page title and heading. */
+  title: string;
+  heading: string;
+  /** Where the form posts, and the name of its user-name field. */
+  action: string;
+  userField: string;
+  /** Hidden fields (next, a CSRF token…). */
+  hidden: Record<string, string>;
+  error?: string | undefined;
+  stylesheet?: string;
+}
+
+/** A login form: corral's own (/login) and the pixelated-dispatcher proxy's (/auth/login). */
+export function loginFormPage(f: LoginForm): string {
+  const hidden = Object.entries(f.hidden)
+    .map(([name, value]) => `  <input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">\n`)
+    .join('');
+  const user = escapeHtml(f.userField);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(f.title)}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">${f.stylesheet ? `<link rel="stylesheet" href="${escapeHtml(f.stylesheet)}">` : ''}</head>
+<body class="centered"><main class="card">
+<h1>${escapeHtml(f.heading)}</h1>
+${f.error ? `<p class="error" role="alert">${escapeHtml(f.error)}</p>` : ''}
+<form method="post" action="${escapeHtml(f.action)}">
+${hidden}  <label for="${user}">User name</label>
+  <input id="${user}" name="${user}" autocomplete="username" autocapitalize="none" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit" class="primary">Log in</button>
+</form>
+</main></body></html>`;
+}
+
 /** A minimal raw HTTP answer on an upgrade socket that will not become a WebSocket. */
 export function rejectUpgrade(socket: { write(s: string): unknown; destroy(): void }, status: number, reason: string): void {
   const body = JSON.stringify({ error: { code: reason.toLowerCase().replace(/ /g, '_'), message: reason } });

@@ -17,7 +17,7 @@ import { ACTIVE_STATES } from '../../core/instances/states.js';
 import { safeNext } from '../../http/routes/login.js';
 import { clearSessionCookie, setSessionCookie } from '../../http/session-cookie.js';
 import { presentedCredential } from '../../proxy/identity.js';
-import { answers, escapeHtml, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
+import { answers, loginFormPage, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { securityHeaders } from '../../proxy/headers.js';
 import type { CompatPluginOptions } from '../index.js';
@@ -170,19 +170,5 @@ function interceptAgentTraffic(server: Server, proxy: Proxy, corral: CompatPlugi
 }
 
 function loginPage(action: string, next: string, error?: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Pixelated · log in</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"></head>
-<body class="centered"><main class="card">
-<h1>Log in</h1>
-${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="${escapeHtml(action)}">
-  <input type="hidden" name="next" value="${escapeHtml(next)}">
-  <label for="username">User name</label>
-  <input id="username" name="username" autocomplete="username" autocapitalize="none" required autofocus>
-  <label for="password">Password</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required>
-  <button type="submit" class="primary">Log in</button>
-</form>
-</main></body></html>`;
+  return loginFormPage({ title: 'Pixelated · log in', heading: 'Log in', action, userField: 'username', hidden: { next }, error });
 }

@@ -11,7 +11,7 @@ import type { FastifyReply } from 'fastify';
 import { SESSION_COOKIE } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
-import { escapeHtml } from '../../proxy/pages.js';
+import { loginFormPage } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
@@ -111,20 +111,13 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
 };
 
 function loginPage(csrf: string, next: string, error?: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Log in · corral</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/ui/style.css"></head>
-<body class="centered"><main class="card">
-<h1>corral</h1>
-${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/login">
-  <input type="hidden" name="_csrf" value="${escapeHtml(csrf)}">
-  <input type="hidden" name="next" value="${escapeHtml(next)}">
-  <label for="name">User name</label>
-  <input id="name" name="name" autocomplete="username" autocapitalize="none" required autofocus>
-  <label for="password">Password</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required>
-  <button type="submit" class="primary">Log in</button>
-</form>
-</main></body></html>`;
+  return loginFormPage({
+    title: 'Log in · corral',
+    heading: 'corral',
+    action: '/login',
+    userField: 'name',
+    hidden: { _csrf: csrf, next },
+    error,
+    stylesheet: '/ui/style.css',
+  });
 }
