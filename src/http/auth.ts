@@ -66,7 +66,8 @@ declare module 'fastify' {
   }
 }
 
-function safeEqual(a: string, b: string): boolean {
+/** Compares secrets in constant time. */
+export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
