@@ -168,7 +168,8 @@ describe('golem-herder daemons', () => {
       20_000,
     );
     expect(ls[0].Name).toBe('burner');
-    expect((await get(`/token/v1/inspect/${poor}`)).json.credits).toBe(0);
+    // Charged for the time it ran: at zero or a little below (the last metering interval).
+    expect((await get(`/token/v1/inspect/${poor}`)).json.credits).toBeLessThanOrEqual(0);
     const again = await post('/daemon/v1/spawn', { name: 'again', image: 'sh', 'main.sh': 'sleep 600\n' }, { token: poor, multipart: true });
     expect(again.status).toBe(402);
   });

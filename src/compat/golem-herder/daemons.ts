@@ -22,7 +22,7 @@ import { asBuffer } from '../../http/routes/relay.js';
 import type { CompatPluginOptions } from '../index.js';
 import { checkFields, fileFields, filesBodyLimit, formFields, type FormValue } from './forms.js';
 import { dockerListing } from './listing.js';
-import { DAEMON_ENV, IMAGE_ENV, instanceNameFor } from './names.js';
+import { ANY_METHOD, DAEMON_ENV, IMAGE_ENV, instanceNameFor } from './names.js';
 
 const tags = ['golem-herder'];
 const PROCESS = 'daemon';
@@ -164,7 +164,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
   });
 
   app.route({
-    method: ['GET', 'POST'],
+    method: [...ANY_METHOD],
     url: '/daemon/v1/ls',
     schema: { summary: "golem-herder: the caller's daemons, running and stopped", tags },
     handler: async (request) => {
@@ -175,7 +175,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
   });
 
   app.route({
-    method: ['GET', 'POST', 'DELETE'],
+    method: [...ANY_METHOD],
     url: '/daemon/v1/kill/:name',
     schema: {
       summary: 'golem-herder: stop a daemon; wipe=true also removes it and its files',

@@ -15,7 +15,7 @@ import type { CompatPluginOptions } from '../index.js';
 import type { GolemSettings } from './actor.js';
 import { bootstrapScript } from './bootstrap.js';
 import { dockerListing } from './listing.js';
-import { GOLEM_ENV, instanceNameFor } from './names.js';
+import { ANY_METHOD, GOLEM_ENV, instanceNameFor } from './names.js';
 import { DocumentId } from './relay-sockets.js';
 
 /** Launch flags for Chromium as root in a sandbox without a display (see docs/compat.md). */
@@ -49,7 +49,6 @@ function listed(i: Instance) {
 
 const IdParams = Type.Object({ id: DocumentId });
 const TokenQuery = Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false });
-const ANY = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 
 export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   const service = corral.instances.service;
@@ -90,7 +89,7 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
   }
 
   app.route({
-    method: [...ANY],
+    method: [...ANY_METHOD],
     url: '/golem/v1/spawn/:id',
     schema: { summary: 'golem-herder: start the golem of a document (returns the running one)', tags, params: IdParams, querystring: TokenQuery },
     handler: async (request, reply) => {
@@ -101,7 +100,7 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
   });
 
   app.route({
-    method: [...ANY],
+    method: [...ANY_METHOD],
     url: '/golem/v1/ls',
     schema: { summary: 'golem-herder: the golems', tags, querystring: TokenQuery },
     handler: async (request) => {
@@ -112,7 +111,7 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
   });
 
   app.route({
-    method: [...ANY],
+    method: [...ANY_METHOD],
     url: '/golem/v1/reset/:id',
     schema: { summary: 'golem-herder: restart the golem of a document with a fresh profile', tags, params: IdParams, querystring: TokenQuery },
     handler: async (request, reply) => {
@@ -128,7 +127,7 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
   });
 
   app.route({
-    method: [...ANY],
+    method: [...ANY_METHOD],
     url: '/golem/v1/kill/:id',
     schema: { summary: 'golem-herder: stop and remove the golem of a document', tags, params: IdParams, querystring: TokenQuery },
     handler: async (request, reply) => {

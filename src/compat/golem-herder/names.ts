@@ -18,3 +18,6 @@ export const DAEMON_ENV = 'GOLEM_HERDER_DAEMON';
 export const GOLEM_ENV = 'GOLEM_HERDER_DOCUMENT';
 /** A daemon's `image` (a runtime name on the process driver), for ls. */
 export const IMAGE_ENV = 'GOLEM_HERDER_IMAGE';
+
+/** The old herder's routes (but spawn) answered every method; so do these. */
+export const ANY_METHOD = ['GET', 'POST', 'PUT', 'DELETE'] as const;
