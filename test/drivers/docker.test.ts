@@ -4,7 +4,14 @@
  * stream framing, and images that are missing.
  */
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/core/config.js';
+import { openDrivers } from '../../src/core/drivers/index.js';
+import { Runtimes } from '../../src/core/jobs/runtimes.js';
+import { ImagePolicy } from '../../src/drivers/docker/images.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkloadSpec } from '../../src/drivers/driver.js';
 import { Value } from '@sinclair/typebox/value';
@@ -193,5 +200,54 @@ describe('docker stream framing', () => {
 
   it('tty: the raw stream is stdout as it comes', () => {
     expect(decode(true, [Buffer.from('\u0001not a header'), Buffer.from('more')])).toEqual(['stdout:\u0001not a header', 'stdout:more']);
+  });
+});
+
+describe('drivers config and admission (no engine needed)', () => {
+  const silent = pino({ level: 'silent' });
+  const configWith = (drivers: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    loadConfig({ env: {}, flags: { data: path.join(tmpdir(), `corral-drivers-${process.pid}`), drivers, ...extra } });
+  const noEngine = { host: 'unix:///nonexistent/docker.sock' };
+
+  it('drivers.default must be enabled', async () => {
+    await expect(openDrivers(configWith({ default: 'docker', enabled: ['process'] }), silent)).rejects.toMatchObject({ code: 'config_invalid' });
+  });
+
+  it('docker enabled but no engine: the server opens; docker specs get 503, the default docker is a config error', async () => {
+    const drivers = await openDrivers(configWith({ enabled: ['process', 'docker'], docker: noEngine }), silent);
+    try {
+      await expect(drivers.workloads.admit({ driver: 'docker', image: BUSYBOX_IMAGE })).rejects.toMatchObject({
+        code: 'driver_unavailable',
+        message: expect.stringContaining('/nonexistent/docker.sock'),
+      });
+      await expect(drivers.workloads.admit({})).resolves.toBeUndefined();
+      expect(drivers.jobRunners.size).toBe(0);
+    } finally {
+      await drivers.workloads.close();
+    }
+    await expect(openDrivers(configWith({ default: 'docker', enabled: ['docker'], docker: noEngine }), silent)).rejects.toMatchObject({
+      code: 'config_invalid',
+    });
+  });
+
+  it('a configured runtime inherits a built-in\'s command; a new one without a command is a config error; docker runtimes need a probe', async () => {
+    const probed: string[] = [];
+    const rt = await Runtimes.detect([{ name: 'sh', driver: 'docker', image: 'img:1', readOnlyPaths: [], network: false }], {
+      probe: async (driver, image) => {
+        probed.push(`${driver}:${image}`);
+        return 'v1';
+      },
+    });
+    expect(rt.get('sh')).toMatchObject({ driver: 'docker', image: 'img:1', command: 'sh main.sh', version: 'v1' });
+    expect(probed).toEqual(['docker:img:1']);
+    const offline = await Runtimes.detect([{ name: 'sh', driver: 'docker', image: 'img:1', readOnlyPaths: [], network: false }]);
+    expect(offline.list().map((r) => r.name)).not.toContain('sh');
+    await expect(Runtimes.detect([{ name: 'cobol', readOnlyPaths: [], network: false }])).rejects.toMatchObject({ code: 'config_invalid' });
+  });
+
+  it('the image allow-list: exact names and * patterns; admin-configured images are trusted', () => {
+    const policy = new ImagePolicy(['corral/*', 'python:3.*', 'exact:1'], new Set(['admin/base:2']));
+    for (const ok of ['corral/x:1', 'python:3.12', 'exact:1', 'admin/base:2']) expect(policy.allows(ok), ok).toBe(true);
+    for (const no of ['corral', 'python:2.7', 'exact:10', 'evil/corral/x', 'admin/base:3']) expect(policy.allows(no), no).toBe(false);
   });
 });
