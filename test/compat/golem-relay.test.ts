@@ -137,7 +137,9 @@ describe('golems', () => {
     const ls = await fetch(`${root}/golem/v1/ls`).then((r) => r.json());
     expect(ls).toEqual([expect.objectContaining({ Labels: { webstrate: 'doc-chromium' }, Image: 'chromium' })]);
 
-    // The minion waits (up to 20 s) for the golem's code to connect and pair with it.
+    // Chromium takes a while on a busy machine: wait for its golem code to connect, then ask.
+    const golemConnected = () =>
+      eventually(() => Promise.resolve(server.corral.relay.list()), (l) => l.some((c) => c.key === 'golem-herder/doc-chromium' && c.host), 60_000);
     const ask = async () => {
       const minion = await connect(`${ws}/minion/v1/connect/doc-chromium?type=tester`);
       expect(await minion.json(20_000)).toEqual({ Event: 'golem-connected' });
@@ -147,17 +149,19 @@ describe('golems', () => {
       expect([...(await minion.next()).data]).toEqual([3, 2, 1]);
       minion.ws.close();
     };
+    await golemConnected();
     await ask();
 
     // reset: a fresh Chromium, which connects again.
     expect((await fetch(`${root}/golem/v1/reset/doc-chromium`)).status).toBe(200);
-    await eventually(() => Promise.resolve(server.corral.relay.list()), (l) => l.some((c) => c.key === 'golem-herder/doc-chromium' && c.host), 30_000);
+    await eventually(() => Promise.resolve(server.corral.relay.list()), (l) => !l.some((c) => c.key === 'golem-herder/doc-chromium' && c.host), 30_000);
+    await golemConnected();
     await ask();
 
     expect(await (await fetch(`${root}/golem/v1/kill/doc-chromium`)).text()).toBe('killed');
     expect(await fetch(`${root}/golem/v1/ls`).then((r) => r.json())).toEqual([]);
     expect((await fetch(`${root}/golem/v1/kill/doc-chromium`)).status).toBe(404);
-  });
+  }, 180_000);
 
   it('proxy to daemons under the prefix too', async () => {
     const form = new FormData();
