@@ -6,8 +6,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, logInWithForm } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -56,10 +57,7 @@ beforeAll(async () => {
   });
   expect(created.status).toBe(201);
   instanceId = created.body.id;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 }, 60_000);
 
 afterAll(async () => {
@@ -71,15 +69,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART
 
 /** Opens a fresh browser context, logs in through the form and waits for the dashboard. */
 async function loggedIn(name: string, password = `${name}-password`): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${server.url}/login?next=${encodeURIComponent('/ui/')}`);
-  if (name === 'alice') await shot(page, 'login');
-  await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/ui\//);
-  return { context, page };
+  return logInWithForm(browser, server.url, name, password, { beforeSubmit: (page) => (name === 'alice' ? shot(page, 'login') : Promise.resolve()) });
 }
 
 
