@@ -16,6 +16,7 @@ import { authPlugin } from './auth.js';
 import { clientErrorHandler, registerErrorHandling } from './errors.js';
 import { redactUrl } from './redact.js';
 import { healthRoutes } from './routes/health.js';
+import { identityKeyRoutes } from './routes/identity-keys.js';
 import { indexRoutes } from './routes/index.js';
 import { instanceRoutes } from './routes/instances.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -106,6 +107,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(metricsRoutes, { corral });
   await app.register(securityHeadersHook, { tls: !!config.tls });
   await app.register(loginRoutes, { corral, proxy });
+  await app.register(identityKeyRoutes, { proxy });
   await app.register(uiRoutes);
   // The proxy role has no API of its own: its /api/ requests are forwarded to the manager (src/roles).
   if (config.role !== 'proxy') await app.register(

@@ -14,6 +14,13 @@ export const ProxyConfigSchema = Type.Object(
     authCacheMs: Type.Integer({ minimum: 0, default: 1000, description: 'how long a checked cookie or token is trusted without asking the store' }),
     websocketRecheckSeconds: Type.Number({ minimum: 0.1, default: 5, description: 'how often open proxied WebSockets re-check their session or token' }),
     cullIntervalSeconds: Type.Number({ minimum: 0.1, default: 60, description: 'how often the idle culler looks for idle instances' }),
+    identityAssertion: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'also send X-Corral-Identity, a signed JWT naming the user (see docs/proxy.md)' }),
+        ttlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 60, description: 'lifetime of an X-Corral-Identity assertion' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

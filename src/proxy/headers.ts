@@ -3,7 +3,7 @@
  * ones, minus anything a client could use to claim an identity (`X-Corral-*`,
  * `X-Forwarded-*`, `Forwarded`, `X-Real-IP`), minus corral's own credentials (session
  * cookie, the Authorization header that carried a corral token); then corral adds the
- * forwarding headers and `X-Corral-User`. Clients get the upstream's headers minus
+ * forwarding headers, `X-Corral-User` and, when enabled, `X-Corral-Identity`. Clients get the upstream's headers minus
  * hop-by-hop ones, plus the security headers when the app set none.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -34,6 +34,8 @@ export interface ForwardContext {
   host: string;
   prefix: string;
   user: string;
+  /** X-Corral-Identity, when assertions are on (identity-assertion.ts). */
+  assertion?: string;
   credential: Credential;
   websocket: boolean;
 }
@@ -63,6 +65,7 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
     'x-corral-user', ctx.user,
   );
   if (ctx.prefix) out.push('x-forwarded-prefix', ctx.prefix);
+  if (ctx.assertion) out.push('x-corral-identity', ctx.assertion);
   return out;
 }
 

@@ -13,7 +13,8 @@ import type { Corral } from '../core/corral.js';
 import type { ProxySettings } from '../store/proxy.js';
 import { Activity } from './activity.js';
 import { forward, UpstreamPools, type ForwardFailure } from './forward.js';
-import { upstreamHeaders } from './headers.js';
+import { upstreamHeaders, type ForwardContext } from './headers.js';
+import { IdentityAssertions } from './identity-assertion.js';
 import { IdentityCache, presentedCredential, type Credential } from './identity.js';
 import { answers, rejectUpgrade, sendAnswer, wantsHtml, type ProxyAnswer } from './pages.js';
 import { isProxyPath, routeByHost, routeByPath, stripTokenParam, type ProxyRoute } from './route.js';
@@ -34,6 +35,8 @@ export class Proxy {
   readonly activity = new Activity();
   readonly tunnels = new TunnelRegistry();
   readonly identity: IdentityCache;
+  /** Signs X-Corral-Identity; undefined when assertions are off. */
+  readonly assertions: IdentityAssertions | undefined;
   private readonly pools: UpstreamPools;
   private readonly resolved = new Map<string, Resolved>();
   private readonly starting = new Set<string>();
@@ -48,6 +51,8 @@ export class Proxy {
     this.cfg = corral.config.proxy;
     this.tls = !!corral.config.tls;
     this.identity = new IdentityCache(corral.accounts, this.cfg.authCacheMs);
+    const assertion = this.cfg.identityAssertion;
+    this.assertions = assertion.enabled ? new IdentityAssertions(corral.config.data, assertion.ttlSeconds) : undefined;
     this.pools = new UpstreamPools({
       connections: this.cfg.maxConnectionsPerUpstream,
       connectTimeoutMs: this.cfg.connectTimeoutSeconds * 1000,
@@ -104,7 +109,7 @@ export class Proxy {
         return sendAnswer(req, res, d.answer, this.tls);
       }
       this.activity.touch(d.target.instanceId);
-      const headers = upstreamHeaders(req, this.forwardContext(req, route!, d, false));
+      const headers = upstreamHeaders(req, await this.forwardContext(req, route!, d, false));
       await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls).catch(
         (f: ForwardFailure) => {
           const name = `${route!.owner}/${route!.instance}`;
@@ -135,7 +140,7 @@ export class Proxy {
           host: d.host,
           port: d.port,
           path: stripTokenParam(route!.upstreamPath),
-          headers: upstreamHeaders(req, this.forwardContext(req, route!, d, true)),
+          headers: upstreamHeaders(req, await this.forwardContext(req, route!, d, true)),
           connectTimeoutMs: this.cfg.connectTimeoutSeconds * 1000,
         },
         () => this.activity.touch(id),
@@ -167,13 +172,15 @@ export class Proxy {
     return { kind: 'forward', principal, credential, target, host: port.host, port: port.port };
   }
 
-  private forwardContext(req: IncomingMessage, route: ProxyRoute, d: Extract<Decision, { kind: 'forward' }>, websocket: boolean) {
+  private async forwardContext(req: IncomingMessage, route: ProxyRoute, d: Extract<Decision, { kind: 'forward' }>, websocket: boolean): Promise<ForwardContext> {
+    const { user } = d.principal;
     return {
       clientIp: req.socket.remoteAddress ?? '',
-      proto: this.tls ? ('https' as const) : ('http' as const),
+      proto: this.tls ? 'https' : 'http',
       host: req.headers.host ?? '',
       prefix: route.prefix,
-      user: d.principal.user.name,
+      user: user.name,
+      assertion: this.assertions && (await this.assertions.for(user, `${route.owner}/${route.instance}`)),
       credential: d.credential,
       websocket,
     };

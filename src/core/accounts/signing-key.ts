@@ -13,8 +13,9 @@ export interface SigningKey {
   publicKey: CryptoKey;
 }
 
-export async function loadSigningKey(dataDir: string): Promise<SigningKey> {
-  const file = path.join(dataDir, 'signing-key.json');
+/** `name`: the key's file in the data dir (API tokens and identity assertions use different keys). */
+export async function loadSigningKey(dataDir: string, name = 'signing-key.json'): Promise<SigningKey> {
+  const file = path.join(dataDir, name);
   let jwk: JWK;
   try {
     jwk = JSON.parse(await readFile(file, 'utf8')) as JWK;
