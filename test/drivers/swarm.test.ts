@@ -1,0 +1,112 @@
+/**
+ * The swarm driver on a real engine in swarm mode (a one-node swarm, made here when the test
+ * engine is not one yet, and left again at the end): the conformance suite, plus services
+ * labelled, listed, re-adopted after a server lets go, and removed when their workload ends.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Value } from '@sinclair/typebox/value';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/config.js';
+import { connectEngine } from '../../src/drivers/docker/engine.js';
+import { LABEL } from '../../src/drivers/docker/labels.js';
+import { SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
+import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
+import { describeDocker } from '../helpers/docker.js';
+import { describeDriverConformance } from './conformance.js';
+import { exitWithin, makeDirs, makeSpec, removeDirs, run, type DriverTestDirs } from './harness.js';
+
+const config = (): DockerConfig => ({ ...(Value.Default(DockerConfigSchema, {}) as DockerConfig), pull: false });
+const serverId = () => `s${randomBytes(5).toString('hex')}`;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Makes the test engine a one-node swarm (once); returns whether we did. */
+let joined: Promise<boolean> | undefined;
+function ensureSwarm(): Promise<boolean> {
+  joined ??= (async () => {
+    const engine = connectEngine();
+    const info = (await engine.info()) as { Swarm?: { LocalNodeState?: string } };
+    if (info.Swarm?.LocalNodeState === 'active') return false;
+    await engine.swarmInit({ ListenAddr: `127.0.0.1:${await freePort()}`, AdvertiseAddr: '127.0.0.1' });
+    return true;
+  })();
+  return joined;
+}
+
+async function removeServices(id: string): Promise<void> {
+  const engine = connectEngine();
+  const found = (await engine.listServices({ filters: JSON.stringify({ label: [`${LABEL.server}=${id}`] }) } as never)) as unknown as { ID: string }[];
+  await Promise.all(found.map((s) => engine.getService(s.ID).remove().catch(() => undefined)));
+}
+
+describeDocker('swarm driver', () => {
+  const ids: string[] = [];
+  afterAll(async () => {
+    for (const id of ids) await removeServices(id);
+    if (await joined?.catch(() => false)) await connectEngine().swarmLeave({ force: true }).catch(() => undefined);
+  });
+  const makeDriver = async () => {
+    await ensureSwarm();
+    const id = serverId();
+    ids.push(id);
+    return new SwarmDriver({ engine: connectEngine(), serverId: id, config: config() });
+  };
+
+  describeDriverConformance('swarm', makeDriver, {
+    image: BUSYBOX_IMAGE,
+    limits: { memory: true, pids: true, cpu: true },
+    isolation: { filesystem: true, network: true },
+    sharesHostLoopback: false,
+    tcpConnect: (port) => ['sh', '-c', `nc -w 2 127.0.0.1 ${port} </dev/null && echo connected`],
+  });
+
+  describe('services', () => {
+    let dirs: DriverTestDirs;
+    let driver: SwarmDriver;
+    let id: string;
+    beforeAll(async () => {
+      dirs = await makeDirs();
+      driver = await makeDriver();
+      id = ids[ids.length - 1]!;
+    });
+    afterAll(async () => {
+      await driver?.close();
+      if (dirs) await removeDirs(dirs);
+    });
+    const spec = (name: string, shell: string) => makeSpec(dirs, { dataMount: '/data', image: BUSYBOX_IMAGE }, name, shell);
+
+    it('runs a labelled service that a later server re-adopts, and removes it when the workload ends', async () => {
+      const r = await run(driver, spec('adoptee', 'echo up; while true; do read line && echo "got $line"; done'));
+      await r.waitFor(/up/);
+      expect(r.workload.handle).toMatchObject({ driver: 'swarm', instanceId: 'adoptee', generation: 1 });
+      const listed = await driver.list();
+      expect(listed.map((h) => h.instanceId)).toContain('adoptee');
+      await driver.close(); // lets go: the service keeps running
+
+      const next = new SwarmDriver({ engine: connectEngine(), serverId: id, config: config() });
+      const out: string[] = [];
+      let exited = false;
+      const w = await next.adopt(r.workload.handle, { output: (_s, c) => out.push(c.toString()), exit: () => (exited = true) });
+      expect(w).toBeDefined();
+      w!.write('hello\n');
+      await expect.poll(() => out.join(''), { timeout: 15_000 }).toContain('got hello');
+      await w!.stop('SIGTERM', 2000);
+      await expect.poll(() => exited, { timeout: 15_000 }).toBe(true);
+      await expect.poll(async () => (await next.list()).length, { timeout: 15_000 }).toBe(0);
+      await next.close();
+      driver = next;
+    });
+
+    it('refuses a service the swarm cannot start, with the reason', async () => {
+      const bad = { ...spec('badimage', 'true'), image: 'corral-no-such-image:never' };
+      await expect(run(driver, bad).then(exitWithin)).rejects.toThrow(/image/);
+    });
+  });
+});
