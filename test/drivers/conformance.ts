@@ -26,8 +26,11 @@ export interface ConformanceOptions {
   dataMount?: string;
   /** Image (container drivers) or runtime name; undefined = host system. */
   image?: string;
-  /** Which limits this driver enforces on this machine. */
-  limits: { memory: boolean; pids: boolean };
+  /**
+   * Which limits this driver enforces on this machine (stats() reporting usage comes with the
+   * memory limit); cpu left out = the CPU quota test is skipped.
+   */
+  limits: { memory: boolean; pids: boolean; cpu?: boolean };
   /** Which isolation this driver gives on this machine. */
   isolation: { filesystem: boolean; network: boolean };
   /** With network=true, the workload reaches the host's 127.0.0.1 (process driver). */
@@ -149,6 +152,48 @@ export function describeDriverConformance(
       expect((await exitWithin(second)).code).toBe(0);
       expect(second.stdout()).toBe('kept\n');
       expect(await readFile(`${dataDirOf(dirs, 'persist')}/state.txt`, 'utf8')).toBe('kept\n');
+    });
+
+    it('signal() delivers to the workload; an unknown signal is a bad_request error', async () => {
+      const r = await run(driver, spec('sig', 'trap "echo usr1" USR1; echo ready; while :; do sleep 0.1; done'));
+      await r.waitFor(/ready/);
+      r.workload.signal('SIGUSR1');
+      await r.waitFor(/usr1/);
+      expect(() => r.workload.signal('SIGNOPE')).toThrow(expect.objectContaining({ code: 'bad_request' }));
+      await r.workload.stop('SIGKILL', 0);
+      expect(killedBySigkill(await exitWithin(r))).toBe(true);
+    });
+
+    it.skipIf(!opts.isolation.filesystem)('a mount whose source does not exist is a bad_request error', async () => {
+      const missing = `${dirs.root}/no-such-dir`;
+      await expect(
+        driver.start(spec('nomount', 'true', { mounts: [{ source: missing, target: '/src', readOnly: true }] }), { output: () => {}, exit: () => {} }),
+      ).rejects.toMatchObject({ code: 'bad_request' });
+    });
+
+    it.skipIf(!opts.limits.memory)('stats report memory, CPU seconds and pids', async () => {
+      const r = await run(driver, spec('stats', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo busy-done; sleep 30'));
+      await r.waitFor(/busy-done/, 20_000);
+      const stats = await r.workload.stats();
+      expect(stats.memoryBytes).toBeGreaterThan(0);
+      expect(stats.cpuSeconds).toBeGreaterThan(0.01);
+      expect(stats.pids).toBeGreaterThanOrEqual(2);
+      await r.workload.stop('SIGTERM', 2000);
+      await exitWithin(r);
+    });
+
+    it.skipIf(!opts.limits.cpu)('the CPU quota caps a busy loop', async () => {
+      const r = await run(driver, spec('cpu', 'echo go; while :; do :; done', { limits: { cpus: 0.2 } }));
+      await r.waitFor(/go/);
+      const t = Date.now();
+      await sleep(2000);
+      const { cpuSeconds } = await r.workload.stats();
+      const wall = (Date.now() - t) / 1000;
+      await r.workload.stop('SIGKILL', 0);
+      await exitWithin(r);
+      // 0.2 of a core over ~2 s is ~0.4 s; an uncapped loop would get far more.
+      expect(cpuSeconds).toBeGreaterThan(0.05);
+      expect(cpuSeconds!).toBeLessThan(0.2 * wall + 0.25);
     });
 
     it.skipIf(!opts.limits.pids)('a fork bomb is stopped by the pids limit and the host stays fine', async () => {

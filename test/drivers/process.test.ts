@@ -27,14 +27,14 @@ const cgroupsWork = cg.version !== 'none' && cg.writable;
 
 describe('process driver', () => {
   describeDriverConformance('process (bwrap + cgroups)', async (ctx) => new ProcessDriver({ hide: [ctx.corralData], warn: () => {} }), {
-    limits: { memory: cgroupsWork, pids: cgroupsWork },
+    limits: { memory: cgroupsWork, pids: cgroupsWork, cpu: cgroupsWork },
     isolation: { filesystem: sandbox.available, network: sandbox.available },
     sharesHostLoopback: true,
   });
 
   // The fallback a machine without bubblewrap gets: same lifecycle, limits still enforced.
   describeDriverConformance('process (no sandbox)', async (ctx) => new ProcessDriver({ hide: [ctx.corralData], sandbox: false, warn: () => {} }), {
-    limits: { memory: cgroupsWork, pids: cgroupsWork },
+    limits: { memory: cgroupsWork, pids: cgroupsWork, cpu: cgroupsWork },
     isolation: { filesystem: false, network: false },
     sharesHostLoopback: true,
     mountsDataDir: false,
@@ -150,31 +150,6 @@ describe('process driver specifics', () => {
     expect(r.stdout()).toBe('shared\nend\n');
   });
 
-  it.skipIf(!cgroupsWork)('stats report memory, CPU seconds and pids from the cgroup', async () => {
-    const r = await run(driver, spec('stats', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo busy-done; sleep 30'));
-    await r.waitFor(/busy-done/, 20_000);
-    const stats = await r.workload.stats();
-    expect(stats.memoryBytes).toBeGreaterThan(0);
-    expect(stats.cpuSeconds).toBeGreaterThan(0.01);
-    expect(stats.pids).toBeGreaterThanOrEqual(2);
-    await r.workload.stop('SIGTERM', 2000);
-    await exitWithin(r);
-  });
-
-  it.skipIf(!cgroupsWork)('the CPU quota caps a busy loop', async () => {
-    const r = await run(driver, spec('cpu', 'echo go; while :; do :; done', { limits: { cpus: 0.2 } }));
-    await r.waitFor(/go/);
-    const t = Date.now();
-    await sleep(2000);
-    const { cpuSeconds } = await r.workload.stats();
-    const wall = (Date.now() - t) / 1000;
-    await r.workload.stop('SIGKILL', 0);
-    await exitWithin(r);
-    // 0.2 of a core over ~2 s is ~0.4 s; an uncapped loop would get far more.
-    expect(cpuSeconds).toBeGreaterThan(0.05);
-    expect(cpuSeconds!).toBeLessThan(0.2 * wall + 0.25);
-  });
-
   it.skipIf(!cgroupsWork)('the cgroup is removed after the workload exits', async () => {
     const r = await run(driver, spec('cgone', 'true'));
     await exitWithin(r);
@@ -185,23 +160,6 @@ describe('process driver specifics', () => {
     const mine = async () => (await readdir(path.join(cg!.mounts.memory!, 'corral'), { recursive: true })).filter((f) => String(f).endsWith(name));
     for (let i = 0; i < 100 && (await mine()).length; i++) await sleep(50);
     expect(await mine()).toEqual([]);
-  });
-
-  it('signal() delivers to the workload; an unknown signal is a bad_request error', async () => {
-    const r = await run(driver, spec('sig', 'trap "echo usr1" USR1; echo ready; while :; do sleep 0.1; done'));
-    await r.waitFor(/ready/);
-    r.workload.signal('SIGUSR1');
-    await r.waitFor(/usr1/);
-    expect(() => r.workload.signal('SIGNOPE')).toThrow(expect.objectContaining({ code: 'bad_request' }));
-    await r.workload.stop('SIGKILL', 0);
-    expect(killedBySigkill(await exitWithin(r))).toBe(true);
-  });
-
-  it.skipIf(!sandbox.available)('a mount whose source does not exist is a bad_request error', async () => {
-    const missing = path.join(dirs.root, 'no-such-dir');
-    await expect(
-      driver.start(spec('nomount', 'true', { mounts: [{ source: missing, target: '/src', readOnly: true }] }), { output: () => {}, exit: () => {} }),
-    ).rejects.toMatchObject({ code: 'bad_request' });
   });
 
   it.skipIf(!cgroupsWork)('a limit the kernel refuses is a bad_request error', async () => {
