@@ -233,7 +233,8 @@ export class DockerJobRunner implements JobRunner {
     const profile = this.profileOf(spec);
     const pool = this.warm.get(profile.image);
     if (pool && sameProfile(profile, this.defaultProfile(profile.image))) {
-      while (pool.length) {
+      // Each take refills: bounded, so a pool whose starts keep failing cannot spin forever.
+      for (let tries = pool.length; tries > 0 && pool.length; tries--) {
         const box = await pool.shift()!;
         this.refill();
         if (box && !box.exited) return box;
