@@ -17,6 +17,7 @@ import type { WorkloadSpec } from '../../src/drivers/driver.js';
 import { Value } from '@sinclair/typebox/value';
 import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/config.js';
 import { DockerDriver } from '../../src/drivers/docker/docker-driver.js';
+import { DockerJobRunner } from '../../src/drivers/docker/job-runner.js';
 import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { ExitMarker } from '../../src/drivers/docker/exit-marker.js';
 import { FrameDecoder } from '../../src/drivers/docker/frames.js';
@@ -119,6 +120,29 @@ describeDocker('docker driver specifics', () => {
     const next = driver();
     expect(await next.adopt(r.workload.handle, quiet)).toBeUndefined();
     expect((await next.list()).map((h) => h.instanceId)).not.toContain('ended');
+  });
+
+  it('jobs: a runtime image that is missing fails the job with image_missing (the warm pool does not spin)', async () => {
+    const image = '127.0.0.1:1/corral/no-runtime:1';
+    const runner = await DockerJobRunner.create({
+      engine: connectEngine(),
+      serverId: id,
+      config: dockerConfig({ warmContainers: 1 }),
+      root: `${dirs.root}/jobs-docker`,
+      warmImages: [image],
+      defaults: { memoryBytes: 64 * 1024 * 1024, pids: 32, cpus: 1, fileSizeBytes: 1024 * 1024, openFiles: 64 },
+    });
+    try {
+      await runner.warmed();
+      const spec = {
+        id: 'j', owner: 'o', command: 'true', files: [], keepStdinOpen: false, timeoutMs: 5000, network: false, readOnlyPaths: [],
+        limits: { memoryBytes: 64 * 1024 * 1024, pids: 32, cpus: 1, fileSizeBytes: 1024 * 1024, openFiles: 64, outputBytes: 1024 },
+        image, maxOutputFileBytes: 1024,
+      };
+      await expect(runner.run(spec, () => {})).rejects.toMatchObject({ code: 'image_missing', message: expect.stringContaining(image) });
+    } finally {
+      await runner.close();
+    }
   });
 
   it('an image that is missing and cannot be pulled is an image_missing error naming it', async () => {
