@@ -88,15 +88,35 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
       .send(bootstrapScript(base, (request.query as { token?: string }).token));
   }
 
-  app.route({
-    method: [...ANY_METHOD],
-    url: '/golem/v1/spawn/:id',
-    schema: { summary: 'golem-herder: start the golem of a document (returns the running one)', tags, params: IdParams, querystring: TokenQuery },
-    handler: async (request, reply) => {
-      const { id } = request.params as { id: string };
-      const golem = await spawn(await user(request), id);
-      return reply.type('text/plain; charset=utf-8').send(`${golem.id}`);
-    },
+  /** A route on the golem of one document: any method, acting for the caller, answering text. */
+  function documentRoute(verb: string, summary: string, act: (owner: User, id: string) => Promise<string>): void {
+    app.route({
+      method: [...ANY_METHOD],
+      url: `/golem/v1/${verb}/:id`,
+      schema: { summary: `golem-herder: ${summary}`, tags, params: IdParams, querystring: TokenQuery },
+      handler: async (request, reply) => {
+        const text = await act(await user(request), (request.params as { id: string }).id);
+        return reply.type('text/plain; charset=utf-8').send(text);
+      },
+    });
+  }
+
+  documentRoute('spawn', 'start the golem of a document (returns the running one)', async (owner, id) => (await spawn(owner, id)).id);
+
+  documentRoute('reset', 'restart the golem of a document with a fresh profile', async (owner, id) => {
+    const golem = await service.restart(owner, instanceNameFor('golem', id)).catch(async (e: unknown) => {
+      if (isCorralError(e) && e.code === 'instance_not_found') return spawn(owner, id);
+      throw e;
+    });
+    return golem.id;
+  });
+
+  documentRoute('kill', 'stop and remove the golem of a document', async (owner, id) => {
+    await service.remove(owner, instanceNameFor('golem', id)).catch((e: unknown) => {
+      if (isCorralError(e) && e.code === 'instance_not_found') throw errors.notFound(`no golem for document "${id}"`);
+      throw e;
+    });
+    return 'killed';
   });
 
   app.route({
@@ -107,37 +127,6 @@ export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHe
       const owner = await user(request);
       const mine = (await service.list(owner)).filter((i) => i.owner === owner.name && i.spec.env?.[GOLEM_ENV] !== undefined);
       return mine.filter((i) => i.desiredState === 'running').map(listed);
-    },
-  });
-
-  app.route({
-    method: [...ANY_METHOD],
-    url: '/golem/v1/reset/:id',
-    schema: { summary: 'golem-herder: restart the golem of a document with a fresh profile', tags, params: IdParams, querystring: TokenQuery },
-    handler: async (request, reply) => {
-      const owner = await user(request);
-      const { id } = request.params as { id: string };
-      const name = instanceNameFor('golem', id);
-      const golem = await service.restart(owner, name).catch(async (e: unknown) => {
-        if (isCorralError(e) && e.code === 'instance_not_found') return spawn(owner, id);
-        throw e;
-      });
-      return reply.type('text/plain; charset=utf-8').send(`${golem.id}`);
-    },
-  });
-
-  app.route({
-    method: [...ANY_METHOD],
-    url: '/golem/v1/kill/:id',
-    schema: { summary: 'golem-herder: stop and remove the golem of a document', tags, params: IdParams, querystring: TokenQuery },
-    handler: async (request, reply) => {
-      const owner = await user(request);
-      const { id } = request.params as { id: string };
-      await service.remove(owner, instanceNameFor('golem', id)).catch((e: unknown) => {
-        if (isCorralError(e) && e.code === 'instance_not_found') throw errors.notFound(`no golem for document "${id}"`);
-        throw e;
-      });
-      return reply.type('text/plain; charset=utf-8').send('killed');
     },
   });
 };
