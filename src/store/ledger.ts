@@ -124,6 +124,54 @@ async function append(trx: Kysely<Database>, e: NewEntry): Promise<LedgerEntry |
   return toEntry(row);
 }
 
+export interface MeterResult {
+  entry?: LedgerEntry;
+  seconds: number;
+}
+
+/** One run's charge, inside the caller's transaction (see LedgerStore.meter). */
+async function meterIn(trx: Kysely<Database>, run: MeterRun, kind: LedgerKind): Promise<MeterResult | undefined> {
+  const mark = await trx.selectFrom('meter_marks').selectAll().where('subject_id', '=', run.subjectId).executeTakeFirst();
+  const sameRun = mark && Number(mark.run_started_at) === run.runStartedAt;
+  const from = sameRun ? Math.max(Number(mark.charged_until), run.runStartedAt) : run.runStartedAt;
+  if (run.until <= from) return undefined;
+  const seconds = (run.until - from) / 1000;
+  const { amount, carry } = run.price(seconds, mark ? Number(mark.carry) : 0);
+  // Less than a credit so far: leave the mark, so the next charge covers these seconds
+  // too and each row's seconds are the time it pays for.
+  if (amount <= 0) return { seconds };
+  // Advance the mark only from where we read it: a concurrent charge of the same run
+  // (another transaction, another server) makes this one a no-op, never a double debit.
+  const values = { user_id: run.userId, run_started_at: run.runStartedAt, charged_until: run.until, carry };
+  const moved = mark
+    ? await trx
+        .updateTable('meter_marks')
+        .set(values)
+        .where('subject_id', '=', run.subjectId)
+        .where('run_started_at', '=', mark.run_started_at)
+        .where('charged_until', '=', mark.charged_until)
+        .executeTakeFirst()
+        .then((r) => Number(r.numUpdatedRows))
+    : await trx
+        .insertInto('meter_marks')
+        .values({ subject_id: run.subjectId, ...values })
+        .onConflict((oc) => oc.column('subject_id').doNothing())
+        .executeTakeFirst()
+        .then((r) => Number(r.numInsertedOrUpdatedRows ?? 0));
+  if (!moved) return undefined;
+  const entry = await append(trx, {
+    userId: run.userId,
+    amount: -amount,
+    kind,
+    subjectId: run.subjectId,
+    subjectName: run.subjectName,
+    seconds,
+    reason: `${kind} ${run.subjectName} ran ${seconds.toFixed(1)} s`,
+    at: run.until,
+  });
+  return { ...(entry && { entry }), seconds };
+}
+
 export class LedgerStore {
   constructor(private readonly db: Db) {}
 
@@ -137,47 +185,16 @@ export class LedgerStore {
    * to `run.until`, debiting whole credits and carrying the fraction. Returns the row written
    * and the seconds it covers; no row while the time so far costs less than a credit.
    */
-  meter(run: MeterRun, kind: LedgerKind): Promise<{ entry?: LedgerEntry; seconds: number } | undefined> {
+  meter(run: MeterRun, kind: LedgerKind): Promise<MeterResult | undefined> {
+    return this.db.transaction().execute((trx) => meterIn(trx, run, kind));
+  }
+
+  /** `meter` for many runs in one transaction (a metering tick): one commit, not one each. */
+  meterAll(runs: MeterRun[], kind: LedgerKind): Promise<(MeterResult | undefined)[]> {
     return this.db.transaction().execute(async (trx) => {
-      const mark = await trx.selectFrom('meter_marks').selectAll().where('subject_id', '=', run.subjectId).executeTakeFirst();
-      const sameRun = mark && Number(mark.run_started_at) === run.runStartedAt;
-      const from = sameRun ? Math.max(Number(mark.charged_until), run.runStartedAt) : run.runStartedAt;
-      if (run.until <= from) return undefined;
-      const seconds = (run.until - from) / 1000;
-      const { amount, carry } = run.price(seconds, mark ? Number(mark.carry) : 0);
-      // Less than a credit so far: leave the mark, so the next charge covers these seconds
-      // too and each row's seconds are the time it pays for.
-      if (amount <= 0) return { seconds };
-      // Advance the mark only from where we read it: a concurrent charge of the same run
-      // (another transaction, another server) makes this one a no-op, never a double debit.
-      const values = { user_id: run.userId, run_started_at: run.runStartedAt, charged_until: run.until, carry };
-      const moved = mark
-        ? await trx
-            .updateTable('meter_marks')
-            .set(values)
-            .where('subject_id', '=', run.subjectId)
-            .where('run_started_at', '=', mark.run_started_at)
-            .where('charged_until', '=', mark.charged_until)
-            .executeTakeFirst()
-            .then((r) => Number(r.numUpdatedRows))
-        : await trx
-            .insertInto('meter_marks')
-            .values({ subject_id: run.subjectId, ...values })
-            .onConflict((oc) => oc.column('subject_id').doNothing())
-            .executeTakeFirst()
-            .then((r) => Number(r.numInsertedOrUpdatedRows ?? 0));
-      if (!moved) return undefined;
-      const entry = await append(trx, {
-        userId: run.userId,
-        amount: -amount,
-        kind,
-        subjectId: run.subjectId,
-        subjectName: run.subjectName,
-        seconds,
-        reason: `${kind} ${run.subjectName} ran ${seconds.toFixed(1)} s`,
-        at: run.until,
-      });
-      return { ...(entry && { entry }), seconds };
+      const out: (MeterResult | undefined)[] = [];
+      for (const run of runs) out.push(await meterIn(trx, run, kind));
+      return out;
     });
   }
 

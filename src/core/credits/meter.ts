@@ -9,12 +9,16 @@
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.js';
 import type { InstanceRecord } from '../../store/instances.js';
+import type { MeterRun } from '../../store/ledger.js';
 import { systemUser } from '../accounts/system-user.js';
 import type { InstanceEvent, Instances } from '../instances/index.js';
 import type { CreditAccounts } from './account.js';
 import type { CreditsConfig } from './config.js';
 import { instanceRate, priceSeconds } from './metering.js';
 
+
+/** Runs charged per transaction in a tick. */
+const TICK_BATCH = 50;
 
 /** The lastError of an instance stopped at zero credits. */
 export const OUT_OF_CREDITS = 'out of credits';
@@ -69,17 +73,22 @@ export class InstanceMeter {
   }
 
   private async chargeAll(): Promise<void> {
-    const now = Date.now();
-    const owners = new Set<string>();
+    const until = Date.now();
+    const runs: Run[] = [];
     for (const r of await this.store.instances.list()) {
       this.states.set(r.id, r.state);
       const run = this.runOf(r);
       if (!run) continue;
       this.runs.set(r.id, Promise.resolve(run));
-      owners.add(run.userId);
-      await this.charge(run, now);
+      runs.push(run);
     }
-    for (const owner of owners) await this.stopIfBroke(owner);
+    // A transaction per batch: fewer commits than one per run, and never a long one that
+    // would hold up every other query on the (single-writer) database.
+    for (let i = 0; i < runs.length; i += TICK_BATCH) {
+      const batch = runs.slice(i, i + TICK_BATCH).map((run) => this.meterRun(run, until));
+      for (const result of await this.store.ledger.meterAll(batch, 'instance')) if (result?.entry) this.accounts.debited(result.entry);
+    }
+    for (const owner of new Set(runs.map((r) => r.userId))) await this.stopIfBroke(owner);
   }
 
   private runOf(r: InstanceRecord): Run | undefined {
@@ -88,11 +97,12 @@ export class InstanceMeter {
     return { subjectId: r.id, subjectName: r.name, userId: r.ownerId, runStartedAt: r.startedAt, creditsPerSecond: rate.creditsPerSecond };
   }
 
+  private meterRun(run: Run, until: number): MeterRun {
+    return { ...run, until, price: (seconds, carry) => priceSeconds(seconds, run.creditsPerSecond, carry) };
+  }
+
   private async charge(run: Run, until: number): Promise<void> {
-    const result = await this.store.ledger.meter(
-      { ...run, until, price: (seconds, carry) => priceSeconds(seconds, run.creditsPerSecond, carry) },
-      'instance',
-    );
+    const result = await this.store.ledger.meter(this.meterRun(run, until), 'instance');
     if (result?.entry) this.accounts.debited(result.entry);
   }
 
