@@ -12,7 +12,6 @@ import { launchBrowser, logInWithForm } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const CHROMIUM = '/usr/bin/chromium';
 
 // The instance: a page whose script opens a WebSocket next to itself and shows the echo, a
 // minimal WebSocket echo (the sandbox sees no node_modules, so the handshake is done by hand:

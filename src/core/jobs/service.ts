@@ -342,10 +342,10 @@ export class JobService {
         result = emptyResult(`the job could not start: ${(e as Error).message}`);
       }
       this.scheduler.release(job, result.wallMs);
-    }
       if (result.status === 'timeout' && job.ticket?.cutByCredits) result.note ??= 'stopped when its reserved credits ran out';
-    const finishedAt = Date.now();
+    }
     job.ticket?.finished({ started: !notStarted && result.wallMs > 0, wallMs: result.wallMs, status: result.status });
+    const finishedAt = Date.now();
     const finish: JobFinish = {
       status: result.status,
       exit_code: result.exitCode,
