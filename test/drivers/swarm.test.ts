@@ -14,6 +14,9 @@ import { SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { describeDriverConformance } from './conformance.js';
+import { waitFor } from '../instances/helpers.js';
+import { rawRequest } from '../proxy/fixtures.js';
+import { api, login, startTestServer, ADMIN_PASSWORD, type TestServer } from '../helpers/server.js';
 import { exitWithin, makeDirs, makeSpec, removeDirs, run, type DriverTestDirs } from './harness.js';
 
 const config = (): DockerConfig => ({ ...(Value.Default(DockerConfigSchema, {}) as DockerConfig), pull: false });
@@ -108,5 +111,44 @@ describeDocker('swarm driver', () => {
       const bad = { ...spec('badimage', 'true'), image: 'corral-no-such-image:never' };
       await expect(run(driver, bad).then(exitWithin)).rejects.toThrow(/image/);
     });
+  });
+
+  describe('in a server', () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      await ensureSwarm();
+      server = await startTestServer({
+        drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false } },
+        instances: { restart: { initialDelayMs: 200 } },
+      });
+      ids.push((await import('../../src/core/drivers/index.js')).serverIdOf(server.data));
+    }, 60_000);
+    afterAll(async () => server?.stop());
+
+    it("restarts an instance whose task died, and the proxy follows it", async () => {
+      // Each run counts itself in the data dir and serves the count on its port.
+      const shell = 'n=$(($(cat n 2>/dev/null || echo 0)+1)); echo $n > n; mkdir -p www; echo "run $n" > www/index.html; exec httpd -f -p $PORT_WEB -h www';
+      const created = await api(server, server.adminToken, 'POST', '/api/v1/instances', {
+        name: 'web',
+        driver: 'swarm',
+        image: BUSYBOX_IMAGE,
+        shell,
+        ports: [{ name: 'web' }],
+      });
+      expect(created.status).toBe(201);
+      const { cookie } = await login(server.url, 'admin', ADMIN_PASSWORD);
+      const page = async () => (await rawRequest(server.url, '/i/admin/web/', { cookie })).body;
+      await expect.poll(page, { timeout: 30_000 }).toBe('run 1\n');
+
+      // The task's container dies under the swarm: corral starts the next generation.
+      const before = await waitFor(server, server.adminToken, created.body.id, (i) => i.state === 'running');
+      const engine = connectEngine();
+      const services = (await engine.listServices({ filters: JSON.stringify({ label: [`${LABEL.instance}=${created.body.id}`] }) } as never)) as unknown as { ID: string }[];
+      expect(services).toHaveLength(1);
+      const tasks = (await engine.listTasks({ filters: JSON.stringify({ service: [services[0]!.ID] }) })) as { Status: { ContainerStatus: { ContainerID: string } } }[];
+      await engine.getContainer(tasks[0]!.Status.ContainerStatus.ContainerID).kill({ signal: 'SIGKILL' });
+      await waitFor(server, server.adminToken, created.body.id, (i) => i.state === 'running' && i.generation > before.generation, 30_000);
+      await expect.poll(page, { timeout: 30_000 }).toBe('run 2\n');
+    }, 120_000);
   });
 });

@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DockerConfigSchema } from '../../drivers/docker/config.js';
 
-export const DRIVER_NAMES = ['process', 'docker'] as const;
+export const DRIVER_NAMES = ['process', 'docker', 'swarm'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
 const DriverNameSchema = (opts: { default?: string } = {}) => Type.Union(DRIVER_NAMES.map((n) => Type.Literal(n)), opts);
 

@@ -9,11 +9,13 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Driver } from '../../drivers/driver.js';
 import { DockerDriver } from '../../drivers/docker/docker-driver.js';
-import { connectEngine, engineAddress, engineVersion, ensureImage } from '../../drivers/docker/engine.js';
+import { connectEngine, engineAddress, engineVersion, ensureImage, type Engine } from '../../drivers/docker/engine.js';
+import { SwarmDriver } from '../../drivers/swarm/swarm-driver.js';
 import { ImagePolicy } from '../../drivers/docker/images.js';
 import { DockerJobRunner } from '../../drivers/docker/job-runner.js';
 import { ProcessDriver } from '../../drivers/process/process-driver.js';
 import type { Config } from '../config.js';
+import type { DriversConfig } from './config.js';
 import { errors } from '../errors.js';
 import type { JobRunner } from '../jobs/runner.js';
 import { DriverSet, type Admit } from './driver-set.js';
@@ -66,12 +68,7 @@ export async function openDrivers(config: Config, log: Logger): Promise<Drivers>
       const trusted = new Set([...(d.defaultImage ? [d.defaultImage] : []), ...runtimeImages]);
       const policy = new ImagePolicy(d.images, trusted);
       byName.set('docker', new DockerDriver({ engine, serverId, config: d }));
-      admits.set('docker', async (req) => {
-        const image = req.image ?? d.defaultImage;
-        if (!image) throw errors.validation('image: the docker driver needs an image (or drivers.docker.defaultImage)');
-        if (req.image !== undefined && !policy.allows(req.image)) throw errors.imageNotAllowed(req.image);
-        await ensureImage(engine, image, { pull: d.pull });
-      });
+      admits.set('docker', imageAdmit('docker', engine, d, policy));
       const runner = await DockerJobRunner.create({
         engine,
         serverId,
@@ -97,5 +94,34 @@ export async function openDrivers(config: Config, log: Logger): Promise<Drivers>
       log.warn(why);
     }
   }
+  if (enabled.has('swarm')) {
+    // Services run on the engine of the docker settings, which must be a swarm manager.
+    const d = c.docker;
+    const engine = connectEngine(d.host);
+    try {
+      await engineVersion(engine);
+      const swarm = ((await engine.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
+      if (swarm?.LocalNodeState !== 'active' || !swarm.ControlAvailable) throw new Error('it is not a swarm manager (docker swarm init)');
+      const policy = new ImagePolicy(d.images, new Set(d.defaultImage ? [d.defaultImage] : []));
+      byName.set('swarm', new SwarmDriver({ engine, serverId: serverIdOf(config.data), config: d }));
+      admits.set('swarm', imageAdmit('swarm', engine, d, policy));
+      log.info({ engine: engineAddress(d.host) }, 'swarm driver ready');
+    } catch (e) {
+      const why = `no swarm at ${engineAddress(d.host)}: ${(e as Error).message}`;
+      if (c.default === 'swarm') throw errors.config(`drivers.default is swarm, but ${why}`);
+      missing.set('swarm', why);
+      log.warn(why);
+    }
+  }
   return { workloads: new DriverSet(byName, c.default, missing, admits), jobRunners, versionProbes };
+}
+
+/** Admission for a container driver: an image is needed, must be allowed, and must be on the engine. */
+function imageAdmit(name: string, engine: Engine, d: DriversConfig['docker'], policy: ImagePolicy): Admit {
+  return async (req) => {
+    const image = req.image ?? d.defaultImage;
+    if (!image) throw errors.validation(`image: the ${name} driver needs an image (or drivers.docker.defaultImage)`);
+    if (req.image !== undefined && !policy.allows(req.image)) throw errors.imageNotAllowed(req.image);
+    await ensureImage(engine, image, { pull: d.pull });
+  };
 }

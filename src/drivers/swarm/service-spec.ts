@@ -4,10 +4,16 @@
  * ../docker/container-spec.ts), with swarm's restart policy off (corral's supervisor
  * restarts, with its backoff), stdin open, ports published on the node that runs the task
  * (host mode), and no network unless the spec asks for one.
+ *
+ * Swarm on Docker 20.10 ignores a tmpfs mount's mode, so its /tmp belongs to root and the
+ * workload's user cannot write there: TMPDIR points at TMP_DIR in the data dir instead.
  */
 import type Docker from 'dockerode';
 import type { WorkloadSpec } from '../driver.js';
 import { instanceContainer, type ContainerSettings } from '../docker/container-spec.js';
+
+/** Made by the driver in the data dir, owned by the workload's user. */
+export const TMP_DIR = '.tmp';
 
 export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string): Docker.CreateServiceOptions {
   const c = instanceContainer(spec, image, s);
@@ -19,7 +25,7 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
       ContainerSpec: {
         Image: image,
         Command: c.Cmd as string[], // replaces the image's entrypoint, as the docker driver does
-        Env: c.Env,
+        Env: spec.env.TMPDIR ? c.Env : [...(c.Env ?? []), `TMPDIR=${spec.dataMount}/${TMP_DIR}`],
         Dir: c.WorkingDir,
         ...(c.User && { User: c.User }),
         Hostname: c.Hostname,

@@ -7,6 +7,7 @@
  * corral's supervisor restarts a workload that ended, with its backoff, as a new service.
  */
 import { chown, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
@@ -16,7 +17,7 @@ import { containerSettings, hostOwner, type ContainerSettings } from '../docker/
 import { DockerWorkload } from '../docker/docker-workload.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
-import { instanceService } from './service-spec.js';
+import { instanceService, TMP_DIR } from './service-spec.js';
 import { followTask } from './task-io.js';
 
 const DRIVER = 'swarm';
@@ -60,6 +61,7 @@ export class SwarmDriver implements Driver {
       notes: [
         'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
         `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
+        '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
         `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on the task's node`,
       ],
     };
@@ -70,9 +72,10 @@ export class SwarmDriver implements Driver {
     if (!image) throw errors.badRequest('the swarm driver needs an image: set "image" or drivers.docker.defaultImage');
     await ensureImage(this.engine, image, { pull: this.opts.config.pull });
     if (spec.network) await this.ensureOverlay();
-    await mkdir(spec.dataDir, { recursive: true, mode: 0o700 });
+    const tmp = path.join(spec.dataDir, TMP_DIR);
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
     const owner = hostOwner(this.settings.user);
-    if (owner) await chown(spec.dataDir, owner.uid, owner.gid);
+    if (owner) for (const dir of [spec.dataDir, tmp]) await chown(dir, owner.uid, owner.gid);
     const create = instanceService(spec, image, this.settings, OVERLAY);
     let service: Docker.Service;
     try {
