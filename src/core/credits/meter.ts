@@ -76,10 +76,13 @@ export class InstanceMeter {
     const until = Date.now();
     const runs: Run[] = [];
     for (const r of await this.store.instances.list()) {
-      this.states.set(r.id, r.state);
+      // Events are newer than this listing: a state they reported wins over the listed one.
+      const known = this.states.get(r.id);
+      if (known === undefined) this.states.set(r.id, r.state);
+      else if (known !== 'running') continue;
       const run = this.runOf(r);
       if (!run) continue;
-      this.runs.set(r.id, Promise.resolve(run));
+      if (!this.runs.has(r.id)) this.runs.set(r.id, Promise.resolve(run));
       runs.push(run);
     }
     // A transaction per batch: fewer commits than one per run, and never a long one that
