@@ -12,6 +12,7 @@ import { LABEL } from '../../src/drivers/docker/labels.js';
 import { BUSYBOX_IMAGE, PYTHON_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { ADMIN_PASSWORD, api, createToken, createUser, login, spawnServer, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { runCli } from '../cli/run-cli.js';
 import { rawRequest } from '../proxy/fixtures.js';
 import { tarBytes } from '../sources/helpers/archives.js';
 
@@ -90,6 +91,18 @@ describeDocker('corral on docker', () => {
     expect(info.Config.User).toBe('65534:65534');
     expect((await api(server, alice, 'DELETE', `/api/v1/instances/${res.body.id}`)).status).toBe(204);
     expect(await containersOf(serverIdOf(server.data), res.body.id)).toEqual([]);
+  });
+
+  it('the CLI creates an instance on docker with --driver and --image', async () => {
+    const env = { CORRAL_URL: server.url, CORRAL_TOKEN: alice, XDG_CONFIG_HOME: server.data };
+    const created = await runCli(['instance', 'create', 'from-cli', '--driver', 'docker', '--image', BUSYBOX_IMAGE, '-s', 'echo cli-made; sleep 60', '--json'], { env });
+    expect(created.code, created.stderr).toBe(0);
+    const body = JSON.parse(created.stdout) as { id: string; spec: { driver: string; image: string } };
+    expect(body.spec).toMatchObject({ driver: 'docker', image: BUSYBOX_IMAGE });
+    expect(await containersOf(serverIdOf(server.data), body.id)).toHaveLength(1);
+    const refused = await runCli(['instance', 'create', 'nope', '--driver', 'docker', '--image', 'evil/x:1', '-s', 'true'], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('image_not_allowed');
   });
 
   it('an image that is not on the allow-list is refused with 403, naming it', async () => {

@@ -28,6 +28,8 @@ interface CreateFlags {
   restart?: InstanceSpecInput['restart'];
   stopSignal?: InstanceSpecInput['stopSignal'];
   stopGrace?: string;
+  driver?: string;
+  image?: string;
 }
 
 const num = (flag: string, v: string | undefined) => {
@@ -58,6 +60,8 @@ export function specFromFlags(name: string, flags: CreateFlags): InstanceSpecInp
   if (flags.stopSignal) spec.stopSignal = flags.stopSignal;
   if (flags.stopGrace !== undefined) spec.stopGraceSeconds = num('--stop-grace', flags.stopGrace);
   if (flags.process) spec.process = flags.process;
+  if (flags.driver) spec.driver = flags.driver;
+  if (flags.image) spec.image = flags.image;
   return spec;
 }
 
@@ -71,7 +75,9 @@ export function withSpecOptions(cmd: Command): Command {
     .option('--pids <n>', 'most processes at once')
     .option('--restart <policy>', 'always, on-failure or never (default always)')
     .option('--stop-signal <signal>', 'signal that asks it to stop (default SIGTERM)')
-    .option('--stop-grace <seconds>', 'seconds between the stop signal and SIGKILL (default 10)');
+    .option('--stop-grace <seconds>', 'seconds between the stop signal and SIGKILL (default 10)')
+    .option('--driver <name>', "driver that runs it, e.g. docker (default: the server's)")
+    .option('--image <image>', 'container image (container drivers; must be on the allow-list)');
 }
 
 function describe(i: Instance): string {
