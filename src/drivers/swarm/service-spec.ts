@@ -15,7 +15,8 @@ import { instanceContainer, type ContainerSettings } from '../docker/container-s
 /** Made by the driver in the data dir, owned by the workload's user. */
 export const TMP_DIR = '.tmp';
 
-export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string): Docker.CreateServiceOptions {
+/** `node`: the swarm node id the task must run on (the one whose engine corral watches). */
+export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string, node: string): Docker.CreateServiceOptions {
   const c = instanceContainer(spec, image, s);
   const host = c.HostConfig!;
   return {
@@ -46,6 +47,7 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
         },
       },
       RestartPolicy: { Condition: 'none' },
+      Placement: { Constraints: [`node.id==${node}`] },
       LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
       ...(spec.network && { Networks: [{ Target: overlay }] }),
     },

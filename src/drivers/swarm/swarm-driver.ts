@@ -1,9 +1,9 @@
 /**
- * The swarm driver: each instance generation is a one-replica Docker swarm service, placed
- * by the swarm. corral watches the service's task: its container's output, stdin, signals
+ * The swarm driver: each instance generation is a one-replica Docker swarm service (limits,
+ * labels, host-mode ports, the overlay network). corral watches the service's task: its container's output, stdin, signals
  * and exit go through the engine like the docker driver's (a DockerWorkload over the task's
- * container), so this corral server must run on the node that runs the task — a one-node
- * swarm, or a node constraint (docs/deployment.md). Swarm's own restart policy is off:
+ * container), so the task is pinned to the node of that engine; across several nodes, run a
+ * manager per node on one PostgreSQL (docs/deployment.md). Swarm's own restart policy is off:
  * corral's supervisor restarts a workload that ended, with its backoff, as a new service.
  */
 import { chown, mkdir } from 'node:fs/promises';
@@ -41,6 +41,7 @@ export class SwarmDriver implements Driver {
   private readonly released = new WeakSet<DockerWorkload>();
   private readonly settings: ContainerSettings;
   private overlay?: Promise<void>;
+  private node?: Promise<string>;
 
   constructor(private readonly opts: SwarmDriverOptions) {
     this.settings = containerSettings(opts.serverId, opts.config);
@@ -62,7 +63,7 @@ export class SwarmDriver implements Driver {
         'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
         `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
         '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
-        `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on the task's node`,
+        `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on this node, where tasks are pinned`,
       ],
     };
   }
@@ -76,7 +77,7 @@ export class SwarmDriver implements Driver {
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const owner = hostOwner(this.settings.user);
     if (owner) for (const dir of [spec.dataDir, tmp]) await chown(dir, owner.uid, owner.gid);
-    const create = instanceService(spec, image, this.settings, OVERLAY);
+    const create = instanceService(spec, image, this.settings, OVERLAY, await this.localNode());
     let service: Docker.Service;
     try {
       service = await this.engine.createService(create);
@@ -172,6 +173,16 @@ export class SwarmDriver implements Driver {
     });
     this.live.add(w);
     return w;
+  }
+
+  /** This engine's swarm node: tasks are pinned to it, since corral watches them through it. */
+  private localNode(): Promise<string> {
+    this.node ??= this.engine.info().then((i: { Swarm?: { NodeID?: string } }) => {
+      if (!i.Swarm?.NodeID) throw errors.driverUnavailable('the Docker engine is not part of a swarm (docker swarm init)');
+      return i.Swarm.NodeID;
+    });
+    this.node.catch(() => (this.node = undefined));
+    return this.node;
   }
 
   private ensureOverlay(): Promise<void> {
