@@ -23,7 +23,8 @@ async function waitGone(marker: string, ms = 10_000): Promise<number[]> {
   return left;
 }
 
-describe('server crash and shutdown', () => {
+// Each test starts the server two or three times; on a busy CI machine that takes a while.
+describe('server crash and shutdown', { timeout: 90_000 }, () => {
   let server: ChildServer | undefined;
   const dataDirs: string[] = [];
   const newDataDir = async () => {
