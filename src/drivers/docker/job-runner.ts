@@ -13,10 +13,10 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
-import type { JobLimits, JobResult, JobRunner, JobSpec, JobStatus, OutputFile, RunningJob } from '../../core/jobs/runner.js';
+import type { JobLimits, JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
 import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
 import type { OutputStream } from '../driver.js';
-import { CappedOutput, readOutputFile } from '../process/job-runner.js';
+import { jobOutput, jobResult } from '../job-output.js';
 import type { DockerConfig } from './config.js';
 import { attach, endInput, removeContainer, waitForExit, type Attached } from './container-io.js';
 import { containerSettings, hostConfig, hostOwner, labels, type ContainerSettings } from './container-spec.js';
@@ -266,7 +266,7 @@ export class DockerJobRunner implements JobRunner {
   }
 
   private start(box: Box, spec: JobSpec, nonce: string, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
-    const out = { stdout: new CappedOutput(spec.limits.outputBytes), stderr: new CappedOutput(spec.limits.outputBytes) };
+    const out = jobOutput(spec);
     let reason: JobStatus | undefined;
     const stop = (why: JobStatus) => {
       reason ??= why;
@@ -310,29 +310,9 @@ export class DockerJobRunner implements JobRunner {
       const wallMs = performance.now() - started;
       clearTimeout(timer);
       this.running.delete(box);
-      const status: JobStatus = reason ?? (oomKilled ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
-      let outputFile: OutputFile | null = null;
-      let note: string | null = null;
-      if (spec.outputPath) {
-        const r = await readOutputFile(box.workDir, spec.outputPath, spec.maxOutputFileBytes);
-        if ('note' in r) note = r.note;
-        else outputFile = r;
-      }
+      const result = await jobResult(spec, box.workDir, out, { reason, oomKilled, code, signal, wallMs, cpuMs: null, memoryPeakBytes: null });
       this.track(box.destroy());
-      return {
-        status,
-        exitCode: code,
-        signal,
-        stdout: out.stdout.buffer,
-        stderr: out.stderr.buffer,
-        stdoutTruncated: out.stdout.truncated,
-        stderrTruncated: out.stderr.truncated,
-        wallMs: Math.round(wallMs * 1000) / 1000,
-        cpuMs: null,
-        memoryPeakBytes: null,
-        outputFile,
-        note,
-      };
+      return result;
     })();
 
     return {

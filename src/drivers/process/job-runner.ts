@@ -12,16 +12,16 @@
  * the spot, the same way.
  */
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, open, realpath, rm } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
-import { mimeType } from '../../core/jobs/mime.js';
-import type { JobResult, JobRunner, JobSpec, JobStatus, OutputFile, RunningJob } from '../../core/jobs/runner.js';
+import type { JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
 import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
 import type { OutputStream } from '../driver.js';
+import { jobOutput, jobResult } from '../job-output.js';
 import { createCgroup, type Cgroup, type CgroupLimits } from './cgroups.js';
 import { detectSandbox } from './detect.js';
 import { launchArgv, type Rlimits } from './launcher.js';
@@ -136,30 +136,6 @@ class Sandbox {
   }
 }
 
-/** Keeps up to `cap` bytes of a stream; reports whether more came. */
-export class CappedOutput {
-  private readonly chunks: Buffer[] = [];
-  private kept = 0;
-  truncated = false;
-  constructor(private readonly cap: number) {}
-
-  /** The part of `chunk` that fits, or undefined when nothing does. */
-  take(chunk: Buffer): Buffer | undefined {
-    const room = this.cap - this.kept;
-    if (chunk.length > room) this.truncated = true;
-    if (room <= 0) return undefined;
-    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    this.chunks.push(part);
-    this.kept += part.length;
-    return part;
-  }
-
-  get buffer(): Buffer {
-    if (this.chunks.length > 1) this.chunks.splice(0, this.chunks.length, Buffer.concat(this.chunks));
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-}
-
 export class ProcessJobRunner implements JobRunner {
   readonly name = 'process';
   private readonly warm: Promise<Sandbox | undefined>[] = [];
@@ -251,7 +227,7 @@ export class ProcessJobRunner implements JobRunner {
   }
 
   private start(sb: Sandbox, spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
-    const out = { stdout: new CappedOutput(spec.limits.outputBytes), stderr: new CappedOutput(spec.limits.outputBytes) };
+    const out = jobOutput(spec);
     let reason: JobStatus | undefined;
     const stop = (why: JobStatus) => {
       reason ??= why;
@@ -288,31 +264,18 @@ export class ProcessJobRunner implements JobRunner {
       const [stats, oom] = await Promise.all([sb.cgroup?.stats(), sb.cgroup?.oomKilled()]);
       // bwrap reports a command killed by signal n as exit code 128 + n.
       const bySignal = code !== null && code > 128 && code < 128 + 65 ? signalName(code - 128) ?? null : null;
-      const status: JobStatus = reason ?? (oom ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
-      let outputFile: OutputFile | null = null;
-      let note: string | null = null;
-      if (spec.outputPath) {
-        const r = await readOutputFile(sb.workDir, spec.outputPath, spec.maxOutputFileBytes);
-        if ('note' in r) note = r.note;
-        else outputFile = r;
-      }
+      const result = await jobResult(spec, sb.workDir, out, {
+        reason,
+        oomKilled: !!oom,
+        code,
+        signal: bySignal ?? signal,
+        wallMs,
+        cpuMs: stats?.cpuSeconds === undefined ? null : Math.round(stats.cpuSeconds * 1e6) / 1000,
+        memoryPeakBytes: stats?.memoryPeakBytes ?? null,
+      });
       // Removing the dir and cgroup takes a while: off the result's path, but awaited by close().
       this.track(sb.destroy());
-      return {
-        status,
-        exitCode: code,
-        signal: bySignal ?? signal,
-        stdout: out.stdout.buffer,
-        stderr: out.stderr.buffer,
-        stdoutTruncated: out.stdout.truncated,
-        stderrTruncated: out.stderr.truncated,
-        wallMs: Math.round(wallMs * 1000) / 1000,
-        cpuMs:
-          stats?.cpuSeconds === undefined ? null : Math.round(stats.cpuSeconds * 1e6) / 1000,
-        memoryPeakBytes: stats?.memoryPeakBytes ?? null,
-        outputFile,
-        note,
-      };
+      return result;
     })();
 
     return {
@@ -324,27 +287,5 @@ export class ProcessJobRunner implements JobRunner {
       output: (stream) => out[stream].buffer,
       done,
     };
-  }
-}
-
-/**
- * Reads the job's output file once every process of the job is dead (so nothing can swap
- * it meanwhile): it must be a regular file reached without any symlink, within the size cap.
- */
-export async function readOutputFile(workDir: string, rel: string, max: number): Promise<OutputFile | { note: string }> {
-  const full = path.join(workDir, rel);
-  const missing = { note: `the output file "${rel}" was not found` };
-  const real = await realpath(full).catch(() => undefined);
-  if (!real) return missing;
-  if (real !== full) return { note: `the output file "${rel}" is a symbolic link or lies behind one; not returned` };
-  const fh = await open(full, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK).catch(() => undefined);
-  if (!fh) return missing;
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return { note: `the output "${rel}" is not a regular file` };
-    if (st.size > max) return { note: `the output file "${rel}" is larger than ${max} bytes; not returned` };
-    return { name: path.basename(rel), mimeType: mimeType(rel), data: await fh.readFile() };
-  } finally {
-    await fh.close();
   }
 }
