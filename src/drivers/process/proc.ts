@@ -45,24 +45,35 @@ export async function isSameProcess(pid: number, startTime: number): Promise<boo
 }
 
 /**
- * Every process on the machine. Callers at the same moment share one scan: stopping 500
- * instances at shutdown must not read /proc 500 times over. A scan is reused while it runs
- * and for SCAN_REUSE_MS after; what forks later is caught by the cgroup and group kill.
+ * Every process on the machine, from a scan that started after the call (so a process
+ * started just before is never missed). Callers at the same moment share scans: stopping
+ * 500 instances at shutdown must not read /proc 500 times over. A call while a scan runs
+ * waits for the next one, which serves every caller that arrived meanwhile.
  */
 export function allProcesses(): Promise<ProcStat[]> {
-  const now = Date.now();
-  if (lastScan && (lastScan.doneAt === undefined || now - lastScan.doneAt < SCAN_REUSE_MS)) return lastScan.procs;
-  const scan: Scan = { procs: scanProc().finally(() => (scan.doneAt = Date.now())) };
-  lastScan = scan;
-  return scan.procs;
+  if (!inFlight) return startScan();
+  queued ??= inFlight
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .then(() => {
+      queued = undefined;
+      return startScan();
+    });
+  return queued;
 }
 
-const SCAN_REUSE_MS = 50;
-interface Scan {
-  procs: Promise<ProcStat[]>;
-  doneAt?: number;
+let inFlight: Promise<ProcStat[]> | undefined;
+let queued: Promise<ProcStat[]> | undefined;
+
+function startScan(): Promise<ProcStat[]> {
+  const scan: Promise<ProcStat[]> = scanProc().finally(() => {
+    if (inFlight === scan) inFlight = undefined;
+  });
+  inFlight = scan;
+  return scan;
 }
-let lastScan: Scan | undefined;
 
 async function scanProc(): Promise<ProcStat[]> {
   const names = await readdir('/proc').catch(() => [] as string[]);
