@@ -6,7 +6,8 @@
  * private /tmp, limits, and ports published on 127.0.0.1 only.
  */
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
-import type { Limits, WorkloadSpec } from '../driver.js';
+import { errors } from '../../core/errors.js';
+import type { Isolation, Limits, WorkloadSpec } from '../driver.js';
 import type { DockerConfig } from './config.js';
 import { LABEL, type ContainerKind } from './labels.js';
 
@@ -90,4 +91,22 @@ export function instanceContainer(spec: WorkloadSpec, image: string, s: Containe
       PortBindings: Object.fromEntries(spec.ports.map((p) => [tcp(p), [{ HostIp: '127.0.0.1', HostPort: String(p.hostPort) }]])),
     },
   };
+}
+
+/** Containers isolate everything Isolation names; the notes say how each driver does it. */
+export const containerIsolation = (notes: string[]): Isolation => ({
+  filesystem: true,
+  processes: true,
+  network: true,
+  memory: true,
+  cpu: true,
+  pids: true,
+  notes: [...notes, 'disk: no quota on the data dir; corral measures it on a timer and stops an instance over its diskBytes'],
+});
+
+/** The image a workload runs: its own, or the configured default. */
+export function imageOf(spec: WorkloadSpec, c: DockerConfig, driver: string): string {
+  const image = spec.image ?? c.defaultImage;
+  if (!image) throw errors.badRequest(`the ${driver} driver needs an image: set "image" or drivers.docker.defaultImage`);
+  return image;
 }

@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import type { DockerConfig } from './config.js';
-import { containerSettings, hostOwner, instanceContainer, type ContainerSettings } from './container-spec.js';
+import { containerIsolation, containerSettings, hostOwner, imageOf, instanceContainer, type ContainerSettings } from './container-spec.js';
 import { attach, removeContainer } from './container-io.js';
 import { DockerWorkload } from './docker-workload.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from './engine.js';
@@ -44,25 +44,15 @@ export class DockerDriver implements Driver {
   }
 
   async isolation(): Promise<Isolation> {
-    return {
-      filesystem: true,
-      processes: true,
-      network: true,
-      memory: true,
-      cpu: true,
-      pids: true,
-      notes: [
-        'docker: own namespaces per container; read-only root and private /tmp; only the data dir (and source) bind-mounted',
-        `runs as ${this.settings.user || "the image's user"} with no capabilities and no-new-privileges`,
-        `network: none when network=false; else the "${this.settings.network}" bridge with traffic between containers off; ports on 127.0.0.1 only`,
-        'disk: the data dir size cap is not enforced',
-      ],
-    };
+    return containerIsolation([
+      'docker: own namespaces per container; read-only root and private /tmp; only the data dir (and source) bind-mounted',
+      `runs as ${this.settings.user || "the image's user"} with no capabilities and no-new-privileges`,
+      `network: none when network=false; else the "${this.settings.network}" bridge with traffic between containers off; ports on 127.0.0.1 only`,
+    ]);
   }
 
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
-    const image = spec.image ?? this.opts.config.defaultImage;
-    if (!image) throw errors.badRequest('the docker driver needs an image: set "image" or drivers.docker.defaultImage');
+    const image = imageOf(spec, this.opts.config, 'docker');
     await ensureImage(this.engine, image, {
       pull: this.opts.config.pull,
       onProgress: (line) => sink.output('stderr', Buffer.from(`[corral] pulling ${image}: ${line}\n`)),

@@ -13,7 +13,7 @@ import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import type { DockerConfig } from '../docker/config.js';
-import { containerSettings, hostOwner, type ContainerSettings } from '../docker/container-spec.js';
+import { containerIsolation, containerSettings, hostOwner, imageOf, type ContainerSettings } from '../docker/container-spec.js';
 import { DockerWorkload } from '../docker/docker-workload.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
@@ -52,25 +52,16 @@ export class SwarmDriver implements Driver {
   }
 
   async isolation(): Promise<Isolation> {
-    return {
-      filesystem: true,
-      processes: true,
-      network: true,
-      memory: true,
-      cpu: true,
-      pids: true,
-      notes: [
-        'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
-        `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
-        '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
-        `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on this node, where tasks are pinned`,
-      ],
-    };
+    return containerIsolation([
+      'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
+      `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
+      '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
+      `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on this node, where tasks are pinned`,
+    ]);
   }
 
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
-    const image = spec.image ?? this.opts.config.defaultImage;
-    if (!image) throw errors.badRequest('the swarm driver needs an image: set "image" or drivers.docker.defaultImage');
+    const image = imageOf(spec, this.opts.config, 'swarm');
     await ensureImage(this.engine, image, { pull: this.opts.config.pull });
     if (spec.network) await this.ensureOverlay();
     const tmp = path.join(spec.dataDir, TMP_DIR);
