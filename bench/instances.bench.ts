@@ -34,7 +34,12 @@ const bwrap = (command: string[], dir: string) =>
 
 async function startServer(): Promise<{ server: ChildServer; token: string; data: string }> {
   const data = await tempDir('corral-bench-inst-');
-  const server = await spawnServer(data, { ...(process.env.BENCH_PROF && { NODE_OPTIONS: '--cpu-prof --cpu-prof-dir=/tmp/prof' }), CORRAL_INSTANCES__LOGS__CLIENT_BUFFER_BYTES: String(8 * 2 ** 20) });
+  const server = await spawnServer(data, { ...(process.env.BENCH_PROF && { NODE_OPTIONS: '--cpu-prof --cpu-prof-dir=/tmp/prof' }), CORRAL_INSTANCES__LOGS__CLIENT_BUFFER_BYTES: String(8 * 2 ** 20),
+    // 500 instances of one user: no per-user quota (0 = none) may stop the measurement.
+    CORRAL_QUOTAS__INSTANCES: '0',
+    CORRAL_QUOTAS__RUNNING_INSTANCES: '0',
+    CORRAL_QUOTAS__MEMORY_BYTES: '0',
+  });
   const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'bench');
   return { server, token, data };
 }

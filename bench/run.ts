@@ -19,7 +19,12 @@ const sections: BenchSection[] = [];
 for (const file of files) {
   process.stderr.write(`running ${file}…\n`);
   const mod = (await import(path.join(here, file))) as { default: Benchmark };
-  for (const s of await mod.default()) {
+  // One benchmark failing must not lose the others' tables: it gets a section saying why.
+  const result = await mod.default().catch((e: unknown): BenchSection[] => {
+    process.exitCode = 1;
+    return [{ title: file, markdown: `_Failed: ${(e as Error).message}_` }];
+  });
+  for (const s of result) {
     sections.push(s);
     process.stdout.write(`\n## ${s.title}\n\n${s.markdown}\n`);
   }
