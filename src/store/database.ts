@@ -14,7 +14,7 @@ export type Db = Kysely<Database>;
 
 export async function openDatabase(dataDir: string, databaseUrl?: string): Promise<Db> {
   const postgres = isPostgresUrl(databaseUrl);
-  const dialect = postgres ? postgresDialect(databaseUrl) : sqliteDialect(path.join(dataDir, 'corral.db'));
+  const dialect = postgres ? await postgresDialect(databaseUrl) : sqliteDialect(path.join(dataDir, 'corral.db'));
   const db = new Kysely<Database>({ dialect });
   try {
     if (postgres) await sql`select 1`.execute(db).catch((e: unknown) => {

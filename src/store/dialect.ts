@@ -13,7 +13,7 @@
  */
 import SQLite from 'better-sqlite3';
 import { PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect, type Kysely } from 'kysely';
-import pg from 'pg';
+import type pgModule from 'pg';
 import { errors } from '../core/errors.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -38,8 +38,12 @@ export function sqliteDialect(file: string): Dialect {
 
 const INT8_OID = 20;
 
-/** A pooled PostgreSQL connection; int8 values come back as numbers like SQLite's. */
-export function postgresDialect(url: string, maxConnections = 10): Dialect {
+/**
+ * A pooled PostgreSQL connection; int8 values come back as numbers like SQLite's. `pg` is
+ * loaded only here: a server on SQLite does not carry it (~15 MB).
+ */
+export async function postgresDialect(url: string, maxConnections = 10): Promise<Dialect> {
+  const pg = ((await import('pg')) as { default: typeof pgModule }).default;
   const types = {
     getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
