@@ -1,15 +1,19 @@
 /**
  * The swarm driver on a real engine in swarm mode (a one-node swarm, made here when the test
- * engine is not one yet, and left again at the end): the conformance suite, plus services
- * labelled, listed, re-adopted after a server lets go, and removed when their workload ends.
+ * engine is not one yet, and left again at the end): the conformance suite with tasks placed
+ * by the swarm, plus services placed freely with ports in ingress mode, pinned services whose
+ * stdin works, services labelled, listed, re-adopted after a server lets go, and removed when
+ * their workload ends.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/config.js';
 import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
+import type { Handle } from '../../src/drivers/driver.js';
 import { SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -55,45 +59,72 @@ describeDocker('swarm driver', () => {
     for (const id of ids) await removeServices(id);
     if (await joined?.catch(() => false)) await connectEngine().swarmLeave({ force: true }).catch(() => undefined);
   });
-  const makeDriver = async () => {
+  const makeDriver = async (pinToLocalNode = false) => {
     await ensureSwarm();
     const id = serverId();
     ids.push(id);
-    return new SwarmDriver({ engine: connectEngine(), serverId: id, config: config() });
+    return new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode });
   };
+  const serviceOf = async (h: Handle) =>
+    (await connectEngine().getService(String(h.serviceId)).inspect()) as {
+      Spec: { TaskTemplate: { Placement?: { Constraints?: string[] } }; EndpointSpec?: { Ports?: { PublishMode?: string; PublishedPort?: number }[] } };
+    };
 
-  describeDriverConformance('swarm', makeDriver, {
+  describeDriverConformance('swarm', () => makeDriver(), {
     image: BUSYBOX_IMAGE,
     limits: { memory: true, pids: true, cpu: true },
     isolation: { filesystem: true, network: true },
     sharesHostLoopback: false,
     tcpConnect: (port) => ['sh', '-c', `nc -w 2 127.0.0.1 ${port} </dev/null && echo connected`],
+    noStdin: 'a task the swarm places has no stdin (only with drivers.swarm.pinToLocalNode, tested below)',
   });
 
   describe('services', () => {
     let dirs: DriverTestDirs;
     let driver: SwarmDriver;
+    let pinned: SwarmDriver;
     let id: string;
     beforeAll(async () => {
       dirs = await makeDirs();
       driver = await makeDriver();
+      pinned = await makeDriver(true);
       id = ids[ids.length - 1]!;
     });
     afterAll(async () => {
       await driver?.close();
+      await pinned?.close();
       if (dirs) await removeDirs(dirs);
     });
     const spec = (name: string, shell: string) => makeSpec(dirs, { dataMount: '/data', image: BUSYBOX_IMAGE }, name, shell);
 
-    it('runs a labelled service that a later server re-adopts, and removes it when the workload ends', async () => {
-      const r = await run(driver, spec('adoptee', 'echo up; while true; do read line && echo "got $line"; done'));
+    it('places a task freely and publishes its port through the ingress mesh; write() is a no-op', async () => {
+      const port = await freePort();
+      const r = await run(driver, {
+        ...spec('free', 'echo hi > index.html; echo up; exec httpd -f -p 8080 -h .'),
+        ports: [{ name: 'web', containerPort: 8080, hostPort: port }],
+      });
+      await r.waitFor(/up/);
+      const { Spec } = await serviceOf(r.workload.handle);
+      expect(Spec.TaskTemplate.Placement?.Constraints ?? []).toEqual([]);
+      expect(Spec.EndpointSpec?.Ports).toMatchObject([{ PublishMode: 'ingress', PublishedPort: port }]);
+      // The routing mesh answers on 127.0.0.1, where the proxy connects; the mesh balances with
+      // IPVS, which some kernels (this CI's containers) lack: then only the spec is checked.
+      if (existsSync('/proc/net/ip_vs')) await expect.poll(() => fetch(`http://127.0.0.1:${port}/`).then((res) => res.text(), () => ''), { timeout: 20_000 }).toBe('hi\n');
+      r.workload.write('ignored\n');
+      await r.workload.stop('SIGTERM', 2000);
+      await exitWithin(r);
+    });
+
+    it('runs a labelled, pinned service that a later server re-adopts, and removes it when the workload ends', async () => {
+      const r = await run(pinned, spec('adoptee', 'echo up; while true; do read line && echo "got $line"; done'));
       await r.waitFor(/up/);
       expect(r.workload.handle).toMatchObject({ driver: 'swarm', instanceId: 'adoptee', generation: 1 });
-      const listed = await driver.list();
+      expect((await serviceOf(r.workload.handle)).Spec.TaskTemplate.Placement?.Constraints).toEqual([expect.stringMatching(/^node\.id==/)]);
+      const listed = await pinned.list();
       expect(listed.map((h) => h.instanceId)).toContain('adoptee');
-      await driver.close(); // lets go: the service keeps running
+      await pinned.close(); // lets go: the service keeps running
 
-      const next = new SwarmDriver({ engine: connectEngine(), serverId: id, config: config() });
+      const next = new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode: true });
       const out: string[] = [];
       let exited = false;
       const w = await next.adopt(r.workload.handle, { output: (_s, c) => out.push(c.toString()), exit: () => (exited = true) });
@@ -104,7 +135,7 @@ describeDocker('swarm driver', () => {
       await expect.poll(() => exited, { timeout: 15_000 }).toBe(true);
       await expect.poll(async () => (await next.list()).length, { timeout: 15_000 }).toBe(0);
       await next.close();
-      driver = next;
+      pinned = next;
     });
 
     it('refuses a service the swarm cannot start, with the reason', async () => {
@@ -118,7 +149,9 @@ describeDocker('swarm driver', () => {
     beforeAll(async () => {
       await ensureSwarm();
       server = await startTestServer({
-        drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false } },
+        // Pinned, so ports are published on this node in host mode: the ingress mesh needs IPVS,
+        // which this machine's kernel may lack (the test above checks the mesh where it can).
+        drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false }, swarm: { pinToLocalNode: true } },
         instances: { restart: { initialDelayMs: 200 } },
       });
       ids.push((await import('../../src/core/drivers/index.js')).serverIdOf(server.data));

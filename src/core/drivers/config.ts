@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { DockerConfigSchema } from '../../drivers/docker/config.js';
+import { SwarmConfigSchema } from '../../drivers/swarm/config.js';
 
 export const DRIVER_NAMES = ['process', 'docker', 'swarm'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
@@ -16,6 +17,7 @@ export const DriversConfigSchema = Type.Object(
     /** Drivers this server offers; the default is always among them. */
     enabled: Type.Array(DriverNameSchema(), { default: ['process'], uniqueItems: true }),
     docker: DockerConfigSchema,
+    swarm: SwarmConfigSchema,
   },
   { additionalProperties: false, default: {} },
 );

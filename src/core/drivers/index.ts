@@ -103,7 +103,7 @@ export async function openDrivers(config: Config, log: Logger): Promise<Drivers>
       const swarm = ((await engine.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
       if (swarm?.LocalNodeState !== 'active' || !swarm.ControlAvailable) throw new Error('it is not a swarm manager (docker swarm init)');
       const policy = new ImagePolicy(d.images, new Set(d.defaultImage ? [d.defaultImage] : []));
-      byName.set('swarm', new SwarmDriver({ engine, serverId: serverIdOf(config.data), config: d }));
+      byName.set('swarm', new SwarmDriver({ engine, serverId: serverIdOf(config.data), config: d, pinToLocalNode: c.swarm.pinToLocalNode }));
       admits.set('swarm', imageAdmit('swarm', engine, d, policy));
       log.info({ engine: engineAddress(d.host) }, 'swarm driver ready');
     } catch (e) {

@@ -7,12 +7,14 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
-import type { ExitStatus, OutputStream } from '../driver.js';
+import type { ExitStatus, OutputStream, WorkloadStats } from '../driver.js';
 import { statusOf } from './engine.js';
 import { FrameDecoder } from './frames.js';
 
 /** How long output may still arrive after the engine reported the exit. */
 const DRAIN_MS = 500;
+/** After SIGKILL, how long until we stop waiting for the exit report. */
+const KILL_SETTLE_MS = 5000;
 
 export interface Attached {
   /** The hijacked connection: writes go to the container's stdin. */
@@ -81,6 +83,30 @@ export async function killContainer(container: Docker.Container, signal: string)
   } catch (e) {
     if (statusOf(e) !== 404 && statusOf(e) !== 409) throw e;
   }
+}
+
+/** Sends `signal`; when `exited` has not settled within `graceMs`, SIGKILL (and a little more waiting). */
+export async function stopContainer(container: Docker.Container, signal: string, graceMs: number, exited: Promise<unknown>): Promise<void> {
+  await killContainer(container, checkSignal(signal));
+  const inTime = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!inTime) {
+    await killContainer(container, 'SIGKILL');
+    await Promise.race([exited, sleep(KILL_SETTLE_MS)]);
+  }
+}
+
+/** One sample of the engine's stats of a running container. */
+export async function containerStats(container: Docker.Container): Promise<WorkloadStats> {
+  const s = (await container.stats({ stream: false, 'one-shot': true } as { stream: false })) as unknown as {
+    memory_stats?: { usage?: number };
+    cpu_stats?: { cpu_usage?: { total_usage?: number } };
+    pids_stats?: { current?: number };
+  };
+  return {
+    memoryBytes: s.memory_stats?.usage,
+    cpuSeconds: s.cpu_stats?.cpu_usage?.total_usage === undefined ? undefined : s.cpu_stats.cpu_usage.total_usage / 1e9,
+    pids: s.pids_stats?.current,
+  };
 }
 
 export async function removeContainer(container: Docker.Container): Promise<void> {

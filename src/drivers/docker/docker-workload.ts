@@ -1,11 +1,7 @@
 /** One instance's container while this server watches it: output, stdin, exit, stop, stats. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import type { ExitStatus, Handle, Workload, WorkloadSink, WorkloadStats } from '../driver.js';
-import { checkSignal, killContainer, removeContainer, waitForExit, type Attached } from './container-io.js';
-
-/** After SIGKILL, how long until we stop waiting for the exit report. */
-const KILL_SETTLE_MS = 5000;
+import { checkSignal, containerStats, killContainer, removeContainer, stopContainer, waitForExit, type Attached } from './container-io.js';
 
 export class DockerWorkload implements Workload {
   readonly exited: Promise<ExitStatus>;
@@ -46,27 +42,11 @@ export class DockerWorkload implements Workload {
   }
 
   async stop(signal: string, graceMs: number): Promise<void> {
-    if (this.done) return;
-    await killContainer(this.container, checkSignal(signal));
-    const inTime = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
-    if (!inTime) {
-      await killContainer(this.container, 'SIGKILL');
-      await Promise.race([this.exited, sleep(KILL_SETTLE_MS)]);
-    }
+    if (!this.done) await stopContainer(this.container, signal, graceMs, this.exited);
   }
 
   async stats(): Promise<WorkloadStats> {
-    if (this.done) return { pids: 0 };
-    const s = (await this.container.stats({ stream: false, 'one-shot': true } as { stream: false })) as unknown as {
-      memory_stats?: { usage?: number };
-      cpu_stats?: { cpu_usage?: { total_usage?: number } };
-      pids_stats?: { current?: number };
-    };
-    return {
-      memoryBytes: s.memory_stats?.usage,
-      cpuSeconds: s.cpu_stats?.cpu_usage?.total_usage === undefined ? undefined : s.cpu_stats.cpu_usage.total_usage / 1e9,
-      pids: s.pids_stats?.current,
-    };
+    return this.done ? { pids: 0 } : containerStats(this.container);
   }
 
   /** Stops watching, leaving the container running (a later server re-adopts it). */

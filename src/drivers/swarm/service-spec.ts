@@ -2,8 +2,10 @@
  * How a workload becomes a swarm service: one replica of the same container the docker
  * driver would create (image, argv, env, user, labels, mounts, limits — see
  * ../docker/container-spec.ts), with swarm's restart policy off (corral's supervisor
- * restarts, with its backoff), stdin open, ports published on the node that runs the task
- * (host mode), and no network unless the spec asks for one.
+ * restarts, with its backoff), stdin open, ports published through the ingress routing mesh
+ * (every node's published port reaches the task, wherever it runs), no network unless the
+ * spec asks for one, and no placement constraint unless the driver pins tasks to its node —
+ * then ports are published in host mode on that node, which needs no mesh (nor IPVS).
  *
  * Swarm on Docker 20.10 ignores a tmpfs mount's mode, so its /tmp belongs to root and the
  * workload's user cannot write there: TMPDIR points at TMP_DIR in the data dir instead.
@@ -15,8 +17,8 @@ import { instanceContainer, type ContainerSettings } from '../docker/container-s
 /** Made by the driver in the data dir, owned by the workload's user. */
 export const TMP_DIR = '.tmp';
 
-/** `node`: the swarm node id the task must run on (the one whose engine corral watches). */
-export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string, node: string): Docker.CreateServiceOptions {
+/** `pinTo`: the swarm node id the task must run on; undefined = wherever the swarm places it. */
+export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string, pinTo?: string): Docker.CreateServiceOptions {
   const c = instanceContainer(spec, image, s);
   const host = c.HostConfig!;
   return {
@@ -47,12 +49,12 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
         },
       },
       RestartPolicy: { Condition: 'none' },
-      Placement: { Constraints: [`node.id==${node}`] },
+      ...(pinTo && { Placement: { Constraints: [`node.id==${pinTo}`] } }),
       LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
       ...(spec.network && { Networks: [{ Target: overlay }] }),
     },
     EndpointSpec: {
-      Ports: spec.ports.map((p) => ({ Protocol: 'tcp' as const, TargetPort: p.containerPort, PublishedPort: p.hostPort, PublishMode: 'host' as const })),
+      Ports: spec.ports.map((p) => ({ Protocol: 'tcp' as const, TargetPort: p.containerPort, PublishedPort: p.hostPort, PublishMode: pinTo ? ('host' as const) : ('ingress' as const) })),
     },
   } as Docker.CreateServiceOptions;
 }

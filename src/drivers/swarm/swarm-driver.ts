@@ -1,10 +1,11 @@
 /**
  * The swarm driver: each instance generation is a one-replica Docker swarm service (limits,
- * labels, host-mode ports, the overlay network). corral watches the service's task: its container's output, stdin, signals
- * and exit go through the engine like the docker driver's (a DockerWorkload over the task's
- * container), so the task is pinned to the node of that engine; across several nodes, run a
- * manager per node on one PostgreSQL (docs/deployment.md). Swarm's own restart policy is off:
- * corral's supervisor restarts a workload that ended, with its backoff, as a new service.
+ * labels, ports published through the ingress mesh, the overlay network), placed by the swarm
+ * on any node that can run it. corral follows the task through the swarm — its state from the
+ * service's tasks, its output from the service's log (./swarm-workload.ts) — so it needs no
+ * access to the node that runs it. With `pinToLocalNode`, tasks stay on the node of corral's
+ * engine and stdin reaches them. Swarm's own restart policy is off: corral's supervisor
+ * restarts a workload that ended, with its backoff, as a new service.
  */
 import { chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,11 +15,12 @@ import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import type { DockerConfig } from '../docker/config.js';
 import { containerIsolation, containerSettings, hostOwner, imageOf, type ContainerSettings } from '../docker/container-spec.js';
-import { DockerWorkload } from '../docker/docker-workload.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
 import { instanceService, TMP_DIR } from './service-spec.js';
-import { followTask } from './task-io.js';
+import { attachStdin, ServiceOutput } from './task-io.js';
+import { serviceTasks, taskEnded, taskStarted, type SwarmTask } from './tasks.js';
+import { SwarmWorkload } from './swarm-workload.js';
 
 const DRIVER = 'swarm';
 /** How long a new service may take to get a container on a node. */
@@ -32,13 +34,13 @@ export interface SwarmDriverOptions {
   serverId: string;
   /** The docker driver's settings (image allow-list, user, pull) apply to services too. */
   config: DockerConfig;
+  /** Keep tasks on the node of `engine` (so stdin reaches them); default: anywhere. */
+  pinToLocalNode?: boolean;
 }
 
 export class SwarmDriver implements Driver {
   readonly name = DRIVER;
-  private readonly live = new Set<DockerWorkload>();
-  /** Workloads let go of at close: their services keep running for the next server. */
-  private readonly released = new WeakSet<DockerWorkload>();
+  private readonly live = new Set<SwarmWorkload>();
   private readonly settings: ContainerSettings;
   private overlay?: Promise<void>;
   private node?: Promise<string>;
@@ -56,7 +58,10 @@ export class SwarmDriver implements Driver {
       'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
       `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
       '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
-      `network: none when network=false; else the attachable overlay "${OVERLAY}"; ports published in host mode on this node, where tasks are pinned`,
+      `network: none when network=false; else the attachable overlay "${OVERLAY}"`,
+      this.opts.pinToLocalNode
+        ? "tasks are pinned to this engine's node, ports published there in host mode"
+        : 'tasks run on any node of the swarm, ports published through the ingress mesh on every node; stdin does not reach them, and signals only reach tasks on this node',
     ]);
   }
 
@@ -68,7 +73,7 @@ export class SwarmDriver implements Driver {
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const owner = hostOwner(this.settings.user);
     if (owner) for (const dir of [spec.dataDir, tmp]) await chown(dir, owner.uid, owner.gid);
-    const create = instanceService(spec, image, this.settings, OVERLAY, await this.localNode());
+    const create = instanceService(spec, image, this.settings, OVERLAY, this.opts.pinToLocalNode ? await this.localNode() : undefined);
     let service: Docker.Service;
     try {
       service = await this.engine.createService(create);
@@ -79,11 +84,16 @@ export class SwarmDriver implements Driver {
       service = await this.engine.createService(create).catch((e2: unknown) => Promise.reject(startError(e2)));
     }
     try {
-      const containerId = await this.taskContainer(service.id);
-      const container = this.engine.getContainer(containerId);
-      const io = await followTask(container, (stream, chunk) => sink.output(stream, chunk));
-      const handle: Handle = { driver: DRIVER, instanceId: spec.instanceId, generation: spec.generation, serviceId: service.id, containerId };
-      return this.watch(handle, service, container, io, sink);
+      const task = await this.startedTask(service.id);
+      const handle: Handle = {
+        driver: DRIVER,
+        instanceId: spec.instanceId,
+        generation: spec.generation,
+        serviceId: service.id,
+        taskId: task.ID,
+        containerId: task.Status!.ContainerStatus!.ContainerID!,
+      };
+      return await this.watch(handle, service, task, sink, 0);
     } catch (e) {
       await service.remove().catch(() => undefined);
       throw e;
@@ -101,14 +111,12 @@ export class SwarmDriver implements Driver {
       throw e;
     }
     if (labels[LABEL.instance] !== String(handle.instanceId) || labels[LABEL.generation] !== String(handle.generation)) return undefined;
-    const container = this.engine.getContainer(handle.containerId);
-    const running = await container.inspect().then((i) => i.State.Running, () => false);
-    if (!running) {
+    const task = (await serviceTasks(this.engine, handle.serviceId)).find((t) => t.ID === handle.taskId || t.Status?.ContainerStatus?.ContainerID === handle.containerId);
+    if (!task || taskEnded(task)) {
       await service.remove().catch(() => undefined);
       return undefined;
     }
-    const io = await followTask(container, (stream, chunk) => sink.output(stream, chunk), Math.floor(Date.now() / 1000));
-    return this.watch(handle, service, container, io, sink);
+    return this.watch(handle, service, task, sink, Math.floor(Date.now() / 1000));
   }
 
   async list(): Promise<Handle[]> {
@@ -128,24 +136,16 @@ export class SwarmDriver implements Driver {
 
   /** Lets go of the services without stopping them: the next server re-adopts them. */
   async close(): Promise<void> {
-    for (const w of this.live) {
-      this.released.add(w);
-      w.detach();
-    }
+    for (const w of this.live) w.detach();
     this.live.clear();
   }
 
-  /** The container of the service's task, once the swarm has created it; a task that failed to start is an error. */
-  private async taskContainer(serviceId: string): Promise<string> {
+  /** The service's task once the swarm has created its container; a task that failed to start is an error. */
+  private async startedTask(serviceId: string): Promise<SwarmTask> {
     const deadline = Date.now() + TASK_START_MS;
-    const filters = JSON.stringify({ service: [serviceId] });
     while (Date.now() < deadline) {
-      const tasks = (await this.engine.listTasks({ filters })) as {
-        Status?: { State?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
-      }[];
-      for (const t of tasks) {
-        const id = t.Status?.ContainerStatus?.ContainerID;
-        if (id && ['running', 'complete', 'failed', 'shutdown'].includes(t.Status!.State!)) return id;
+      for (const t of await serviceTasks(this.engine, serviceId)) {
+        if (taskStarted(t)) return t;
         if (['rejected', 'failed'].includes(t.Status?.State ?? '')) {
           throw errors.badRequest(`the swarm could not start the service: ${t.Status?.Err ?? t.Status?.State}`);
         }
@@ -155,18 +155,22 @@ export class SwarmDriver implements Driver {
     throw errors.driverUnavailable(`the swarm did not start a task within ${TASK_START_MS / 1000} s (no node can run it?)`);
   }
 
-  private watch(handle: Handle, service: Docker.Service, container: Docker.Container, io: Awaited<ReturnType<typeof followTask>>, sink: WorkloadSink): DockerWorkload {
-    const w: DockerWorkload = new DockerWorkload(handle, container, io, sink, () => {
+  /** Follows the task's output (from `sinceSeconds`; 0 = the first line) and state. */
+  private async watch(handle: Handle, service: Docker.Service, task: SwarmTask, sink: WorkloadSink, sinceSeconds: number): Promise<SwarmWorkload> {
+    const local = task.NodeID === (await this.localNode());
+    const container = task.Status!.ContainerStatus!.ContainerID!;
+    const output = await ServiceOutput.open(service, (stream, chunk) => sink.output(stream, chunk), sinceSeconds);
+    const stdin = this.opts.pinToLocalNode && local ? await attachStdin(this.engine.getContainer(container)) : undefined;
+    const w: SwarmWorkload = new SwarmWorkload(handle, this.engine, service, task, local, { output, stdin }, sink, async (ended) => {
       this.live.delete(w);
-      io.logs.destroy();
-      // The generation is over once its container exited (not when we only let go of it).
-      if (!this.released.has(w)) void service.remove().catch(() => undefined);
+      // The generation is over once its task ended (not when we only let go of it).
+      if (ended) await service.remove().catch(() => undefined);
     });
     this.live.add(w);
     return w;
   }
 
-  /** This engine's swarm node: tasks are pinned to it, since corral watches them through it. */
+  /** This engine's swarm node: a task there is reached through the engine (signals, stats, stdin when pinned). */
   private localNode(): Promise<string> {
     this.node ??= this.engine.info().then((i: { Swarm?: { NodeID?: string } }) => {
       if (!i.Swarm?.NodeID) throw errors.driverUnavailable('the Docker engine is not part of a swarm (docker swarm init)');
