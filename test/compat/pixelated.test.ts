@@ -96,7 +96,8 @@ describe('pixelated-dispatcher adapters', () => {
   });
 
   it('refuses bad names, duplicates, unknown agents and states', async () => {
-    expect((await call('POST', '/agents', { name: 'Not Valid', password: 'long-enough' })).status).toBe(400);
+    const badName = await call('POST', '/agents', { name: 'Not Valid', password: 'long-enough' });
+    expect([badName.status, badName.body.error.code]).toEqual([400, 'validation_failed']);
     expect((await call('POST', '/agents', { name: 'carl' })).status).toBe(400);
     expect((await call('POST', '/agents', { name: 'carl', password: 'long-enough', extra: 1 })).status).toBe(400);
     expect((await oldClient('POST', `${manager}/agents`, { headers: admin, body: '{"name":' })).body.error.code).toBe('bad_json');
@@ -104,6 +105,13 @@ describe('pixelated-dispatcher adapters', () => {
     expect((await call('POST', '/agents', { name: 'carl', password: 'long-enough' })).status).toBe(409);
     expect((await call('PUT', '/agents/carl/state', { state: 'paused' })).status).toBe(400);
     expect((await call('GET', '/agents/nobody')).status).toBe(404);
+    // The login form: a missing or unknown field is a JSON 400, before any password check.
+    const loginForm = (body: string) =>
+      oldClient('POST', `${proxy}/auth/login`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    for (const body of ['username=carl', 'username=carl&password=long-enough&colour=red']) {
+      const refused = await loginForm(body);
+      expect([refused.status, refused.body?.error?.code]).toEqual([400, 'validation_failed']);
+    }
     expect((await call('GET', '/agents/nobody/runtime')).status).toBe(404);
     expect((await call('PUT', '/agents/nobody/state', { state: 'running' })).status).toBe(404);
     expect((await call('POST', '/agents/nobody/authenticate', { password: 'whatever1' })).status).toBe(404);
