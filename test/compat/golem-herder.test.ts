@@ -204,7 +204,9 @@ describe('golem-herder daemons', () => {
     expect(await fetch(`${root}/daemon/v1/ls?token=${mallory}`).then((r) => r.json())).toEqual([]);
     const dup = await post('/daemon/v1/spawn', { name: 'mine', image: 'sh', 'main.sh': 'true\n' }, { token: alice, multipart: true });
     expect(dup.status).toBe(409);
-    await post('/daemon/v1/kill/mine', {}, { token: alice, query: '?wipe=true' });
+    const badWipe = await post('/daemon/v1/kill/mine', {}, { token: alice, query: '?wipe=maybe' });
+    expect([badWipe.status, badWipe.json?.error?.code]).toEqual([400, 'validation_failed']);
+    expect((await post('/daemon/v1/kill/mine', {}, { token: alice, query: '?wipe=true' })).json).toEqual({ Name: 'mine', Killed: true, Wiped: true });
   });
 });
 
