@@ -86,9 +86,12 @@ describe('credits API input and permissions', () => {
     expect(asAdmin.status).toBe(200);
     expect(asAdmin.body).toMatchObject({ user: 'val', balance: -3, group: 'day' });
     expect(asAdmin.body.groups[0].key).toBe(new Date().toISOString().slice(0, 10));
-    for (const q of ['group=month', 'from=yesterday', 'limit=-1', 'color=red']) {
-      expect((await api(server, token, 'GET', `/api/v1/usage?${q}`)).status, q).toBe(400);
+    const swapped = 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z';
+    for (const q of ['group=month', 'from=yesterday', 'limit=-1', 'color=red', 'user=Not%20A%20Name', swapped]) {
+      const res = await api(server, token, 'GET', `/api/v1/usage?${q}`);
+      expect([res.status, res.body.error?.code], q).toEqual([400, 'validation_failed']);
     }
+    expect((await api(server, server.adminToken, 'GET', '/api/v1/usage?user=nobody')).status).toBe(404);
     expect((await api(server, undefined, 'GET', '/api/v1/usage')).status).toBe(401);
   });
 
@@ -97,7 +100,8 @@ describe('credits API input and permissions', () => {
     const { token } = await userWithCredits(server, 'qr', 0);
     expect((await api(server, token, 'PATCH', '/api/v1/users/qq/quotas', { instances: 5 })).status).toBe(403);
     for (const bad of [{}, { instances: -1 }, { cpus: 2 }, { instances: 'many' }]) {
-      expect((await api(server, server.adminToken, 'PATCH', '/api/v1/users/qq/quotas', bad)).status, JSON.stringify(bad)).toBe(400);
+      const res = await api(server, server.adminToken, 'PATCH', '/api/v1/users/qq/quotas', bad);
+      expect([res.status, res.body.error?.code], JSON.stringify(bad)).toEqual([400, 'validation_failed']);
     }
   });
 

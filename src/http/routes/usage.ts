@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { UserName, type Principal } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
+import { errors } from '../../core/errors.js';
 import { QuotasPatchSchema, QuotasViewSchema } from '../../core/credits/quotas.js';
 import { LiveInstanceSchema, UsageQuerySchema, UsageRecordSchema, UsageReportSchema, recordOf } from '../../core/credits/usage.js';
 import { requirePrincipal, requireScope } from '../auth.js';
@@ -46,6 +47,8 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
       const user = await subject(p, q.user);
       const from = q.from === undefined ? undefined : Date.parse(q.from);
       const to = q.to === undefined ? undefined : Date.parse(q.to);
+      // An empty range is a mistake (swapped bounds), not a question with an empty answer.
+      if (from !== undefined && to !== undefined && from >= to) throw errors.validation('querystring.to: must be after from');
       const ledger = await credits.usage.ledger(user, { from, to, group: q.group, limit: q.limit });
       const { quotas, use } = await quotasOf(user.id, user.name);
       return {
