@@ -5,13 +5,13 @@ import type { InstanceSpec } from '../../src/core/instances/spec.js';
 import { SharedLeases } from '../../src/core/cluster/leases.js';
 import type { Store } from '../../src/store/index.js';
 import { storeDialects } from '../helpers/postgres.js';
+import { storeWithOwner } from './store-with-owner.js';
 
 describe.each(storeDialects)('leases on $name', (dialect) => {
   let store: Store;
   let owner: string;
   beforeAll(async () => {
-    store = await dialect.open();
-    owner = (await store.users.insert({ id: randomUUID(), name: 'owner', role: 'user', passwordHash: 'x', credits: 0 })).id;
+    ({ store, owner } = await storeWithOwner(dialect));
   });
   afterAll(async () => store?.close());
 

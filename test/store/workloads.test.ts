@@ -6,6 +6,7 @@ import type { Store } from '../../src/store/index.js';
 import type { JobsTable } from '../../src/store/jobs.js';
 import { isUniqueViolation } from '../../src/store/dialect.js';
 import { storeDialects } from '../helpers/postgres.js';
+import { storeWithOwner } from './store-with-owner.js';
 
 const spec = (name: string) => ({ name, command: ['sleep', '1'], env: {}, ports: [{ name: 'web' }] }) as unknown as InstanceSpec;
 
@@ -13,8 +14,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
   let store: Store;
   let owner: string;
   beforeAll(async () => {
-    store = await dialect.open();
-    owner = (await store.users.insert({ id: randomUUID(), name: 'owner', role: 'user', passwordHash: 'x', credits: 0 })).id;
+    ({ store, owner } = await storeWithOwner(dialect));
   });
   afterAll(async () => store?.close());
 
