@@ -121,6 +121,7 @@ describe('native relay', () => {
     expect(await bad('/api/v1/relay/ok?role=boss')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.role')]);
     expect(await bad('/api/v1/relay/ok?role=link')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.peer')]);
     expect(await bad('/api/v1/relay/ok?role=link&peer=nope')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.peer')]);
+    expect(await bad('/api/v1/relay/ok?role=host&peer=00000000-0000-4000-8000-000000000000')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.peer')]);
     expect(await bad('/api/v1/relay/ok?role=host&type=x')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.type')]);
     expect(await bad('/api/v1/relay/ok?type=has%20space')).toEqual([400, 'validation_failed', expect.stringContaining('querystring.type')]);
     expect(await bad('/api/v1/relay/ok?colour=red')).toEqual([400, 'validation_failed', expect.stringContaining('colour')]);
