@@ -126,8 +126,21 @@ describe('split roles: unprivileged proxies in front of one manager', () => {
 
   it('lets only callers with the internal secret into the internal API', async () => {
     const call = (headers: Record<string, string>, p = '/internal/v1/targets/admin/web') => fetch(`${manager.url}${p}`, { headers });
-    expect((await call({})).status).toBe(401);
+    const anonymous = await call({});
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe('unauthenticated');
     expect((await call({ 'x-corral-internal': 'wrong-secret-of-the-same-size-xx' })).status).toBe(401);
+    // Bad input to the instance actions: a JSON validation error, nothing started or stopped.
+    const act = (action: string, body: unknown) =>
+      fetch(`${manager.url}/internal/v1/instances/00000000-0000-4000-8000-000000000000/${action}`, {
+        method: 'POST',
+        headers: { 'x-corral-internal': SECRET, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    for (const bad of [await act('restart', { ownerId: 'x' }), await act('start', { ownerId: 'x', extra: 1 }), await act('start', {})]) {
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
+    }
     const ok = await call({ 'x-corral-internal': SECRET });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ state: 'running', ports: [{ name: 'http', host: '127.0.0.1' }] });
