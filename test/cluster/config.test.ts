@@ -34,6 +34,9 @@ describe('role configuration', () => {
     await expect(start({ managerUrl: 'unix:/nonexistent.sock' })).rejects.toThrow(/signing-key.json/);
     expect(() => loadConfig({ flags: { role: 'router' } })).toThrow(/config key "role"/);
     expect(() => loadConfig({ flags: { cluster: { managerUrl: 'ftp://x' } } })).toThrow(/cluster.managerUrl/);
+    expect(() => loadConfig({ env: { CORRAL_CLUSTER__INTERNAL_SECRET: 'short' } })).toThrow(/cluster.internalSecret/);
+    expect(() => loadConfig({ env: { CORRAL_CLUSTER__LEASE_SECONDS: '0' } })).toThrow(/cluster.leaseSeconds/);
+    expect(() => loadConfig({ flags: { cluster: { leaseSecs: 5 } } })).toThrow(/leaseSecs/);
     expect(() => loadConfig({ env: { CORRAL_DATABASE_URL: 'mysql://x' } })).toThrow(/databaseUrl/);
   });
 
