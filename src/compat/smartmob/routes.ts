@@ -14,6 +14,7 @@ import { errors } from '../../core/errors.js';
 import { forwardBounded } from '../../core/instances/index.js';
 import { ErrorBody } from '../../http/errors.js';
 import { corkedSink } from '../../http/routes/instances/streams.js';
+import { asBuffer } from '../../http/routes/relay.js';
 import { compatUser } from '../auth.js';
 import { acceptJsonOfAnyType } from '../json-body.js';
 import type { CompatPluginOptions } from '../index.js';
@@ -168,7 +169,7 @@ export const smartmobAgent: FastifyPluginAsyncTypebox<CompatPluginOptions<'smart
       const end = () => socket.close(1001, 'server shutting down');
       open.add(end);
       socket.on('message', (data: RawData, isBinary: boolean) => {
-        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+        const buf = asBuffer(data);
         corral.instances.service.writeStdin(instance.id, isBinary ? buf : buf.toString('utf8'));
       });
       socket.on('close', () => {
