@@ -205,6 +205,20 @@ describe('drivers config and admission (no engine needed)', () => {
     loadConfig({ env: {}, flags: { data: path.join(tmpdir(), `corral-drivers-${process.pid}`), drivers, ...extra } });
   const noEngine = { host: 'unix:///nonexistent/docker.sock' };
 
+  it('bad drivers.* settings are config errors naming the key', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{ enabled: ['kubernetes'] }, 'drivers.enabled.0'],
+      [{ docker: { host: 'http://127.0.0.1:2375' } }, 'drivers.docker.host'],
+      [{ docker: { network: 'two words' } }, 'drivers.docker.network'],
+      [{ docker: { images: [''] } }, 'drivers.docker.images.0'],
+      [{ docker: { warmContainers: -1 } }, 'drivers.docker.warmContainers'],
+      [{ swarm: { pinToLocal: true } }, 'drivers.swarm.pinToLocal'],
+    ];
+    for (const [drivers, key] of bad) {
+      expect(() => configWith(drivers), key).toThrow(expect.objectContaining({ code: 'config_invalid', message: expect.stringContaining(`"${key}"`) }));
+    }
+  });
+
   it('drivers.default must be enabled', async () => {
     await expect(openDrivers(configWith({ default: 'docker', enabled: ['process'] }), silent)).rejects.toMatchObject({ code: 'config_invalid' });
   });
@@ -217,6 +231,10 @@ describe('drivers config and admission (no engine needed)', () => {
         message: expect.stringContaining('/nonexistent/docker.sock'),
       });
       await expect(drivers.workloads.admit({})).resolves.toBeUndefined();
+      await expect(drivers.workloads.admit({ driver: 'swarm', image: BUSYBOX_IMAGE })).rejects.toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringContaining('not enabled'),
+      });
       expect(drivers.jobRunners.size).toBe(0);
     } finally {
       await drivers.workloads.close();
