@@ -123,7 +123,9 @@ describeDocker('corral on docker', () => {
     const post = (body: object) => api(server, alice, 'POST', '/api/v1/instances', { name: 'bad', shell: 'true', ...body });
     expect((await post({ driver: 'kubernetes' })).body.error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('kubernetes') });
     expect((await post({ image: BUSYBOX_IMAGE })).body.error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('process') });
-    expect((await post({ driver: 'docker', image: 'UPPER CASE;rm' })).status).toBe(400);
+    const malformed = await post({ driver: 'docker', image: 'UPPER CASE;rm' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('image') });
   });
 
   it('a Procfile app runs in the image with its unpacked source mounted at /app', async () => {
