@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Store } from '../../store/index.js';
 import type { Grouping, LedgerEntry, UsageGroup } from '../../store/ledger.js';
 import { LEDGER_KINDS } from '../../store/ledger.js';
-import type { User } from '../accounts/types.js';
+import { UserName, type User } from '../accounts/types.js';
 import type { Instances } from '../instances/index.js';
 import type { CreditsConfig } from './config.js';
 import { instanceRate } from './metering.js';
@@ -19,7 +19,7 @@ export const GROUPINGS = ['instance', 'day', 'kind'] as const;
 
 export const UsageQuerySchema = Type.Object(
   {
-    user: Type.Optional(Type.String({ pattern: '^[a-z0-9_.-]{1,64}$', description: 'admins: whose usage (default: yours)' })),
+    user: Type.Optional(Type.String({ pattern: UserName.pattern, description: 'admins: whose usage (default: yours)' })),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'start of the range (inclusive)' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'end of the range (exclusive)' })),
     group: Type.Union(GROUPINGS.map((g) => Type.Literal(g)), { default: 'instance', description: 'how `groups` sums the rows' }),
