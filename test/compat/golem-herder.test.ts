@@ -281,6 +281,8 @@ describe('golem-herder controlled minions', () => {
     expect(await bad({ env: 'sh', 'main.sh': 'true', '/etc/passwd': 'x' })).toEqual([400, 'bad_file']);
     expect(await bad({ env: 'sh', 'main.sh': 'true', output: '../x' })).toEqual([400, 'bad_file']);
     expect(await bad({ env: 'sh', 'main.sh': 'true' }, null)).toEqual([401, 'unauthenticated']);
+    const twice = await post('/minion/v1/spawn', { 'main.sh': 'true' }, { token: user, query: '?env=sh&env=python' });
+    expect([twice.status, twice.json?.error?.message]).toEqual([400, 'field "env" is given more than once']);
     const missing = await post('/minion/v1/spawn', { env: 'sh', 'main.sh': 'true', output: 'nothing.txt' }, { token: user });
     expect(missing.status).toBe(404);
   });
