@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { createInstance } from '../instances/helpers.js';
+import { createInstance, waitForState } from '../instances/helpers.js';
 import { userWithCredits } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -94,6 +94,20 @@ describe('credits API input and permissions', () => {
     expect((await api(server, server.adminToken, 'GET', '/api/v1/usage?user=nobody')).status).toBe(404);
     expect((await api(server, undefined, 'GET', '/api/v1/usage')).status).toBe(401);
   });
+
+  it('shows live stats of your own running instances only, unless an admin asks for all', async () => {
+    const { token: owner } = await userWithCredits(server, 'lv', 0);
+    const { token: other } = await userWithCredits(server, 'nosy', 0);
+    const inst = await createInstance(server, owner, { name: 'live', command: ['sleep', '600'], limits: { memoryBytes: 64 * MiB } });
+    await waitForState(server, owner, inst.id, 'running');
+    const live = async (t: string, q = '') => (await api(server, t, 'GET', `/api/v1/usage/instances${q}`)).body.instances.map((i: any) => i.id);
+    expect(await live(owner)).toEqual([inst.id]);
+    expect(await live(other, '?all=true')).not.toContain(inst.id);
+    expect(await live(server.adminToken, '?all=true')).toContain(inst.id);
+    const bad = await api(server, owner, 'GET', '/api/v1/usage/instances?all=maybe');
+    expect([bad.status, bad.body.error?.code]).toEqual([400, 'validation_failed']);
+    await api(server, owner, 'DELETE', `/api/v1/instances/${inst.id}`);
+  }, 30_000);
 
   it('refuses bad quota changes and lets only admins make them', async () => {
     await userWithCredits(server, 'qq', 0);
