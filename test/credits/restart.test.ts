@@ -72,5 +72,7 @@ describe('after a SIGKILL', () => {
     const bad = await runCli(['user', 'credits', 'kim', '12x'], { env: asAdmin });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^bad_input:/);
+    const badGrouping = await runCli(['usage', '--by', 'month'], { env });
+    expect([badGrouping.code, badGrouping.stderr]).toEqual([1, expect.stringMatching(/^bad_input: --by must be instance, day, kind/)]);
   }, 60_000);
 });
