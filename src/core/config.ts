@@ -151,7 +151,9 @@ function validate(input: Record<string, unknown>): Config {
   const first = [...Value.Errors(ConfigSchema, withDefaults)][0];
   if (first) {
     const key = first.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
-    throw errors.config(`config key "${key}": ${first.message} (got ${JSON.stringify(first.value)})`);
+    // A secret's value is not repeated: the message lands in logs and terminals.
+    const got = (first.schema as { secret?: boolean }).secret ? '(a secret, not shown)' : JSON.stringify(first.value);
+    throw errors.config(`config key "${key}": ${first.message} (got ${got})`);
   }
   const config = withDefaults as Config;
   config.data = path.resolve(config.data);

@@ -38,6 +38,11 @@ describe('role configuration', () => {
     expect(() => loadConfig({ env: { CORRAL_CLUSTER__LEASE_SECONDS: '0' } })).toThrow(/cluster.leaseSeconds/);
     expect(() => loadConfig({ flags: { cluster: { leaseSecs: 5 } } })).toThrow(/leaseSecs/);
     expect(() => loadConfig({ env: { CORRAL_DATABASE_URL: 'mysql://x' } })).toThrow(/databaseUrl/);
+    // A refused secret is named, never echoed.
+    for (const env of [{ CORRAL_DATABASE_URL: 'mysql://u:hunter2@db/x' }, { CORRAL_CLUSTER__INTERNAL_SECRET: 'hunter2' }]) {
+      expect(() => loadConfig({ env })).toThrow(/config key .*\(got \(a secret, not shown\)\)/);
+      expect(() => loadConfig({ env })).not.toThrow(/hunter2/);
+    }
   });
 
   it('masks the database URL and the internal secret', () => {
