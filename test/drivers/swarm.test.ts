@@ -15,6 +15,7 @@ import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
 import type { Handle } from '../../src/drivers/driver.js';
 import { SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
+import { serviceTasks } from '../../src/drivers/swarm/tasks.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { describeDriverConformance } from './conformance.js';
@@ -120,6 +121,10 @@ describeDocker('swarm driver', () => {
       await r.waitFor(/up/);
       expect(r.workload.handle).toMatchObject({ driver: 'swarm', instanceId: 'adoptee', generation: 1 });
       expect((await serviceOf(r.workload.handle)).Spec.TaskTemplate.Placement?.Constraints).toEqual([expect.stringMatching(/^node\.id==/)]);
+      // The task's container drops every capability, as the docker driver's does.
+      const [task] = await serviceTasks(connectEngine(), String(r.workload.handle.serviceId));
+      const container = await connectEngine().getContainer(task!.Status!.ContainerStatus!.ContainerID!).inspect();
+      expect(container.HostConfig.CapDrop).toEqual(['ALL']);
       const listed = await pinned.list();
       expect(listed.map((h) => h.instanceId)).toContain('adoptee');
       await pinned.close(); // lets go: the service keeps running

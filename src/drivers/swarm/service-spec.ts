@@ -1,6 +1,6 @@
 /**
  * How a workload becomes a swarm service: one replica of the same container the docker
- * driver would create (image, argv, env, user, labels, mounts, limits — see
+ * driver would create (image, argv, env, user, labels, mounts, limits, no capabilities — see
  * ../docker/container-spec.ts), with swarm's restart policy off (corral's supervisor
  * restarts, with its backoff), stdin open, ports published through the ingress routing mesh
  * (every node's published port reaches the task, wherever it runs), no network unless the
@@ -35,6 +35,8 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
         Labels: c.Labels,
         OpenStdin: true,
         Init: true,
+        // As the docker driver (API 1.41+); no-new-privileges needs API 1.44, unset here.
+        CapabilityDrop: host.CapDrop,
         ReadOnly: true,
         Mounts: [
           ...(host.Mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly })),

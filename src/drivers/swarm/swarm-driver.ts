@@ -56,7 +56,7 @@ export class SwarmDriver implements Driver {
   async isolation(): Promise<Isolation> {
     return containerIsolation([
       'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
-      `runs as ${this.settings.user || "the image's user"}; swarm services cannot drop capabilities on this engine API`,
+      `runs as ${this.settings.user || "the image's user"}; no capabilities (no-new-privileges needs a newer engine API)`,
       '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
       `network: none when network=false; else the attachable overlay "${OVERLAY}"`,
       this.opts.pinToLocalNode
