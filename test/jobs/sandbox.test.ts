@@ -28,7 +28,10 @@ describe('job sandbox', () => {
 
   it('contains a fork bomb and keeps serving', async () => {
     const res = await runJob(server, alice, { runtime: 'sh', entry: 'b() { b | b & }; b; exec sleep 5', timeoutSeconds: 2, limits: { pids: 32 } });
-    expect(res.body.status).toBe('timeout');
+    // Normally the bomb runs into the 2 s timeout; on a loaded machine the job's own shell can
+    // be the one whose fork is refused, ending the job early with an error. Either way the
+    // refused forks below are what shows the limit held.
+    expect(['timeout', 'error']).toContain(res.body.status);
     // The pids limit refused the forks beyond 32 processes.
     expect(res.body.stderr).toMatch(/fork/i);
     const after = await runJob(server, alice, { runtime: 'sh', entry: 'echo alive' });
