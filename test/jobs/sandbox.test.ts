@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { jobWorkRoot } from '../../src/core/jobs/work-root.js';
 import { processesWith, runJob, waitDone } from './helpers.js';
 
 describe('job sandbox', () => {
   let server: TestServer;
   let alice: string;
+  /** Where the server keeps job dirs (a tmpfs by default). */
+  let jobs: string;
   beforeAll(async () => {
     server = await startTestServer({ jobs: { poolSize: 2 } });
     alice = await createUser(server, 'alice');
+    jobs = jobWorkRoot(server.data, 'memory').root;
   });
   afterAll(() => server.stop());
 
@@ -77,15 +81,16 @@ describe('job sandbox', () => {
     await new Promise((r) => setTimeout(r, 300));
     // The first job's file really is on the host, where the probe below looks for it.
     const { readFile, readdir } = await import('node:fs/promises');
-    const dirs = await readdir(`${server.data}/jobs`);
-    const found = await Promise.all(dirs.map((d) => readFile(`${server.data}/jobs/${d}/work/mine.txt`, 'utf8').catch(() => '')));
+    const dirs = await readdir(jobs);
+    const found = await Promise.all(dirs.map((d) => readFile(`${jobs}/${d}/work/mine.txt`, 'utf8').catch(() => '')));
     expect(found).toContain('s3cret\n');
     const probe = await runJob(server, alice, {
       runtime: 'sh',
       entry: [
         `ls ${server.data} && echo DATA-VISIBLE`,
         `cat ${server.data}/corral.db >/dev/null && echo DB-READABLE`,
-        `cat ${server.data}/jobs/*/work/mine.txt && echo OTHER-JOB-VISIBLE`,
+        `cat ${jobs}/*/work/mine.txt && echo OTHER-JOB-VISIBLE`,
+        'cat /dev/shm/*/*/work/mine.txt && echo OTHER-JOB-VISIBLE-VIA-SHM',
         'cat /proc/*/root/work/mine.txt && echo OTHER-JOB-VISIBLE-VIA-PROC',
         'cat /tmp/mine.txt && echo TMP-SHARED',
         'touch /usr/x && echo USR-WRITABLE',
@@ -109,10 +114,27 @@ describe('job sandbox', () => {
     expect(second.body.stdout).toBe('');
     await new Promise((r) => setTimeout(r, 500));
     const { readdir } = await import('node:fs/promises');
-    const dirs = await readdir(`${server.data}/jobs`);
+    const dirs = await readdir(jobs);
     // Only the pre-started sandboxes remain (twice the pool of 2), their dirs still empty.
     expect(dirs.length).toBeLessThanOrEqual(4);
-    for (const d of dirs) expect(await readdir(`${server.data}/jobs/${d}/work`)).toEqual([]);
+    for (const d of dirs) expect(await readdir(`${jobs}/${d}/work`)).toEqual([]);
+  });
+
+  it('works in a tmpfs dir (what it writes counts against its memory) whose root only the server can enter', async () => {
+    expect(jobs.startsWith('/dev/shm/')).toBe(true);
+    const { stat } = await import('node:fs/promises');
+    expect((await stat(jobs)).mode & 0o777).toBe(0o700);
+    const res = await runJob(server, alice, { runtime: 'sh', entry: 'stat -f -c %T /work' });
+    expect(res.body.stdout).toBe('tmpfs\n');
+    // Files filling the dir are memory: past the job's limit it is stopped as a memory bomb.
+    const filler = await runJob(server, alice, {
+      runtime: 'sh',
+      entry: 'for i in 1 2 3 4 5 6; do head -c 30000000 /dev/zero > f$i || exit 3; done; echo all-written',
+      limits: { memoryBytes: 64 << 20 },
+      timeoutSeconds: 20,
+    });
+    expect(filler.body.status).toBe('memory');
+    expect(filler.body.stdout).not.toContain('all-written');
   });
 
   it('is reachable by id after an admin lists everyone', async () => {

@@ -41,6 +41,11 @@ export const JobsConfigSchema = Type.Object(
     queueLength: Type.Integer({ minimum: 0, default: 256 }),
     /** Jobs one user may run at once; the rest wait in the queue. */
     perUserConcurrency: Type.Integer({ minimum: 1, default: 8 }),
+    /**
+     * Where job work dirs live: `memory` = a tmpfs (/dev/shm; what a job writes counts against
+     * its memory limit), `disk` = the data dir. Falls back to disk without a tmpfs.
+     */
+    workDirs: Type.Union([Type.Literal('memory'), Type.Literal('disk')], { default: 'memory' }),
     /** Pre-started single-use sandboxes kept ready; 0 = twice the pool size. */
     warmSandboxes: Type.Integer({ minimum: 0, default: 0 }),
     timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'default job timeout' }),

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import { errors } from '../errors.js';
 import type { JobRunner } from './runner.js';
 import { JobService } from './service.js';
+import { jobWorkRoot } from './work-root.js';
 import type { Drivers } from '../drivers/index.js';
 import { routeJobs } from '../drivers/job-runners.js';
 
@@ -28,9 +29,11 @@ function unavailableRunner(reason: string): JobRunner {
 /** `drivers`: the runners and version probes of drivers other than process (src/core/drivers). */
 export async function openJobs(config: Config, store: Store, log: Logger, drivers?: Pick<Drivers, 'jobRunners' | 'versionProbes'>): Promise<JobService> {
   const c = config.jobs;
+  const work = jobWorkRoot(config.data, c.workDirs);
   const runner = await ProcessJobRunner.create({
-    root: path.join(config.data, 'jobs'),
-    hide: [config.data],
+    root: work.root,
+    hide: [config.data, work.root],
+    etcRoot: path.join(config.data, 'sandbox-etc'),
     warm: c.enabled ? c.warmSandboxes || 2 * (c.poolSize || os.availableParallelism()) : 0,
     defaults: {
       network: false,

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
 import type { JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
@@ -24,6 +24,7 @@ import type { OutputStream } from '../driver.js';
 import { jobOutput, jobResult } from '../job-output.js';
 import { createCgroup, type Cgroup, type CgroupLimits } from './cgroups.js';
 import { detectSandbox } from './detect.js';
+import { etcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { signalName } from './proc.js';
 import { sandboxArgv } from './sandbox.js';
@@ -34,10 +35,12 @@ const CONTROL_MOUNT = '/.corral';
 const WORK_MOUNT = '/work';
 
 /**
- * The waiting shell: blocks on fd 3 until the job is ready, closes it, and sources the
- * job's command (no extra exec). EOF without a line means "not needed": exit quietly.
+ * The waiting shell, on fd 3 (a socket pair, like every pipe node makes, so both ways): says
+ * it is ready (every namespace and mount is in place once it runs), blocks until the job is
+ * ready, closes fd 3, and sources the job's command (no extra exec). EOF without a line
+ * means "not needed": exit quietly.
  */
-const WAITER = `read -r _ <&3 || exit 0\nexec 3<&-\n. ${CONTROL_MOUNT}/cmd`;
+const WAITER = `echo >&3\nread -r _ <&3 || exit 0\nexec 3<&-\n. ${CONTROL_MOUNT}/cmd`;
 
 /** What must be equal for a pre-started sandbox to fit a job. */
 interface Profile {
@@ -48,10 +51,12 @@ interface Profile {
 }
 
 export interface ProcessJobRunnerOptions {
-  /** Host directory under which each sandbox gets its own dir (inside corral's data dir). */
+  /** Host directory under which each sandbox gets its own dir (its parent must exist). */
   root: string;
   /** Host paths no job may see (corral's data dir). */
   hide: string[];
+  /** Where the sandboxes' copy of /etc is kept (etc-view.ts); default: binds from /etc itself. */
+  etcRoot?: string;
   /** Sandboxes kept pre-started for jobs with the default profile; 0 = none. */
   warm: number;
   /** The default profile: jobs with these limits use pre-started sandboxes. */
@@ -71,6 +76,9 @@ class Sandbox {
   /** Set by start() before anyone else sees the sandbox. */
   child!: Spawned;
   cgroup: Cgroup | undefined;
+  /** Resolves once the waiting shell runs (or the sandbox died trying). */
+  ready!: Promise<void>;
+  isReady = false;
 
   private constructor(root: string) {
     this.dir = path.join(root, randomUUID());
@@ -101,12 +109,17 @@ class Sandbox {
         network: profile.network,
         hostname: 'job',
         hide: opts.hide,
+        etc: opts.etcRoot && etcView(opts.etcRoot),
       });
       // The sandbox's root is bwrap's private tmpfs: make it read-only too, so a job can
       // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
       sandbox.splice(sandbox.indexOf('--'), 0, '--remount-ro', '/');
       const argv = launchArgv({ procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits }, sandbox);
       sb.child = await (opts.spawner ?? defaultSpawner()).spawn(argv, { pipes: 4 });
+      const said = new Promise<void>((r) => sb.control.once('data', () => r()));
+      sb.ready = Promise.race([said, sb.child.exited]).then(() => {
+        sb.isReady = true;
+      });
     } catch (e) {
       await sb.destroy();
       throw e;
@@ -114,7 +127,8 @@ class Sandbox {
     return sb;
   }
 
-  get control(): Writable {
+  /** fd 3 of the waiting shell. */
+  get control(): Socket {
     return this.child.stdio[3]!;
   }
 
@@ -131,14 +145,18 @@ class Sandbox {
       this.kill();
       await this.child.closed;
     }
-    await this.cgroup?.remove().catch(() => undefined);
+    // Files first: on a tmpfs their pages are charged to the cgroup, which then goes cleanly.
     await rm(this.dir, { recursive: true, force: true });
+    await this.cgroup?.remove().catch(() => undefined);
   }
 }
 
 export class ProcessJobRunner implements JobRunner {
   readonly name = 'process';
-  private readonly warm: Promise<Sandbox | undefined>[] = [];
+  /** Pre-started sandboxes, ready or still setting up. */
+  private readonly warm: Sandbox[] = [];
+  /** Sandboxes being started for the pool. */
+  private readonly starting = new Set<Promise<void>>();
   private readonly running = new Set<Sandbox>();
   private readonly cleanups = new Set<Promise<void>>();
   private closed = false;
@@ -152,8 +170,10 @@ export class ProcessJobRunner implements JobRunner {
   static async create(opts: ProcessJobRunnerOptions): Promise<ProcessJobRunner | { unavailable: string }> {
     const support = await detectSandbox();
     if (!support.available || !support.path) return { unavailable: support.reason ?? 'bubblewrap is not available' };
+    // The root may sit in a shared dir (/dev/shm): created fresh and exclusively (mkdir fails
+    // if someone slipped in a file or symlink since the rm), so only this server can use it.
     await rm(opts.root, { recursive: true, force: true });
-    await mkdir(opts.root, { recursive: true, mode: 0o700 });
+    await mkdir(opts.root, { mode: 0o700 });
     const runner = new ProcessJobRunner(support.path, { ...opts, root: await realpath(opts.root) });
     runner.refill();
     return runner;
@@ -169,7 +189,7 @@ export class ProcessJobRunner implements JobRunner {
       writeFileSync(path.join(sb.controlDir, 'cmd'), `${spec.command}\n`);
     } catch (e) {
       this.running.delete(sb);
-      await sb.destroy();
+      this.track(sb.destroy().finally(() => this.refill()));
       throw e;
     }
     return this.start(sb, spec, onOutput);
@@ -177,9 +197,10 @@ export class ProcessJobRunner implements JobRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    const idle = await Promise.all(this.warm.splice(0));
-    await Promise.all([...idle, ...this.running].map((sb) => sb?.destroy()));
+    await Promise.all(this.starting);
+    await Promise.all([...this.warm.splice(0), ...this.running].map((sb) => sb.destroy()));
     await Promise.all(this.cleanups);
+    await rm(this.opts.root, { recursive: true, force: true });
   }
 
   private track(cleanup: Promise<void>): void {
@@ -197,32 +218,43 @@ export class ProcessJobRunner implements JobRunner {
     };
   }
 
-  /** A pre-started sandbox when one fits and is alive, else a new one. */
+  /**
+   * A pre-started sandbox when one fits and is alive (a ready one first: one still setting
+   * up would make the job wait for its mounts), else a new one.
+   */
   private async sandboxFor(spec: JobSpec): Promise<Sandbox> {
     const profile = this.profileOf(spec);
     if (sameProfile(profile, this.opts.defaults)) {
       while (this.warm.length) {
-        const sb = await this.warm.shift()!;
-        this.refill();
-        if (sb && !sb.exited) return sb;
-        void sb?.destroy();
+        const i = Math.max(0, this.warm.findIndex((sb) => sb.isReady));
+        const sb = this.warm.splice(i, 1)[0]!;
+        await sb.ready;
+        if (!sb.exited) return sb;
+        this.track(sb.destroy());
       }
     }
-    return Sandbox.start(this.bwrap, this.opts, profile);
+    const sb = await Sandbox.start(this.bwrap, this.opts, profile);
+    await sb.ready;
+    return sb;
   }
 
-  /** Tops the pool of pre-started sandboxes up, off the job's critical path. */
+  /**
+   * Tops the pool of pre-started sandboxes up. Called when a job's sandbox is gone, not when
+   * it is taken: starting a sandbox while the job runs slowed the job by several ms (both
+   * compete for the same two cores and kernel locks), and the pool has spares meanwhile.
+   */
   private refill(): void {
-    if (this.closed) return;
-    while (this.warm.length < this.opts.warm) {
-      this.warm.push(
-        new Promise<void>((r) => setImmediate(r))
-          .then(() => (this.closed ? undefined : Sandbox.start(this.bwrap, this.opts, this.opts.defaults)))
-          .catch((e: unknown) => {
-            this.opts.onError?.(e);
-            return undefined;
-          }),
-      );
+    while (!this.closed && this.warm.length + this.starting.size < this.opts.warm) {
+      const starting: Promise<void> = Sandbox.start(this.bwrap, this.opts, this.opts.defaults)
+        .then(
+          (sb) => {
+            if (this.closed) this.track(sb.destroy());
+            else this.warm.push(sb);
+          },
+          (e: unknown) => this.opts.onError?.(e),
+        )
+        .finally(() => this.starting.delete(starting));
+      this.starting.add(starting);
     }
   }
 
@@ -274,7 +306,7 @@ export class ProcessJobRunner implements JobRunner {
         memoryPeakBytes: stats?.memoryPeakBytes ?? null,
       });
       // Removing the dir and cgroup takes a while: off the result's path, but awaited by close().
-      this.track(sb.destroy());
+      this.track(sb.destroy().finally(() => this.refill()));
       return result;
     })();
 

@@ -24,6 +24,7 @@ import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
 import { detectCgroups, detectSandbox } from './detect.js';
+import { etcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
 import { ProcessWorkload } from './process-workload.js';
@@ -37,6 +38,8 @@ export interface ProcessDriverOptions {
    * inside them stay visible: they were granted on purpose.
    */
   hide: string[];
+  /** Where the sandboxes' copy of /etc is kept (etc-view.ts); default: binds from /etc itself. */
+  etcRoot?: string;
   /** false → never use bwrap, even when it works (tests, benchmarks). Default: use it if it works. */
   sandbox?: boolean;
   /** false → never create cgroups. Default: use them if they work. */
@@ -200,6 +203,7 @@ export class ProcessDriver implements Driver {
       network: spec.network,
       hostname: hostnameOf(spec.instanceId),
       hide: await this.hidden(),
+      etc: this.opts.etcRoot && etcView(this.opts.etcRoot),
     });
     return { argv, env: spec.env, cwd: '/' };
   }

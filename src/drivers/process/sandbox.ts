@@ -56,6 +56,11 @@ export interface SandboxSpec {
    * workload can write only to its writable binds, /tmp and /dev/shm. Default true.
    */
   readOnlyRoot?: boolean;
+  /**
+   * A prepared copy of the allowed /etc entries (etc-view.ts), bound as one mount. Without
+   * it each entry is bound on its own, which costs ~6 ms more per sandbox.
+   */
+  etc?: string;
 }
 
 /** /etc entries a program plausibly needs; secrets (shadow, sudoers, ssh, ssl/private) are not here. */
@@ -72,17 +77,18 @@ const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx
 interface HostLayout {
   /** [flag, a, b] triples: --ro-bind src dst or --symlink target link. */
   args: string[];
-  /** Host paths visible read-only through the system binds. */
-  sources: string[];
+  /** What those binds make visible, read-only. */
+  binds: Bind[];
 }
 
 let hostLayout: HostLayout | undefined;
+let etcLayout: HostLayout | undefined;
 
 /** Probes (once) how this host lays out its system dirs: merged-/usr symlinks stay symlinks. */
 function systemLayout(): HostLayout {
   if (hostLayout) return hostLayout;
   const args: string[] = [];
-  const sources: string[] = [];
+  const binds: Bind[] = [];
   for (const dir of SYSTEM_DIRS) {
     let st;
     try {
@@ -93,17 +99,26 @@ function systemLayout(): HostLayout {
     if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
     else if (st.isDirectory()) {
       args.push('--ro-bind', dir, dir);
-      sources.push(dir);
+      binds.push({ source: dir, target: dir });
     }
   }
+  hostLayout = { args, binds };
+  return hostLayout;
+}
+
+/** The allowed /etc entries bound one by one (when no etc view is given). */
+function etcEntries(): HostLayout {
+  if (etcLayout) return etcLayout;
+  const args: string[] = [];
+  const binds: Bind[] = [];
   for (const entry of ETC_ALLOWED) {
     const p = path.join('/etc', entry);
     if (!existsSync(p)) continue;
     args.push('--ro-bind', p, p);
-    sources.push(p);
+    binds.push({ source: p, target: p });
   }
-  hostLayout = { args, sources };
-  return hostLayout;
+  etcLayout = { args, binds };
+  return etcLayout;
 }
 
 const isInside = (child: string, parent: string): boolean => {
@@ -129,7 +144,8 @@ function hideOverlays(binds: Bind[], hide: string[]): string[] {
 
 /** The full argv: [bwrap, …options, '--', …command]. */
 export function sandboxArgv(spec: SandboxSpec): string[] {
-  const layout = systemLayout();
+  const system = systemLayout();
+  const etc = spec.etc ? { args: ['--ro-bind', spec.etc, '/etc'], binds: [{ source: spec.etc, target: '/etc' }] } : etcEntries();
   const args: string[] = [
     spec.bwrap,
     '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts',
@@ -137,7 +153,8 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
     // bwrap run by root keeps every capability (within the new user namespace) unless told.
     '--cap-drop', 'ALL',
     '--die-with-parent', '--new-session',
-    ...layout.args,
+    ...system.args,
+    ...etc.args,
     '--proc', '/proc', '--dev', '/dev',
     ...(spec.tmpBytes ? ['--size', String(spec.tmpBytes)] : []), '--tmpfs', '/tmp',
   ];
@@ -145,8 +162,7 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
   // path (a data dir inside corral's data dir) is mounted on top of the overlay, not under it.
   const hide = spec.hide ?? [];
   for (const b of spec.readOnly) args.push('--ro-bind', b.source, b.target);
-  const systemBinds = layout.sources.map((s) => ({ source: s, target: s }));
-  args.push(...hideOverlays([...systemBinds, ...spec.readOnly], hide));
+  args.push(...hideOverlays([...system.binds, ...etc.binds, ...spec.readOnly], hide));
   for (const b of spec.writable) args.push('--bind', b.source, b.target);
   args.push(...hideOverlays(spec.writable, hide));
   if (spec.hostname) args.push('--hostname', spec.hostname);
