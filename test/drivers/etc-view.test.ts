@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectSandbox } from '../../src/drivers/process/detect.js';
-import { etcView } from '../../src/drivers/process/etc-view.js';
+import { EtcView } from '../../src/drivers/process/etc-view.js';
 import { sandboxArgv } from '../../src/drivers/process/sandbox.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -34,8 +34,10 @@ describe('etcView', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('copies only the allowed entries: top-level links followed, links inside dirs kept', () => {
-    const view = etcView(root, etc);
+  it('copies only the allowed entries: top-level links followed, links inside dirs kept', async () => {
+    const v = new EtcView(root, undefined, etc);
+    expect(v.current()).toBeUndefined(); // still being made: sandboxes bind /etc entries meanwhile
+    const view = (await v.ready())!;
     expect(readFileSync(path.join(view, 'passwd'), 'utf8')).toMatch(/^root:/);
     expect(existsSync(path.join(view, 'shadow'))).toBe(false);
     expect(existsSync(path.join(view, 'ssl/private'))).toBe(false);
@@ -44,19 +46,27 @@ describe('etcView', () => {
     expect(readlinkSync(path.join(view, 'ssl/certs/x.pem'))).toBe('/usr/share/ca-certificates/x.crt');
   });
 
-  it('keeps one copy while /etc is unchanged and makes a new one when it changes', () => {
-    const first = etcView(root, etc, 0);
-    expect(etcView(root, etc, 0)).toBe(first);
+  it('keeps one copy while /etc is unchanged and makes a new one when it changes', async () => {
+    const v = new EtcView(root, undefined, etc, 0);
+    const first = await v.ready();
+    expect(await v.ready()).toBe(first);
     writeFileSync(path.join(etc, 'passwd'), 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
-    const second = etcView(root, etc, 0);
+    const second = (await v.ready())!;
     expect(second).not.toBe(first);
     expect(readFileSync(path.join(second, 'passwd'), 'utf8')).toContain('alice');
     // The old copy stays: a running sandbox may have it bound as its /etc.
-    expect(existsSync(path.join(first, 'passwd'))).toBe(true);
+    expect(existsSync(path.join(first!, 'passwd'))).toBe(true);
   });
 
-  it.skipIf(!sandbox.available)('is what a sandbox sees as /etc', () => {
-    const view = etcView(path.join(dir, 'real-views'));
+  it('reports a failed copy and leaves sandboxes on the entry-by-entry binds', async () => {
+    const errors: unknown[] = [];
+    const v = new EtcView(path.join(etc, 'passwd', 'not-a-dir'), (e) => errors.push(e), etc);
+    expect(await v.ready()).toBeUndefined();
+    expect(errors).toHaveLength(1);
+  });
+
+  it.skipIf(!sandbox.available)('is what a sandbox sees as /etc', async () => {
+    const view = await new EtcView(path.join(dir, 'real-views')).ready();
     const argv = sandboxArgv({
       bwrap: sandbox.path!,
       command: ['sh', '-c', 'head -c 5 /etc/passwd; echo; cat /etc/shadow 2>/dev/null || echo no-shadow; ls /etc/ssl/private 2>/dev/null || echo no-private'],

@@ -24,7 +24,7 @@ import type { OutputStream } from '../driver.js';
 import { jobOutput, jobResult } from '../job-output.js';
 import { createCgroup, type Cgroup, type CgroupLimits } from './cgroups.js';
 import { detectSandbox } from './detect.js';
-import { etcView } from './etc-view.js';
+import { etcViewAt } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { signalName } from './proc.js';
 import { sandboxArgv } from './sandbox.js';
@@ -109,7 +109,7 @@ class Sandbox {
         network: profile.network,
         hostname: 'job',
         hide: opts.hide,
-        etc: opts.etcRoot && etcView(opts.etcRoot),
+        etc: opts.etcRoot ? etcViewAt(opts.etcRoot, opts.onError).current() : undefined,
       });
       // The sandbox's root is bwrap's private tmpfs: make it read-only too, so a job can
       // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
@@ -174,6 +174,8 @@ export class ProcessJobRunner implements JobRunner {
     // if someone slipped in a file or symlink since the rm), so only this server can use it.
     await rm(opts.root, { recursive: true, force: true });
     await mkdir(opts.root, { mode: 0o700 });
+    // The first sandboxes should already bind the /etc copy (a few ms to make).
+    if (opts.etcRoot) await etcViewAt(opts.etcRoot, opts.onError).ready();
     const runner = new ProcessJobRunner(support.path, { ...opts, root: await realpath(opts.root) });
     runner.refill();
     return runner;

@@ -24,7 +24,7 @@ import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
 import { detectCgroups, detectSandbox } from './detect.js';
-import { etcView } from './etc-view.js';
+import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
 import { ProcessWorkload } from './process-workload.js';
@@ -72,8 +72,14 @@ export class ProcessDriver implements Driver {
   private staleCleaned?: Promise<unknown>;
   private readonly spawner: Spawner;
 
+  /** The sandboxes' /etc (made in the background from now on). */
+  private readonly etcView: EtcView | undefined;
+
   constructor(private readonly opts: ProcessDriverOptions) {
     this.spawner = opts.spawner ?? defaultSpawner();
+    const warn = opts.warn ?? ((m: string) => process.emitWarning(m));
+    this.etcView = opts.etcRoot ? etcViewAt(opts.etcRoot, (e) => warn(`sandbox /etc copy: ${(e as Error).message}`)) : undefined;
+    this.etcView?.current();
     // Probe now, so "running unsandboxed / without limits" is logged when the server starts.
     void this.modes();
   }
@@ -203,7 +209,7 @@ export class ProcessDriver implements Driver {
       network: spec.network,
       hostname: hostnameOf(spec.instanceId),
       hide: await this.hidden(),
-      etc: this.opts.etcRoot && etcView(this.opts.etcRoot),
+      etc: this.etcView?.current(),
     });
     return { argv, env: spec.env, cwd: '/' };
   }
