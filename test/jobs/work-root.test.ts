@@ -16,10 +16,12 @@ describe('jobWorkRoot', () => {
     expect(jobWorkRoot('/srv/corral-a/', 'memory').root).toBe(a.root);
   });
 
-  it('uses the data dir when asked, or when the shm dir is not a tmpfs', async () => {
+  it('uses the data dir when asked, or when the shm dir is not a roomy tmpfs', async () => {
     expect(jobWorkRoot('/srv/corral', 'disk')).toEqual({ root: '/srv/corral/jobs', inMemory: false });
     const notTmpfs = await tempDir('corral-not-shm-');
     expect(jobWorkRoot('/srv/corral', 'memory', notTmpfs)).toEqual({ root: '/srv/corral/jobs', inMemory: false });
+    // A tmpfs too small to share (Docker's 64 MiB /dev/shm): disk as well.
+    expect(jobWorkRoot('/srv/corral', 'memory', '/dev/shm', 2 ** 60)).toEqual({ root: '/srv/corral/jobs', inMemory: false });
   });
 });
 

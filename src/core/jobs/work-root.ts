@@ -7,7 +7,8 @@
  * profile in docs/benchmarks.md). On a tmpfs that cost is gone, and what a job writes counts
  * against its own memory limit instead of filling the disk.
  *
- * `disk` keeps them in the data dir (for jobs writing more than memory allows).
+ * `disk` keeps them in the data dir (for jobs writing more than memory allows); so does
+ * `memory` when /dev/shm is not a tmpfs with at least 1 GiB free.
  */
 import { createHash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
@@ -18,9 +19,16 @@ export type WorkDirs = 'memory' | 'disk';
 const TMPFS_MAGIC = 0x01021994;
 const SHM = '/dev/shm';
 
-const isTmpfs = (dir: string): boolean => {
+/**
+ * Below this much free space a tmpfs is too small to share between jobs (Docker gives a
+ * container a 64 MiB /dev/shm): the data dir is used instead.
+ */
+export const MIN_TMPFS_FREE_BYTES = 1024 ** 3;
+
+const roomyTmpfs = (dir: string, minFree: number): boolean => {
   try {
-    return statfsSync(dir).type === TMPFS_MAGIC;
+    const st = statfsSync(dir);
+    return st.type === TMPFS_MAGIC && st.bavail * st.bsize >= minFree;
   } catch {
     return false;
   }
@@ -31,8 +39,8 @@ const isTmpfs = (dir: string): boolean => {
  * data dir, so two servers on one machine never share it and a restarted server finds (and
  * clears) its own leftovers. The runner creates it with mode 0700.
  */
-export function jobWorkRoot(dataDir: string, where: WorkDirs, shm = SHM): { root: string; inMemory: boolean } {
-  if (where === 'memory' && isTmpfs(shm)) {
+export function jobWorkRoot(dataDir: string, where: WorkDirs, shm = SHM, minFree = MIN_TMPFS_FREE_BYTES): { root: string; inMemory: boolean } {
+  if (where === 'memory' && roomyTmpfs(shm, minFree)) {
     const id = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
     return { root: path.join(shm, `corral-jobs-${id}`), inMemory: true };
   }

@@ -172,8 +172,12 @@ export class ProcessJobRunner implements JobRunner {
     if (!support.available || !support.path) return { unavailable: support.reason ?? 'bubblewrap is not available' };
     // The root may sit in a shared dir (/dev/shm): created fresh and exclusively (mkdir fails
     // if someone slipped in a file or symlink since the rm), so only this server can use it.
-    await rm(opts.root, { recursive: true, force: true });
-    await mkdir(opts.root, { mode: 0o700 });
+    try {
+      await rm(opts.root, { recursive: true, force: true });
+      await mkdir(opts.root, { mode: 0o700 });
+    } catch (e) {
+      throw errors.config(`cannot create the jobs' work dir ${opts.root}: ${(e as Error).message}`);
+    }
     // The first sandboxes should already bind the /etc copy (a few ms to make).
     if (opts.etcRoot) await etcViewAt(opts.etcRoot, opts.onError).ready();
     const runner = new ProcessJobRunner(support.path, { ...opts, root: await realpath(opts.root) });
