@@ -29,6 +29,31 @@ export interface JobsTable {
 
 export type JobRow = JobsTable & { user_name: string };
 
+/** A job just accepted: its identity and spec, every result column still empty. */
+export function queuedJobRow(job: Pick<JobsTable, 'id' | 'user_id' | 'runtime' | 'spec' | 'created_at'>): JobsTable {
+  return {
+    ...job,
+    state: 'queued',
+    status: null,
+    exit_code: null,
+    signal: null,
+    stdout: null,
+    stderr: null,
+    stdout_truncated: 0,
+    stderr_truncated: 0,
+    wall_ms: null,
+    cpu_ms: null,
+    memory_peak_bytes: null,
+    output_name: null,
+    output_mime: null,
+    output_data: null,
+    note: null,
+    started_at: null,
+    finished_at: null,
+    expires_at: null,
+  };
+}
+
 /** The columns a listing shows: everything but the (large) outputs. */
 const SUMMARY = [
   'jobs.id',

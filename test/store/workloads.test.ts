@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceSpec } from '../../src/core/instances/spec.js';
 import type { Store } from '../../src/store/index.js';
-import type { JobsTable } from '../../src/store/jobs.js';
+import { queuedJobRow } from '../../src/store/jobs.js';
 import { isUniqueViolation } from '../../src/store/dialect.js';
 import { storeDialects } from '../helpers/postgres.js';
 import { storeWithOwner } from './store-with-owner.js';
@@ -70,31 +70,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
   });
 
   it('keeps jobs with byte outputs and fractional times; expires and interrupts them', async () => {
-    const row = (id: string, createdAt: number): JobsTable => ({
-      id,
-      user_id: owner,
-      runtime: 'sh',
-      state: 'queued',
-      spec: '{}',
-      status: null,
-      exit_code: null,
-      signal: null,
-      stdout: null,
-      stderr: null,
-      stdout_truncated: 0,
-      stderr_truncated: 0,
-      wall_ms: null,
-      cpu_ms: null,
-      memory_peak_bytes: null,
-      output_name: null,
-      output_mime: null,
-      output_data: null,
-      note: null,
-      created_at: createdAt,
-      started_at: null,
-      finished_at: null,
-      expires_at: null,
-    });
+    const row = (id: string, createdAt: number) => queuedJobRow({ id, user_id: owner, runtime: 'sh', spec: '{}', created_at: createdAt });
     const [a, b] = [randomUUID(), randomUUID()];
     await store.jobs.insert(row(a, 1000));
     await store.jobs.insert(row(b, 2000));

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { OutputStream } from '../../drivers/driver.js';
-import type { JobFinish, JobRow, JobSummaryRow, JobsTable } from '../../store/jobs.js';
+import { queuedJobRow, type JobFinish, type JobRow, type JobSummaryRow, type JobsTable } from '../../store/jobs.js';
 import type { Store } from '../../store/index.js';
 import type { User } from '../accounts/types.js';
 import { errors } from '../errors.js';
@@ -288,11 +288,10 @@ export class JobService {
   }
 
   private queuedRow(user: User, req: JobRequest, spec: JobSpec): JobsTable {
-    return {
+    return queuedJobRow({
       id: spec.id,
       user_id: user.id,
       runtime: req.runtime,
-      state: 'queued',
       spec: JSON.stringify({
         command: spec.command,
         timeoutMs: spec.timeoutMs,
@@ -301,25 +300,8 @@ export class JobService {
         output: spec.outputPath ?? null,
         interactive: spec.keepStdinOpen,
       }),
-      status: null,
-      exit_code: null,
-      signal: null,
-      stdout: null,
-      stderr: null,
-      stdout_truncated: 0,
-      stderr_truncated: 0,
-      wall_ms: null,
-      cpu_ms: null,
-      memory_peak_bytes: null,
-      output_name: null,
-      output_mime: null,
-      output_data: null,
-      note: null,
       created_at: Date.now(),
-      started_at: null,
-      finished_at: null,
-      expires_at: null,
-    };
+    });
   }
 
   /** Runs a job the scheduler started (or, with `notStarted`, ends one that never ran). */
