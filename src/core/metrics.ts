@@ -5,6 +5,7 @@
  * that describe the present (instances by state, queue length) are read when scraped.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestTally } from './metrics-batch.js';
 import { systemUser } from './accounts/system-user.js';
 import type { User } from './accounts/types.js';
 import type { InstanceEvent } from './instances/events.js';
@@ -25,8 +26,7 @@ export class Metrics {
   private readonly restarts: Counter;
   private readonly jobs: Counter<'runtime' | 'status'>;
   private readonly jobLatency: Histogram<'runtime'>;
-  private readonly proxyRequests: Counter<'code'>;
-  private readonly proxyLatency: Histogram;
+  private readonly proxy: RequestTally;
   private readonly spent: Counter<'kind'>;
   private sources: MetricSources | undefined;
 
@@ -69,13 +69,24 @@ export class Metrics {
       buckets: JOB_BUCKETS,
       registers,
     });
-    this.proxyRequests = new Counter({ name: 'corral_proxy_requests_total', help: 'HTTP requests through the proxy by status code', labelNames: ['code'], registers });
-    this.proxyLatency = new Histogram({
-      name: 'corral_proxy_request_duration_seconds',
-      help: 'Time from a proxied request to the end of its response',
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    // Proxied requests reach prom-client in batches; a scrape takes what is pending first.
+    const flushProxy = () => this.proxy.flush();
+    this.proxy = new RequestTally(
+      new Counter({
+        name: 'corral_proxy_requests_total',
+        help: 'HTTP requests through the proxy by status code',
+        labelNames: ['code'],
+        registers,
+        collect: flushProxy,
+      }),
+      new Histogram({
+        name: 'corral_proxy_request_duration_seconds',
+        help: 'Time from a proxied request to the end of its response',
+        buckets: LATENCY_BUCKETS,
+        registers,
+        collect: flushProxy,
+      }),
+    );
     this.spent = new Counter({ name: 'corral_credits_spent_total', help: 'Credits debited, by what used them', labelNames: ['kind'], registers });
   }
 
@@ -94,8 +105,7 @@ export class Metrics {
   }
 
   proxyRequest(statusCode: number, seconds: number): void {
-    this.proxyRequests.inc({ code: String(statusCode) });
-    this.proxyLatency.observe(seconds);
+    this.proxy.record(statusCode, seconds);
   }
 
   creditsSpent(kind: string, credits: number): void {

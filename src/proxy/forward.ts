@@ -3,7 +3,7 @@
  * undici Pool per instance port) and streams both bodies. Maps upstream failures to the
  * proxy's answers: no response headers in time → 504, refused, reset or dropped → 502.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import { downstreamHeaders } from './headers.js';
 
@@ -79,48 +79,75 @@ export function forward(
 ): Promise<void> {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let clientGone = false;
-    const onClose = () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      controller?.abort(new Error('client went away'));
-    };
-    res.once('close', onClose);
-    const done = () => {
-      res.off('close', onClose);
-      resolve();
-    };
-    pool.dispatch(
-      { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
-      {
-        onRequestStart(c) {
-          controller = c;
-          if (clientGone) c.abort(new Error('client went away'));
-        },
-        onResponseStart(c, statusCode, upHeaders) {
-          res.writeHead(statusCode, downstreamHeaders(upHeaders, tls));
-        },
-        onResponseData(c, chunk) {
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once('drain', () => c.resume());
-          }
-        },
-        onResponseEnd() {
-          res.end();
-          done();
-        },
-        onResponseError(_c, e: Error & { code?: string }) {
-          res.off('close', onClose);
-          if (clientGone) return resolve();
-          if (res.headersSent) {
-            res.destroy();
-            return resolve();
-          }
-          reject((e.code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable') satisfies ForwardFailure);
-        },
-      },
-    );
+    const relay = new ResponseRelay(res, tls, resolve, reject);
+    // Left in place after the response: 'close' comes after 'finish' then, and is ignored.
+    res.once('close', () => relay.clientClosed());
+    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
   });
+}
+
+/**
+ * One upstream response on its way to the client. A class rather than an object literal of
+ * callbacks: one allocation per request instead of one closure per callback.
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private clientGone = false;
+  /** Body bytes still to come, when the upstream sent a Content-Length. */
+  private remaining = NaN;
+  /** The body's last chunk, held until the end that follows at once: head, body and end then go out in one write. */
+  private held: Buffer | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly tls: boolean,
+    private readonly resolve: () => void,
+    private readonly reject: (f: ForwardFailure) => void,
+  ) {}
+
+  clientClosed(): void {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.controller?.abort(new Error('client went away'));
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.clientGone) c.abort(new Error('client went away'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.res.writeHead(statusCode, downstreamHeaders(headers, this.tls));
+    const length = headers['content-length'];
+    if (typeof length === 'string') this.remaining = Number(length);
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.remaining -= chunk.length;
+    if (this.remaining === 0) {
+      this.held = chunk; // the parser reports the end next, in the same pass
+      return;
+    }
+    if (!this.res.write(chunk)) {
+      c.pause();
+      this.res.once('drain', () => c.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.res.end(held);
+    else this.res.end();
+    this.resolve();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, e: Error & { code?: string }): void {
+    if (this.clientGone) return this.resolve();
+    if (this.res.headersSent) {
+      this.res.destroy();
+      return this.resolve();
+    }
+    this.reject(e.code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable');
+  }
 }

@@ -24,6 +24,8 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 const WEBSOCKET_KEEP = new Set(['connection', 'upgrade']);
+const SESSION_PREFIX = `${SESSION_COOKIE}=`;
+const CSRF_PREFIX = 'corral_csrf=';
 
 const isIdentityHeader = (lower: string) =>
   lower.startsWith('x-forwarded-') || lower.startsWith('x-corral-') || lower === 'forwarded' || lower === 'x-real-ip';
@@ -79,11 +81,15 @@ function listedInConnection(value: string | undefined, websocket: boolean): Set<
 /** The Cookie header without corral's cookies ('' when nothing is left). */
 export function withoutCorralCookies(header: string): string {
   if (!header.includes('corral_')) return header;
-  return header
-    .split(';')
-    .map((c) => c.trim())
-    .filter((c) => c && !c.startsWith(`${SESSION_COOKIE}=`) && !c.startsWith('corral_csrf='))
-    .join('; ');
+  let kept = '';
+  for (let i = 0; i < header.length; ) {
+    const semi = header.indexOf(';', i);
+    const end = semi < 0 ? header.length : semi;
+    const c = header.slice(i, end).trim();
+    if (c && !c.startsWith(SESSION_PREFIX) && !c.startsWith(CSRF_PREFIX)) kept = kept ? `${kept}; ${c}` : c;
+    i = end + 1;
+  }
+  return kept;
 }
 
 /** Security headers corral sets on its own pages. */

@@ -41,7 +41,13 @@ export function cookieValue(header: string, prefix: string): string | undefined 
   if (i > 0) i += 2;
   const start = i + prefix.length;
   const end = header.indexOf(';', start);
-  return decodeURIComponent(header.slice(start, end < 0 ? undefined : end));
+  const raw = header.slice(start, end < 0 ? undefined : end);
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined; // a malformed escape is no credential, not a server error
+  }
 }
 
 interface Cached {

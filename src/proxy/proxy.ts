@@ -101,25 +101,30 @@ export class Proxy {
 
   async handle(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
     const started = performance.now();
-    res.once('finish', () => this.corral.metrics.proxyRequest(res.statusCode, (performance.now() - started) / 1000));
     try {
-      const d = await this.decide(req, route, req.method === 'GET' || req.method === 'HEAD' ? 'proxy:read' : 'proxy:write');
-      if (d.kind === 'answer') {
-        if (d.login && wantsHtml(req)) return this.redirectToLogin(req, res);
-        return sendAnswer(req, res, d.answer, this.tls);
-      }
-      this.activity.touch(d.target.instanceId);
-      const headers = upstreamHeaders(req, await this.forwardContext(req, route!, d, false));
-      await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls).catch(
-        (f: ForwardFailure) => {
-          const name = `${route!.owner}/${route!.instance}`;
-          sendAnswer(req, res, f === 'timeout' ? answers.gatewayTimeout(name) : answers.badGateway(name), this.tls);
-        },
-      );
+      await this.respond(req, res, route);
     } catch (e) {
       this.corral.log.error({ err: e }, 'proxy request failed');
       sendAnswer(req, res, answers.badGateway('the instance'), this.tls);
     }
+    // Counted once the response is handed to the socket (or the client left).
+    this.corral.metrics.proxyRequest(res.statusCode, (performance.now() - started) / 1000);
+  }
+
+  private async respond(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
+    const d = await this.decide(req, route, req.method === 'GET' || req.method === 'HEAD' ? 'proxy:read' : 'proxy:write');
+    if (d.kind === 'answer') {
+      if (d.login && wantsHtml(req)) return this.redirectToLogin(req, res);
+      return sendAnswer(req, res, d.answer, this.tls);
+    }
+    this.activity.touch(d.target.instanceId);
+    const headers = upstreamHeaders(req, await this.forwardContext(req, route!, d, false));
+    await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls).catch(
+      (f: ForwardFailure) => {
+        const name = `${route!.owner}/${route!.instance}`;
+        sendAnswer(req, res, f === 'timeout' ? answers.gatewayTimeout(name) : answers.badGateway(name), this.tls);
+      },
+    );
   }
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: ProxyRoute | undefined): Promise<void> {

@@ -27,22 +27,29 @@ export function routeByPath(url: string): ProxyRoute | undefined {
   const q = url.indexOf('?');
   let path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? '' : url.slice(q);
-  if (path.includes('%2') || path.includes('%2E') || path.includes('/.')) path = removeDotSegments(path);
-  const parts = path.split('/'); // ['', 'i', owner, instance, …]
-  if (parts[1] !== 'i') return undefined;
-  const owner = parts[2];
-  const instance = parts[3];
-  if (!owner || !instance || !NAME.test(owner) || !NAME.test(instance) || isDots(owner) || isDots(instance)) return undefined;
+  if (path.includes('%2') || path.includes('/.')) path = removeDotSegments(path);
+  if (!path.startsWith('/i/')) return undefined;
+  // Walks the segments after '/i/' by index: this runs on every proxied request.
+  let at = 3;
+  const owner = segmentAt(path, at);
+  at += owner.length + 1;
+  const instance = segmentAt(path, at);
+  at += instance.length + 1;
+  if (!isName(owner) || !isName(instance)) return undefined;
   let port: string | undefined;
-  let used = 4;
-  if (parts[4] === 'port') {
-    port = parts[5];
-    if (!port || !NAME.test(port)) return undefined;
-    used = 6;
+  if (segmentAt(path, at) === 'port') {
+    port = segmentAt(path, at + 5);
+    if (!isName(port)) return undefined;
+    at += 5 + port.length + 1;
   }
-  const prefix = parts.slice(0, used).join('/');
-  const rest = parts.length > used ? `/${parts.slice(used).join('/')}` : '/';
-  return { owner, instance, port, prefix, upstreamPath: rest + query };
+  const end = at - 1; // the index just past the prefix
+  return { owner, instance, port, prefix: path.slice(0, end), upstreamPath: (end < path.length ? path.slice(end) : '/') + query };
+}
+
+/** The path segment starting at `from` ('' past the end). */
+function segmentAt(path: string, from: number): string {
+  const slash = path.indexOf('/', from);
+  return path.slice(from, slash < 0 ? undefined : slash);
 }
 
 /** The route of a host-addressed request (`{instance}--{owner}.{baseDomain}`). */
@@ -56,11 +63,12 @@ export function routeByHost(host: string | undefined, baseDomain: string, url: s
   if (sep <= 0 || label.includes('.')) return undefined;
   const instance = label.slice(0, sep);
   const owner = label.slice(sep + 2);
-  if (!NAME.test(owner) || !NAME.test(instance) || isDots(owner) || isDots(instance)) return undefined;
+  if (!isName(owner) || !isName(instance)) return undefined;
   return { owner, instance, port: undefined, prefix: '', upstreamPath: url.startsWith('/') ? url : `/${url}` };
 }
 
-const isDots = (s: string) => s === '.' || s === '..';
+/** An account-pattern name that is not a dot segment. */
+const isName = (s: string) => NAME.test(s) && s !== '.' && s !== '..';
 
 /** RFC 3986 §5.2.4, treating %2e as a dot like the WHATWG URL parser does. */
 export function removeDotSegments(path: string): string {

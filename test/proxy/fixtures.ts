@@ -35,6 +35,28 @@ export async function echoBackend(): Promise<Backend> {
   });
 }
 
+/**
+ * Sends the first part of its answer, then waits for `release()` before the rest: a client
+ * that sees the first part before releasing proves nothing held it back. `/length` answers
+ * with a Content-Length, anything else chunked (like server-sent events).
+ */
+export async function tricklingBackend(): Promise<Backend & { release(): void }> {
+  let waiting: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, req.url === '/length' ? { 'content-length': '12' } : { 'content-type': 'text/event-stream' });
+    res.write('first-');
+    waiting.push(() => res.end('second'));
+  });
+  const backend = await listen(server);
+  return {
+    ...backend,
+    release: () => {
+      for (const w of waiting) w();
+      waiting = [];
+    },
+  };
+}
+
 /** Never answers. */
 export async function hangingBackend(): Promise<Backend> {
   return listen(http.createServer(() => undefined));

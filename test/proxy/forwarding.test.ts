@@ -1,14 +1,17 @@
 /** What reaches the upstream and what comes back: headers, credentials, bodies, failures. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { droppingBackend, hangingBackend, proxyWorld, rawRequest, type Backend, type ProxyWorld } from './fixtures.js';
+import { droppingBackend, hangingBackend, proxyWorld, rawRequest, tricklingBackend, type Backend, type ProxyWorld } from './fixtures.js';
 
 let w: ProxyWorld;
 let hang: Backend;
 let drop: Backend;
+let trickle: Awaited<ReturnType<typeof tricklingBackend>>;
 beforeAll(async () => {
   w = await proxyWorld();
   hang = await hangingBackend();
   drop = await droppingBackend();
+  trickle = await tricklingBackend();
+  w.targets.add({ owner: 'alice', ownerId: w.alice.id, name: 'trickles', ports: [{ name: 'http', port: trickle.port }] });
   w.targets.add({ owner: 'alice', ownerId: w.alice.id, name: 'hangs', ports: [{ name: 'http', port: hang.port }] });
   w.targets.add({ owner: 'alice', ownerId: w.alice.id, name: 'drops', ports: [{ name: 'http', port: drop.port }] });
   w.targets.add({ owner: 'alice', ownerId: w.alice.id, name: 'down', ports: [{ name: 'http', port: 1 }] });
@@ -17,6 +20,7 @@ afterAll(async () => {
   await w.close();
   await hang.close();
   await drop.close();
+  await trickle.close();
 });
 
 const seen = async (path: string, headers: Record<string, string>) => {
@@ -115,6 +119,24 @@ describe('bodies', () => {
     } as RequestInit);
     expect(((await res.json()) as { body: string }).body).toBe('one,two');
   });
+});
+
+describe('streamed responses', () => {
+  // Each part must reach the client while the upstream is still sending: the proxy never
+  // holds a chunk back waiting for the next one (server-sent events, progress output).
+  for (const [kind, path] of [['chunked', '/'], ['with a Content-Length', '/length']] as const) {
+    it(`passes each part on as it comes (${kind})`, async () => {
+      const res = await fetch(`${w.server.url}/i/alice/trickles${path}`, { headers: { authorization: `Bearer ${w.alice.token}` } });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toBe('first-');
+      trickle.release();
+      let rest = '';
+      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+      expect(rest).toBe('second');
+    });
+  }
 });
 
 describe('upstream failures', () => {

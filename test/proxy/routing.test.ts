@@ -140,4 +140,9 @@ describe('unauthenticated', () => {
   it('treats a bad token as no token', async () => {
     expect((await get('/i/alice/app/', { authorization: 'Bearer nonsense' })).status).toBe(401);
   });
+
+  it('treats a session cookie with a malformed escape as no cookie', async () => {
+    expect((await get('/i/alice/app/', { cookie: 'corral_session=%E0%A4%A' })).status).toBe(401);
+    expect((await get('/i/alice/app/', { cookie: `theme=dark; ${w.alice.cookie}` })).status).toBe(200);
+  });
 });
