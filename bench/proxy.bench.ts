@@ -1,9 +1,12 @@
 /**
  * The proxy side by side with what a user would otherwise put in front of an app: the same
  * backend (a tiny node http server, run as a corral instance), the same load tool (wrk,
- * 50 connections), direct, through corral (cookie auth), through configurable-http-proxy 5
- * and through nginx. Then idle proxied WebSockets: corral's RSS and open fds before, with
- * them open, and after they close.
+ * 50 connections), direct, through corral (cookie auth), through configurable-http-proxy 5,
+ * through nginx, and through a bare Node proxy (node:http + undici, no auth: the floor for
+ * any proxy written in Node on this machine). Measured twice: at full load (requests/s) and
+ * paced at a fixed rate every proxy sustains (the latency a proxy adds when not queueing).
+ * Then idle proxied WebSockets: corral's RSS and open fds before, with them open, and after
+ * they close.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,8 +21,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PASSWORD = 'bench-admin-password';
 const DURATION = process.env.BENCH_PROXY_SECONDS ?? '5';
 /** Targets are measured in turn, round after round, and each reports its median round. */
-const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
 const CONNECTIONS = 50;
+/**
+ * Each connection waits this long on average between requests in the paced runs (50 / 50 ms
+ * ≈ 1,000 req/s). The wait is random (0 to twice this): with a fixed one, all connections
+ * fire together and every proxy queues bursts of 50.
+ */
+const PACE_MS = 50;
+/** Room for 10,000 proxied WebSockets (two descriptors each in corral), as a deployment would set. */
+const NOFILE = 65_536;
 
 // The backend: "hello" over HTTP, and WebSocket handshakes accepted by hand (the sandbox
 // sees no node_modules) and then left idle.
@@ -33,6 +44,17 @@ s.on('upgrade', (q, sock) => {
   sock.on('error', () => sock.destroy());
 });
 s.listen(process.env.PORT_HTTP, '127.0.0.1');`;
+
+// The least a Node proxy can do: forward over a pooled undici connection, nothing else.
+const BARE_NODE_PROXY = `
+const http = require('http'); const { Pool } = require('undici');
+const pool = new Pool(process.env.UPSTREAM, { connections: 64 });
+http.createServer((req, res) => {
+  pool.dispatch({ path: req.url, method: req.method, headers: ['host', req.headers.host], body: null }, {
+    onRequestStart() {}, onResponseStart(c, status, h) { res.writeHead(status, h); }, onResponseData(c, chunk) { res.write(chunk); },
+    onResponseEnd() { res.end(); }, onResponseError() { res.statusCode = 502; res.end(); },
+  });
+}).listen(process.env.PORT, '127.0.0.1');`;
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
@@ -59,9 +81,17 @@ function cpuSeconds(pids: number[]): number {
   return ticks / 100;
 }
 
-function wrk(url: string, headers: string[] = [], pids: number[] = []): WrkResult {
+interface Load {
+  headers?: string[];
+  /** The proxy's processes, for its CPU per request. */
+  pids?: number[];
+  /** A wrk script that paces each connection (see PACE_MS); full load without one. */
+  pace?: string;
+}
+
+function wrk(url: string, { headers = [], pids = [], pace }: Load = {}): WrkResult {
   const cpu0 = cpuSeconds(pids);
-  const args = ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const args = ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...(pace ? ['-s', pace] : []), ...headers.flatMap((h) => ['-H', h]), url];
   const out = spawnSync('wrk', args, { encoding: 'utf8' }).stdout;
   const ms = (label: string) => {
     const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
@@ -104,8 +134,17 @@ async function waitFor(url: string, ms = 20_000): Promise<void> {
 }
 
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** The command with its open-files limit raised to NOFILE, when this machine lets us (prlimit, CAP_SYS_RESOURCE). */
+const withRoomForSockets = (cmd: string, args: string[]): [string, string[]] => {
+  const raise = `--nofile=${NOFILE}:${NOFILE}`;
+  return spawnSync('prlimit', [raise, 'true']).status === 0 ? ['prlimit', [raise, cmd, ...args]] : [cmd, args];
+};
+
+const openFilesLimit = (pid: number): number =>
+  Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1] ?? NaN);
 
 const stopChild = (c: ChildProcess | undefined) =>
   c && c.exitCode === null
@@ -147,7 +186,7 @@ const bench: Benchmark = async () => {
   try {
     // corral, as a separate process like the proxies it is compared with.
     const port = await freePort();
-    const corral = start(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', String(port)], {
+    const corral = start(...withRoomForSockets(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', String(port)]), {
       CORRAL_ADMIN_PASSWORD: PASSWORD,
       CORRAL_LOG_LEVEL: 'warn',
     });
@@ -173,9 +212,9 @@ const bench: Benchmark = async () => {
     const proxied = `${url}/i/admin/hello/`;
     await waitFor(proxied);
 
-    const targets: [string, () => WrkResult][] = [
-      ['direct to the backend', () => wrk(direct)],
-      ['corral (cookie auth)', () => wrk(proxied, [`Cookie: ${cookie}`], [corral.pid!])],
+    const targets: [string, string, Load][] = [
+      ['direct to the backend', direct, {}],
+      ['corral (cookie auth)', proxied, { headers: [`Cookie: ${cookie}`], pids: [corral.pid!] }],
     ];
 
     const chpPort = await freePort();
@@ -186,7 +225,7 @@ const bench: Benchmark = async () => {
     ], { CONFIGPROXY_AUTH_TOKEN: 'bench' });
     children.push(chp);
     await waitFor(`http://127.0.0.1:${chpPort}/`);
-    targets.push(['configurable-http-proxy 5', () => wrk(`http://127.0.0.1:${chpPort}/`, [], [chp.pid!])]);
+    targets.push(['configurable-http-proxy 5', `http://127.0.0.1:${chpPort}/`, { pids: [chp.pid!] }]);
 
     let nginxNote = '';
     if (has('nginx')) {
@@ -203,24 +242,39 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
       const nginx = start('nginx', ['-c', conf, '-p', data]);
       children.push(nginx);
       await waitFor(`http://127.0.0.1:${ngPort}/`);
-      const workers = withChildren(nginx.pid);
-      targets.push(['nginx 1 worker (keepalive upstream)', () => wrk(`http://127.0.0.1:${ngPort}/`, [], workers)]);
-    } else nginxNote = ' nginx was not installed, so it is missing from the table.';
+      targets.push(['nginx 1 worker (keepalive upstream)', `http://127.0.0.1:${ngPort}/`, { pids: withChildren(nginx.pid) }]);
+    } else nginxNote = ' nginx was not installed, so it is missing from the tables.';
 
+    const bareport = await freePort();
+    const bare = start(process.execPath, ['-e', BARE_NODE_PROXY], { PORT: String(bareport), UPSTREAM: `http://127.0.0.1:${backendPort}` });
+    children.push(bare);
+    await waitFor(`http://127.0.0.1:${bareport}/`);
+    targets.push(['bare Node proxy (node:http + undici, no auth)', `http://127.0.0.1:${bareport}/`, { pids: [bare.pid!] }]);
+
+    const pace = path.join(data, 'pace.lua');
+    await writeFile(pace, `function delay() return math.random(0, ${2 * PACE_MS}) end\n`);
     // Interleaved rounds, so a machine that gets busier or quieter during the run does not
     // favour whichever target happened to run first.
-    const results = targets.map(() => [] as WrkResult[]);
-    for (let round = 0; round < ROUNDS; round++) targets.forEach(([, run], i) => results[i]!.push(run()));
-    const rows: [string, WrkResult][] = targets.map(([name], i) => [name, medianResult(results[i]!)]);
-    const base = rows[0]![1];
-    const corralRow = rows[1]![1];
-    const chpRow = rows[2]![1];
+    const measure = (paced: boolean): [string, WrkResult][] => {
+      const results = targets.map(() => [] as WrkResult[]);
+      for (let round = 0; round < ROUNDS; round++) {
+        targets.forEach(([, url, load], i) => results[i]!.push(wrk(url, paced ? { ...load, pace } : load)));
+      }
+      return targets.map(([name], i) => [name, medianResult(results[i]!)]);
+    };
+    const full = measure(false);
+    const paced = measure(true);
+    const row = (rows: [string, WrkResult][], name: string) => rows.find(([n]) => n === name)![1];
+    const [base, corralRow, chpRow] = ['direct to the backend', 'corral (cookie auth)', 'configurable-http-proxy 5'].map((n) => row(full, n)) as [WrkResult, WrkResult, WrkResult];
+    const pacedBase = row(paced, 'direct to the backend');
+    const pacedCorral = row(paced, 'corral (cookie auth)');
     const http: BenchSection = {
       title: 'Proxy: requests through corral vs configurable-http-proxy vs nginx',
       markdown:
+        '**Full load** (each connection sends its next request as soon as the last is answered):\n\n' +
         table(
           ['path', 'req/s', 'p50 ms', 'p99 ms', 'added p99 ms', 'vs direct', 'proxy CPU µs/req'],
-          rows.map(([name, r]) => [
+          full.map(([name, r]) => [
             name,
             fmt(r.rps, 0),
             fmt(r.p50, 2),
@@ -230,17 +284,24 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
             fmt(r.cpuUs, 0),
           ]),
         ) +
+        `\n\n**Paced** at about ${fmt((1000 * CONNECTIONS) / PACE_MS, 0)} req/s (each connection waits 0–${2 * PACE_MS} ms, at random, between requests), below every proxy's ` +
+        'saturation, so the added latency is the proxy\'s own and not its queue:\n\n' +
+        table(
+          ['path', 'req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'proxy CPU µs/req'],
+          paced.map(([name, r]) => [name, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p50 - pacedBase.p50, 2), fmt(r.p99 - pacedBase.p99, 2), fmt(r.cpuUs, 0)]),
+        ) +
         `\n\nwrk, 2 threads, ${CONNECTIONS} connections, GET of a 5-byte body, ${ROUNDS} interleaved rounds of ${DURATION} s per target (medians); load tool, proxies and backend share the ` +
-        `machine's cores. corral is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
+        `machine's cores. At full load corral is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
         `${fmt((100 * corralRow.rps) / base.rps, 0)}% of direct, and spends ${fmt(chpRow.cpuUs / corralRow.cpuUs, 2)}× less CPU per ` +
-        `request than configurable-http-proxy (CPU per request is the steadier number when the machine is shared).${nginxNote}`,
+        `request than configurable-http-proxy (CPU per request is the steadier number when the machine is shared). Paced, corral adds ` +
+        `${fmt(pacedCorral.p50 - pacedBase.p50, 2)} ms at p50 and ${fmt(pacedCorral.p99 - pacedBase.p99, 2)} ms at p99.${nginxNote}`,
     };
 
     // Idle WebSockets: each costs corral two fds (client and upstream), so the count is
     // capped by the process's fd limit.
-    const limit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()) || 1024;
-    const n = Math.min(10_000, Math.floor((limit - 500) / 2));
     const pid = corral.pid!;
+    const limit = openFilesLimit(pid);
+    const n = Math.min(10_000, Math.floor((limit - 500) / 2));
     const before = usage(pid);
     const sockets = await openSockets(port, '/i/admin/hello/ws', cookie, n);
     await new Promise((r) => setTimeout(r, 2000));
@@ -262,8 +323,8 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
             [`after they closed (${fmt(settleSeconds)} s later)`, fmt(after.rssMb), after.fds],
           ],
         ) +
-        `\n\nEach proxied WebSocket holds two sockets in corral; the fd limit here is ${limit}` +
-        (n < 10_000 ? `, so ${n} is the most one process can hold (10,000 needs \`ulimit -n\` ≥ 20,500).` : '.'),
+        `\n\nEach proxied WebSocket holds two sockets in corral; corral ran with an open-files limit of ${limit}` +
+        (n < 10_000 ? `, so ${n} is the most it can hold (10,000 needs \`ulimit -n\` ≥ 20,500).` : ' (`LimitNOFILE=65536` in its systemd unit does the same).'),
     };
     return [http, ws];
   } finally {
