@@ -55,13 +55,17 @@ describe('/metrics', () => {
     expect((await api(server, token, 'POST', '/api/v1/jobs', { runtime: 'sh', entry: 'echo hi' })).status).toBe(200);
     const proxied = await fetch(`${server.url}/i/mo/nothing-here/`, { headers: { authorization: `Bearer ${token}` } });
     expect(proxied.status).toBe(404);
-    await sleep(1200); // a metering interval or two
-
     const metricsToken = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'prometheus', ['metrics:read']);
-    const res = await scrape(metricsToken);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    const text = await res.text();
+    // Scraped until the metering (every 0.5 s here) has debited the running instance once;
+    // a busy machine may take several intervals.
+    let text = '';
+    for (const end = Date.now() + 20_000; Date.now() < end; await sleep(250)) {
+      const res = await scrape(metricsToken);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      text = await res.text();
+      if ((sample(text, 'corral_credits_spent_total', { kind: 'instance' }) ?? 0) >= 1) break;
+    }
 
     expect(sample(text, 'corral_instances', { state: 'running' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'corral_instances', { state: 'failed' })).toBe(0);

@@ -263,5 +263,8 @@ describe('drivers config and admission (no engine needed)', () => {
     const policy = new ImagePolicy(['corral/*', 'python:3.*', 'exact:1'], new Set(['admin/base:2']));
     for (const ok of ['corral/x:1', 'python:3.12', 'exact:1', 'admin/base:2']) expect(policy.allows(ok), ok).toBe(true);
     for (const no of ['corral', 'python:2.7', 'exact:10', 'evil/corral/x', 'admin/base:3']) expect(policy.allows(no), no).toBe(false);
+    // `*` stops at `/`: a pattern cannot reach into another path or registry.
+    for (const no of ['corral/x/y:1', 'python:3.1/evil:1']) expect(policy.allows(no), no).toBe(false);
+    expect(new ImagePolicy(['python*'], new Set()).allows('python.evil.example/x:1')).toBe(false);
   });
 });
