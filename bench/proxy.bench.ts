@@ -324,7 +324,9 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
           ],
         ) +
         `\n\nEach proxied WebSocket holds two sockets in corral; corral ran with an open-files limit of ${limit}` +
-        (n < 10_000 ? `, so ${n} is the most it can hold (10,000 needs \`ulimit -n\` ≥ 20,500).` : ' (`LimitNOFILE=65536` in its systemd unit does the same).'),
+        (n < 10_000
+          ? `, so ${n} is the most it can hold (10,000 needs \`ulimit -n\` ≥ 20,500; this machine's hard limit could not be raised: prlimit needs CAP_SYS_RESOURCE).`
+          : ' (`LimitNOFILE=65536` in its systemd unit does the same).'),
     };
     return [http, ws];
   } finally {
