@@ -23,7 +23,7 @@ const UNREACHABLE = '127.0.0.1:1/corral/absent:1';
 const dockerConfig = (extra: Record<string, unknown> = {}) => ({
   drivers: {
     enabled: ['process', 'docker'],
-    docker: { images: ['corral-test/*', '127.0.0.1:1/*'], network: NETWORK, warmContainers: 1, ...extra },
+    docker: { images: ['corral-test/*', '127.0.0.1:1/**'], network: NETWORK, warmContainers: 1, ...extra },
   },
   jobs: {
     runtimes: [

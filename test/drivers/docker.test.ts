@@ -19,6 +19,7 @@ import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/
 import { DockerDriver } from '../../src/drivers/docker/docker-driver.js';
 import { DockerJobRunner } from '../../src/drivers/docker/job-runner.js';
 import { connectEngine } from '../../src/drivers/docker/engine.js';
+import { ensureNetwork } from '../../src/drivers/docker/network.js';
 import { ExitMarker } from '../../src/drivers/docker/exit-marker.js';
 import { FrameDecoder } from '../../src/drivers/docker/frames.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
@@ -145,6 +146,25 @@ describeDocker('docker driver specifics', () => {
     }
   });
 
+  it('refuses a network of the configured name that lets containers reach each other, and reuses its own', async () => {
+    const engine = connectEngine();
+    const open = `corral-icc-${randomBytes(3).toString('hex')}`;
+    await engine.createNetwork({ Name: open, Driver: 'bridge' }); // icc on: Docker's default
+    try {
+      await expect(ensureNetwork(engine, open)).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('enable_icc') });
+    } finally {
+      await engine.getNetwork(open).remove();
+    }
+    const own = `corral-own-${randomBytes(3).toString('hex')}`;
+    try {
+      await ensureNetwork(engine, own);
+      await ensureNetwork(engine, own); // the second server to start finds it and accepts it
+      expect((await engine.getNetwork(own).inspect()).Options?.['com.docker.network.bridge.enable_icc']).toBe('false');
+    } finally {
+      await engine.getNetwork(own).remove();
+    }
+  });
+
   it('an image that is missing and cannot be pulled is an image_missing error naming it', async () => {
     // A registry on a closed local port: the pull is tried and fails without leaving the machine.
     const image = '127.0.0.1:1/corral/no-such-image:1';
@@ -266,5 +286,9 @@ describe('drivers config and admission (no engine needed)', () => {
     // `*` stops at `/`: a pattern cannot reach into another path or registry.
     for (const no of ['corral/x/y:1', 'python:3.1/evil:1']) expect(policy.allows(no), no).toBe(false);
     expect(new ImagePolicy(['python*'], new Set()).allows('python.evil.example/x:1')).toBe(false);
+    // `**` crosses `/`: a whole registry or namespace.
+    const registry = new ImagePolicy(['registry.example.org/**'], new Set());
+    expect(registry.allows('registry.example.org/team/app:1')).toBe(true);
+    expect(registry.allows('registry.example.org.evil/app:1')).toBe(false);
   });
 });

@@ -7,7 +7,8 @@ export const DockerConfigSchema = Type.Object(
     host: Type.Optional(Type.String({ pattern: '^(unix|tcp)://' })),
     /**
      * Images users may name in an instance spec: exact references or patterns where `*`
-     * matches any run of characters but `/` (`corral/*`, `python:3.*`). Images set by the admin
+     * matches any run of characters but `/` and `**` any run (`corral/*`, `python:3.*`,
+     * `registry.example.org/**`). Images set by the admin
      * (defaultImage, runtime images) need no entry.
      */
     images: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
