@@ -14,7 +14,7 @@ import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/
 import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
 import type { Handle } from '../../src/drivers/driver.js';
-import { SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
+import { overlayOf, SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
 import { serviceTasks } from '../../src/drivers/swarm/tasks.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -141,6 +141,37 @@ describeDocker('swarm driver', () => {
       await expect.poll(async () => (await next.list()).length, { timeout: 15_000 }).toBe(0);
       await next.close();
       pinned = next;
+    });
+
+    it("keeps owners apart: each owner's tasks join their own overlay, with no path into another owner's", async () => {
+      const as = (owner: string, name: string, shell: string) =>
+        makeSpec(dirs, { dataMount: '/data', image: BUSYBOX_IMAGE }, name, shell, { owner, network: true });
+      const engine = connectEngine();
+      const networksOf = async (r: Awaited<ReturnType<typeof run>>) =>
+        (await engine.getContainer(String(r.workload.handle.containerId)).inspect()).NetworkSettings.Networks;
+      const web = await run(pinned, as('alice', 'alice-web', 'echo up; exec httpd -f -p 8080 -h .'));
+      await web.waitFor(/up/);
+      const aliceNets = await networksOf(web);
+      expect(Object.keys(aliceNets)).toEqual([overlayOf('alice')]);
+      const ip = aliceNets[overlayOf('alice')]!.IPAddress;
+      // The control: a task of the same owner connects over the overlay (a direct link, so
+      // nothing leaves the machine).
+      const friend = await run(pinned, as('alice', 'alice-probe', `nc -w 3 ${ip} 8080 </dev/null && echo REACHED || echo BLOCKED`));
+      await friend.waitFor(/REACHED|BLOCKED/);
+      expect(friend.stdout()).toContain('REACHED');
+      // Another owner's task is on another overlay and has no link to alice's: the kernel
+      // would send to her address through the gateway (eth1), which leads off the machine and
+      // never into her overlay. Asked with `ip route get`, which sends nothing — a real
+      // connection attempt would leave the machine.
+      const stranger = await run(pinned, as('bob', 'bob-probe', `ip -o route get ${ip}; echo DONE; exec sleep 60`));
+      await stranger.waitFor(/DONE/);
+      expect(Object.keys(await networksOf(stranger))).toEqual([overlayOf('bob')]);
+      const route = stranger.stdout().split('\n')[0]!;
+      expect(route).toMatch(/ via \S+ dev eth1/);
+      for (const r of [web, stranger]) {
+        await r.workload.stop('SIGTERM', 2000);
+        await exitWithin(r);
+      }
     });
 
     it('refuses a service the swarm cannot start, with the reason', async () => {

@@ -7,6 +7,7 @@
  * engine and stdin reaches them. Swarm's own restart policy is off: corral's supervisor
  * restarts a workload that ended, with its backoff, as a new service.
  */
+import { createHash } from 'node:crypto';
 import { chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,8 +27,12 @@ const DRIVER = 'swarm';
 /** How long a new service may take to get a container on a node. */
 const TASK_START_MS = 60_000;
 const TASK_POLL_MS = 200;
-/** The attachable overlay network of services with network access. */
-const OVERLAY = 'corral-swarm';
+/**
+ * The attachable overlay network of one owner's services with network access. An overlay
+ * cannot turn traffic between its containers off (the docker driver's bridge does), so each
+ * owner gets their own and one user's tasks cannot reach another's.
+ */
+export const overlayOf = (owner: string): string => `corral-swarm-${createHash('sha256').update(owner).digest('hex').slice(0, 16)}`;
 
 export interface SwarmDriverOptions {
   engine: Engine;
@@ -42,7 +47,7 @@ export class SwarmDriver implements Driver {
   readonly name = DRIVER;
   private readonly live = new Set<SwarmWorkload>();
   private readonly settings: ContainerSettings;
-  private overlay?: Promise<void>;
+  private readonly overlays = new Map<string, Promise<void>>();
   private node?: Promise<string>;
 
   constructor(private readonly opts: SwarmDriverOptions) {
@@ -58,7 +63,7 @@ export class SwarmDriver implements Driver {
       'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
       `runs as ${this.settings.user || "the image's user"}; no capabilities (no-new-privileges needs a newer engine API)`,
       '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
-      `network: none when network=false; else the attachable overlay "${OVERLAY}"`,
+      'network: none when network=false; else an attachable overlay per owner (corral-swarm-<hash of the owner>), so one user\'s tasks cannot reach another\'s',
       this.opts.pinToLocalNode
         ? "tasks are pinned to this engine's node, ports published there in host mode"
         : 'tasks run on any node of the swarm, ports published through the ingress mesh on every node; stdin does not reach them, and signals only reach tasks on this node',
@@ -68,12 +73,13 @@ export class SwarmDriver implements Driver {
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
     const image = imageOf(spec, this.opts.config, 'swarm');
     await ensureImage(this.engine, image, { pull: this.opts.config.pull });
-    if (spec.network) await this.ensureOverlay();
+    const overlay = overlayOf(spec.owner);
+    if (spec.network) await this.ensureOverlay(overlay, spec.owner);
     const tmp = path.join(spec.dataDir, TMP_DIR);
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const owner = hostOwner(this.settings.user);
     if (owner) for (const dir of [spec.dataDir, tmp]) await chown(dir, owner.uid, owner.gid);
-    const create = instanceService(spec, image, this.settings, OVERLAY, this.opts.pinToLocalNode ? await this.localNode() : undefined);
+    const create = instanceService(spec, image, this.settings, overlay, this.opts.pinToLocalNode ? await this.localNode() : undefined);
     let service: Docker.Service;
     try {
       service = await this.engine.createService(create);
@@ -180,18 +186,22 @@ export class SwarmDriver implements Driver {
     return this.node;
   }
 
-  private ensureOverlay(): Promise<void> {
-    this.overlay ??= this.engine
-      .createNetwork({ Name: OVERLAY, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: { [LABEL.kind]: 'network' } })
-      .then(
-        () => undefined,
-        (e: unknown) => {
-          if (statusOf(e) === 409) return;
-          this.overlay = undefined;
-          throw e;
-        },
-      );
-    return this.overlay;
+  private ensureOverlay(name: string, owner: string): Promise<void> {
+    let made = this.overlays.get(name);
+    if (!made) {
+      made = this.engine
+        .createNetwork({ Name: name, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: { [LABEL.kind]: 'network', [LABEL.owner]: owner } })
+        .then(
+          () => undefined,
+          (e: unknown) => {
+            if (statusOf(e) === 409) return; // made by another corral manager, or before a restart
+            this.overlays.delete(name);
+            throw e;
+          },
+        );
+      this.overlays.set(name, made);
+    }
+    return made;
   }
 }
 
