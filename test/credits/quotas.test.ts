@@ -39,6 +39,18 @@ describe('quotas', () => {
     expect(mine.body).toMatchObject({ user: 'quin', quotas: { instances: 2, runningInstances: 1 }, use: { instances: 2, runningInstances: 0 } });
   }, 30_000);
 
+  it('holds under concurrent creates: exactly the quota succeeds', async () => {
+    const { token } = await userWithCredits(server, 'race', 0);
+    expect((await api(server, server.adminToken, 'PATCH', '/api/v1/users/race/quotas', { runningInstances: 0 })).status).toBe(200);
+    const spec = (i: number) => ({ name: `r${i}`, command: ['sleep', '600'], limits: { memoryBytes: 32 * MiB } });
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => api(server, token, 'POST', '/api/v1/instances', spec(i))));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(2);
+    for (const r of results.filter((x) => x.status !== 201)) expectQuota(r, 403, 'instances', 2);
+    const list = await api(server, token, 'GET', '/api/v1/instances');
+    expect(list.body.instances ?? list.body).toHaveLength(2);
+    for (const r of results.filter((x) => x.status === 201)) await api(server, token, 'DELETE', `/api/v1/instances/${r.body.id}`);
+  }, 30_000);
+
   it('refuses memory beyond the quota, and follows the overrides an admin sets', async () => {
     const { token } = await userWithCredits(server, 'mem', 0);
     const big = { name: 'big', command: ['sleep', '600'], limits: { memoryBytes: 400 * MiB } };

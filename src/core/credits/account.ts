@@ -7,6 +7,7 @@
 import type { Store } from '../../store/index.js';
 import type { LedgerEntry, NewEntry } from '../../store/ledger.js';
 import { errors } from '../errors.js';
+import { KeyedLock } from '../keyed-lock.js';
 
 /** 402 out_of_credits, saying what could not start and how much is free. */
 export function outOfCredits(free: number, what: string) {
@@ -15,7 +16,7 @@ export function outOfCredits(free: number, what: string) {
 
 export class CreditAccounts {
   private readonly reserved = new Map<string, number>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lock = new KeyedLock();
   private readonly spentListeners: ((e: LedgerEntry) => void)[] = [];
 
   constructor(private readonly store: Store) {}
@@ -55,14 +56,7 @@ export class CreditAccounts {
 
   /** Runs `fn` with no other locked call for the same user in between. */
   locked<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(userId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(userId, tail);
-    void tail.then(() => {
-      if (this.locks.get(userId) === tail) this.locks.delete(userId);
-    });
-    return next;
+    return this.lock.run(userId, fn);
   }
 
   reserve(userId: string, credits: number): void {

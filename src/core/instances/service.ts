@@ -12,6 +12,7 @@ import type { Store } from '../../store/index.js';
 import type { InstanceRecord } from '../../store/instances.js';
 import { isUniqueViolation } from '../../store/dialect.js';
 import { errors } from '../errors.js';
+import { KeyedLock } from '../keyed-lock.js';
 import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs } from './dirs.js';
 import type { InstanceEvent, InstanceEvents } from './events.js';
@@ -42,6 +43,8 @@ export interface InstanceTarget {
 export class InstanceService {
   /** Quotas and credits, asked before an instance is created, changed or started. */
   private gate: InstanceGate | undefined;
+  /** Quota checks and the writes they allow, one at a time per owner (concurrent creates cannot both pass). */
+  private readonly admissions = new KeyedLock();
 
   constructor(
     private readonly store: Store,
@@ -55,19 +58,21 @@ export class InstanceService {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     await this.supervisor.admit(spec);
-    if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
-    await this.gate?.admitInstance(user, user.id, spec, { start: true });
     const id = randomUUID();
-    const dirs = instanceDirs(this.dataRoot, id);
-    await createInstanceDirs(dirs);
-    try {
-      if (upload) await rename(upload.file, path.join(dirs.root, UPLOAD_FILE));
-      await this.store.instances.insert({ id, ownerId: user.id, name: spec.name, spec, desiredState: 'running' });
-    } catch (e) {
-      await rm(dirs.root, { recursive: true, force: true });
-      if (isUniqueViolation(e)) throw errors.instanceExists(spec.name);
-      throw e;
-    }
+    await this.admissions.run(user.id, async () => {
+      if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
+      await this.gate?.admitInstance(user, user.id, spec, { start: true });
+      const dirs = instanceDirs(this.dataRoot, id);
+      await createInstanceDirs(dirs);
+      try {
+        if (upload) await rename(upload.file, path.join(dirs.root, UPLOAD_FILE));
+        await this.store.instances.insert({ id, ownerId: user.id, name: spec.name, spec, desiredState: 'running' });
+      } catch (e) {
+        await rm(dirs.root, { recursive: true, force: true });
+        if (isUniqueViolation(e)) throw errors.instanceExists(spec.name);
+        throw e;
+      }
+    });
     // A command starts at once and the reply says how that went; a source may take a
     // while to download, so its reply is "pending" and the events tell the rest.
     if (spec.source) this.supervisor.convergeInBackground(id);
@@ -94,11 +99,13 @@ export class InstanceService {
     const merged: InstanceSpec = { ...r.spec, ...patch } as InstanceSpec;
     const spec = this.checkSpec(merged);
     await this.supervisor.admit(spec);
-    await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
-    if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
-      throw errors.instanceExists(spec.name);
-    }
-    await this.store.instances.updateSpec(r.id, spec, spec.name);
+    await this.admissions.run(r.ownerId, async () => {
+      await this.gate?.admitInstance(user, r.ownerId, spec, { instanceId: r.id, start: false, changes: patch as Partial<InstanceSpec> });
+      if (spec.name !== r.name && (await this.store.instances.byOwnerAndName(r.ownerId, spec.name))) {
+        throw errors.instanceExists(spec.name);
+      }
+      await this.store.instances.updateSpec(r.id, spec, spec.name);
+    });
     return this.show(await this.byIdOrThrow(r.id));
   }
 
@@ -194,8 +201,10 @@ export class InstanceService {
     opts: { force?: boolean; restart?: boolean },
   ): Promise<Instance> {
     const r = await this.find(user, ref);
-    if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
-    await this.store.instances.setDesired(r.id, desired);
+    await this.admissions.run(r.ownerId, async () => {
+      if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
+      await this.store.instances.setDesired(r.id, desired);
+    });
     await this.supervisor.converge(r.id, opts);
     return this.show(await this.byIdOrThrow(r.id));
   }
