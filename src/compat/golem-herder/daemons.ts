@@ -23,6 +23,7 @@ import type { CompatPluginOptions } from '../index.js';
 import { checkFields, fileFields, filesBodyLimit, formFields, type FormValue } from './forms.js';
 import { dockerListing } from './listing.js';
 import { ANY_METHOD, DAEMON_ENV, IMAGE_ENV, instanceNameFor } from './names.js';
+import { TokenQuery, tokenParam } from './schemas.js';
 
 const tags = ['golem-herder'];
 const PROCESS = 'daemon';
@@ -181,10 +182,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
       summary: 'golem-herder: stop a daemon; wipe=true also removes it and its files',
       tags,
       params: NameParams,
-      querystring: Type.Object(
-        { wipe: Type.Optional(Type.Boolean()), token: Type.Optional(Type.String()) },
-        { additionalProperties: false },
-      ),
+      querystring: Type.Object({ wipe: Type.Optional(Type.Boolean()), ...tokenParam }, { additionalProperties: false }),
     },
     handler: async (request) => {
       const { user } = requireScope(request, 'instances:write');
@@ -205,7 +203,7 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
         summary: "golem-herder: WebSocket to a daemon's stdin (frames in) and output (text frames out)",
         tags,
         params: NameParams,
-        querystring: Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false }),
+        querystring: TokenQuery,
       },
       preHandler: async (request) => {
         await find(requireScope(request, 'instances:write').user, (request.params as { name: string }).name);

@@ -16,7 +16,7 @@ import type { GolemSettings } from './actor.js';
 import { bootstrapScript } from './bootstrap.js';
 import { dockerListing } from './listing.js';
 import { ANY_METHOD, GOLEM_ENV, instanceNameFor } from './names.js';
-import { DocumentId } from './relay-sockets.js';
+import { DocumentId, TokenQuery } from './schemas.js';
 
 /** Launch flags for Chromium as root in a sandbox without a display (see docs/compat.md). */
 const CHROMIUM_FLAGS = [
@@ -48,7 +48,6 @@ function listed(i: Instance) {
 }
 
 const IdParams = Type.Object({ id: DocumentId });
-const TokenQuery = Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: false });
 
 export const golemRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   const service = corral.instances.service;

@@ -13,6 +13,7 @@ import { requirePrincipal } from '../../http/auth.js';
 import { relaySocket } from '../../http/routes/relay.js';
 import type { CompatPluginOptions } from '../index.js';
 import { relayOwner } from './actor.js';
+import { DocumentId, TokenQuery, tokenParam } from './schemas.js';
 
 export const GOLEM_EVENTS: EventFormat = {
   host: (e) =>
@@ -23,8 +24,6 @@ export const GOLEM_EVENTS: EventFormat = {
 /** Channels of golem-herder documents never meet the native API's (`api/…`). */
 export const channelOf = (id: string) => `golem-herder/${id}`;
 
-export const DocumentId = Type.String({ pattern: '^(?!\\.{1,2}$)[A-Za-z0-9_.~-]{1,128}$', description: 'the document (webstrate) id' });
-const TokenQuery = { token: Type.Optional(Type.String()) };
 
 export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   const relay = corral.relay;
@@ -40,7 +39,7 @@ export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'g
         summary: "golem-herder: the golem's control socket (minion-connected / minion-disconnected events)",
         tags,
         params: Type.Object({ id: DocumentId }),
-        querystring: Type.Object(TokenQuery, { additionalProperties: false }),
+        querystring: TokenQuery,
       },
       preHandler: async (request) => {
         owners.set(request, await relayOwner(corral, request, settings));
@@ -61,7 +60,7 @@ export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'g
         summary: "golem-herder: the golem's side of one minion; frames relayed both ways",
         tags,
         params: Type.Object({ id: DocumentId, minion: Type.String({ format: 'uuid' }) }),
-        querystring: Type.Object(TokenQuery, { additionalProperties: false }),
+        querystring: TokenQuery,
       },
       preHandler: async (request) => {
         const { id, minion } = request.params as { id: string; minion: string };
@@ -85,7 +84,7 @@ export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'g
         tags,
         params: Type.Object({ id: DocumentId }),
         querystring: Type.Object(
-          { type: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f\\x7f]*$' })), ...TokenQuery },
+          { type: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f\\x7f]*$' })), ...tokenParam },
           { additionalProperties: false },
         ),
       },
