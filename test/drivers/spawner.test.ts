@@ -13,13 +13,24 @@ const read = (s: NodeJS.ReadableStream) =>
     s.on('close', () => resolve(text));
   });
 
+/**
+ * Fails after `ms` naming the step, so a hang says where it hung (the spawn itself, the exit
+ * report, or a pipe's close) instead of timing out the whole test.
+ */
+function step<T>(label: string, p: Promise<T>, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung: ${label} (${ms} ms)`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function run(spawner: Spawner, script: string, input?: { fd3?: string; stdin?: string }): Promise<{ child: Spawned; out: string; err: string }> {
-  const child = await spawner.spawn(['/bin/sh', '-c', script], { pipes: 4 });
+  const child = await step(`spawn of ${script}`, spawner.spawn(['/bin/sh', '-c', script], { pipes: 4 }));
   const out = read(child.stdout);
   const err = read(child.stderr);
   if (input?.fd3 !== undefined) child.stdio[3]!.end(input.fd3);
   if (input?.stdin !== undefined) child.stdin.end(input.stdin);
-  await child.closed;
+  await step(`exit report of ${script}`, child.exited);
+  await step(`stdout and stderr closing of ${script}`, child.closed);
   return { child, out: await out, err: await err };
 }
 
@@ -59,8 +70,8 @@ describe.each([
 
   it('starts children in their own process group when detached', async () => {
     const { out } = await run(spawner, 'ps -o pgid= -p $$', {});
-    const child = await spawner.spawn(['/bin/sh', '-c', 'ps -o pgid= -p $$'], { pipes: 3, detached: true });
-    const detachedOut = await read(child.stdout);
+    const child = await step('detached spawn', spawner.spawn(['/bin/sh', '-c', 'ps -o pgid= -p $$'], { pipes: 3, detached: true }));
+    const detachedOut = await step('detached stdout closing', read(child.stdout));
     expect(Number(detachedOut.trim())).toBe(child.pid);
     expect(Number(out.trim())).not.toBe(Number(detachedOut.trim()));
   });
