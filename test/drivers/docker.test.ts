@@ -243,26 +243,33 @@ describe('drivers config and admission (no engine needed)', () => {
     await expect(openDrivers(configWith({ default: 'docker', enabled: ['process'] }), silent)).rejects.toMatchObject({ code: 'config_invalid' });
   });
 
-  it('docker enabled but no engine: the server opens; docker specs get 503, the default docker is a config error', async () => {
-    const drivers = await openDrivers(configWith({ enabled: ['process', 'docker'], docker: noEngine }), silent);
-    try {
-      await expect(drivers.workloads.admit({ driver: 'docker', image: BUSYBOX_IMAGE })).rejects.toMatchObject({
-        code: 'driver_unavailable',
-        message: expect.stringContaining('/nonexistent/docker.sock'),
+  for (const [name, reason] of [
+    ['docker', 'no Docker engine at unix:///nonexistent/docker.sock'],
+    ['swarm', 'no swarm at unix:///nonexistent/docker.sock'],
+  ] as const) {
+    it(`${name} enabled but no engine: the server opens; ${name} specs get 503, the default ${name} is a config error`, async () => {
+      const drivers = await openDrivers(configWith({ enabled: ['process', name], docker: noEngine }), silent);
+      try {
+        await expect(drivers.workloads.admit({ driver: name, image: BUSYBOX_IMAGE })).rejects.toMatchObject({
+          code: 'driver_unavailable',
+          message: expect.stringContaining(reason),
+        });
+        await expect(drivers.workloads.admit({})).resolves.toBeUndefined();
+        const other = name === 'docker' ? 'swarm' : 'docker';
+        await expect(drivers.workloads.admit({ driver: other, image: BUSYBOX_IMAGE })).rejects.toMatchObject({
+          code: 'validation_failed',
+          message: expect.stringContaining('not enabled'),
+        });
+        expect(drivers.jobRunners.size).toBe(0);
+      } finally {
+        await drivers.workloads.close();
+      }
+      await expect(openDrivers(configWith({ default: name, enabled: [name], docker: noEngine }), silent)).rejects.toMatchObject({
+        code: 'config_invalid',
+        message: expect.stringContaining(`drivers.default is ${name}`),
       });
-      await expect(drivers.workloads.admit({})).resolves.toBeUndefined();
-      await expect(drivers.workloads.admit({ driver: 'swarm', image: BUSYBOX_IMAGE })).rejects.toMatchObject({
-        code: 'validation_failed',
-        message: expect.stringContaining('not enabled'),
-      });
-      expect(drivers.jobRunners.size).toBe(0);
-    } finally {
-      await drivers.workloads.close();
-    }
-    await expect(openDrivers(configWith({ default: 'docker', enabled: ['docker'], docker: noEngine }), silent)).rejects.toMatchObject({
-      code: 'config_invalid',
     });
-  });
+  }
 
   it('a configured runtime inherits a built-in\'s command; a new one without a command is a config error; docker runtimes need a probe', async () => {
     const probed: string[] = [];

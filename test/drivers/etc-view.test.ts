@@ -11,6 +11,7 @@ import { detectSandbox } from '../../src/drivers/process/detect.js';
 import { EtcView } from '../../src/drivers/process/etc-view.js';
 import { sandboxArgv } from '../../src/drivers/process/sandbox.js';
 import { tempDir } from '../helpers/server.js';
+import { sandboxSpec } from './harness.js';
 
 const sandbox = await detectSandbox();
 
@@ -67,16 +68,12 @@ describe('etcView', () => {
 
   it.skipIf(!sandbox.available)('is what a sandbox sees as /etc', async () => {
     const view = await new EtcView(path.join(dir, 'real-views')).ready();
-    const argv = sandboxArgv({
-      bwrap: sandbox.path!,
-      command: ['sh', '-c', 'head -c 5 /etc/passwd; echo; cat /etc/shadow 2>/dev/null || echo no-shadow; ls /etc/ssl/private 2>/dev/null || echo no-private'],
-      env: { PATH: '/usr/bin:/bin' },
-      cwd: '/',
-      writable: [],
-      readOnly: [],
-      network: false,
-      etc: view,
-    });
+    const argv = sandboxArgv(
+      sandboxSpec(sandbox.path!, {
+        command: ['sh', '-c', 'head -c 5 /etc/passwd; echo; cat /etc/shadow 2>/dev/null || echo no-shadow; ls /etc/ssl/private 2>/dev/null || echo no-private'],
+        etc: view,
+      }),
+    );
     expect(argv.filter((a) => a === '--ro-bind' || a === '--bind').length).toBeLessThan(8);
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000 });
     expect(r.stdout).toBe('root:\nno-shadow\nno-private\n');

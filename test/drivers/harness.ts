@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver, ExitStatus, Workload, WorkloadSpec } from '../../src/drivers/driver.js';
+import type { SandboxSpec } from '../../src/drivers/process/sandbox.js';
 
 export interface DriverTestDirs {
   /** Temp root, removed after the suite. */
@@ -107,3 +108,15 @@ export function exitWithin(r: Run, ms = 15_000): Promise<ExitStatus> {
 
 /** True when the status says "killed by SIGKILL" (signal, or 137 for drivers that report codes). */
 export const killedBySigkill = (s: ExitStatus) => s.signal === 'SIGKILL' || s.code === 137;
+
+/** A sandbox spec that runs `true` with nothing bound or writable; `extra` overrides. */
+export const sandboxSpec = (bwrap: string, extra: Partial<SandboxSpec> = {}): SandboxSpec => ({
+  bwrap,
+  command: ['sh', '-c', 'true'],
+  env: { PATH: '/usr/bin:/bin' },
+  cwd: '/',
+  writable: [],
+  readOnly: [],
+  network: false,
+  ...extra,
+});

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectSandbox } from '../../src/drivers/process/detect.js';
 import { LAUNCH_FAILED_EXIT, launchArgv } from '../../src/drivers/process/launcher.js';
 import { sandboxArgv, type SandboxSpec } from '../../src/drivers/process/sandbox.js';
-import { makeDirs, removeDirs, type DriverTestDirs } from './harness.js';
+import { makeDirs, removeDirs, sandboxSpec, type DriverTestDirs } from './harness.js';
 
 const sandbox = await detectSandbox();
 
@@ -21,16 +21,7 @@ function runArgv(argv: string[]) {
 
 describe('sandboxArgv', () => {
   let dirs: DriverTestDirs;
-  const base = (extra: Partial<SandboxSpec> = {}): SandboxSpec => ({
-    bwrap: sandbox.path ?? 'bwrap',
-    command: ['sh', '-c', 'true'],
-    env: { PATH: '/usr/bin:/bin' },
-    cwd: '/',
-    writable: [],
-    readOnly: [],
-    network: false,
-    ...extra,
-  });
+  const base = (extra: Partial<SandboxSpec> = {}): SandboxSpec => sandboxSpec(sandbox.path ?? 'bwrap', extra);
   beforeAll(async () => {
     dirs = await makeDirs();
   });

@@ -51,7 +51,7 @@ describe('headers', () => {
   });
 
   it("never forwards corral's session cookie, but keeps the app's own cookies", async () => {
-    const s = await seen('/i/alice/app/', { cookie: `theme=dark; ${w.alice.cookie}; app_cookie=1` });
+    const s = await seen('/i/alice/app/', { cookie: `theme=dark; ${w.alice.cookie};corral_csrf=abc; app_cookie=1` });
     expect(s.headers.cookie).toBe('theme=dark; app_cookie=1');
     const only = await seen('/i/alice/app/', { cookie: w.alice.cookie });
     expect(only.headers.cookie).toBeUndefined();

@@ -24,7 +24,6 @@ export const GOLEM_EVENTS: EventFormat = {
 /** Channels of golem-herder documents never meet the native API's (`api/…`). */
 export const channelOf = (id: string) => `golem-herder/${id}`;
 
-
 export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   const relay = corral.relay;
   const tags = ['golem-herder'];

@@ -29,11 +29,12 @@ export interface DriverTables {
 export async function openContainerDrivers(config: Config, log: Logger, t: DriverTables): Promise<void> {
   const c = config.drivers;
   const enabled = new Set(c.enabled);
-  const { byName, missing, admits, jobRunners, versionProbes } = t;
+  const { byName, admits, jobRunners, versionProbes } = t;
+  // Both run on the engine of the docker settings (for swarm, it must be a swarm manager).
+  const d = c.docker;
   if (enabled.has('docker')) {
-    const d = c.docker;
-    const engine = connectEngine(d.host);
-    try {
+    await openOrNote('docker', `no Docker engine at ${engineAddress(d.host)}`, config, log, t, async () => {
+      const engine = connectEngine(d.host);
       const version = await engineVersion(engine);
       const serverId = serverIdOf(config.data);
       const runtimeImages = config.jobs.runtimes.filter((r) => r.image && (r.driver ?? c.default) === 'docker').map((r) => r.image!);
@@ -59,18 +60,11 @@ export async function openContainerDrivers(config: Config, log: Logger, t: Drive
       jobRunners.set('docker', runner);
       versionProbes.set('docker', async (image, command) => (image ? runner.version(image, command) : undefined));
       log.info({ engine: engineAddress(d.host), version, serverId }, 'docker driver ready');
-    } catch (e) {
-      const why = `no Docker engine at ${engineAddress(d.host)}: ${(e as Error).message}`;
-      if (c.default === 'docker') throw errors.config(`drivers.default is docker, but ${why}`);
-      missing.set('docker', why);
-      log.warn(why);
-    }
+    });
   }
   if (enabled.has('swarm')) {
-    // Services run on the engine of the docker settings, which must be a swarm manager.
-    const d = c.docker;
-    const engine = connectEngine(d.host);
-    try {
+    await openOrNote('swarm', `no swarm at ${engineAddress(d.host)}`, config, log, t, async () => {
+      const engine = connectEngine(d.host);
       await engineVersion(engine);
       const swarm = ((await engine.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
       if (swarm?.LocalNodeState !== 'active' || !swarm.ControlAvailable) throw new Error('it is not a swarm manager (docker swarm init)');
@@ -78,12 +72,23 @@ export async function openContainerDrivers(config: Config, log: Logger, t: Drive
       byName.set('swarm', new SwarmDriver({ engine, serverId: serverIdOf(config.data), config: d, pinToLocalNode: c.swarm.pinToLocalNode }));
       admits.set('swarm', imageAdmit('swarm', engine, d, policy));
       log.info({ engine: engineAddress(d.host) }, 'swarm driver ready');
-    } catch (e) {
-      const why = `no swarm at ${engineAddress(d.host)}: ${(e as Error).message}`;
-      if (c.default === 'swarm') throw errors.config(`drivers.default is swarm, but ${why}`);
-      missing.set('swarm', why);
-      log.warn(why);
-    }
+    });
+  }
+}
+
+/**
+ * Opens one container driver. When it cannot be opened, a server whose default it is
+ * refuses to start; otherwise the driver is noted as missing (requests naming it get the
+ * reason) and the server starts without it.
+ */
+async function openOrNote(name: string, where: string, config: Config, log: Logger, t: DriverTables, open: () => Promise<void>): Promise<void> {
+  try {
+    await open();
+  } catch (e) {
+    const why = `${where}: ${(e as Error).message}`;
+    if (config.drivers.default === name) throw errors.config(`drivers.default is ${name}, but ${why}`);
+    t.missing.set(name, why);
+    log.warn(why);
   }
 }
 
