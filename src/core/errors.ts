@@ -72,6 +72,8 @@ export const errors = {
   instanceExists: (name: string) => new CorralError('instance_exists', 409, `an instance named "${name}" already exists`),
   invalidState: make('invalid_state', 409),
   jobNotFound: (id: string) => new CorralError('job_not_found', 404, `no job "${id}"`),
+  /** golem-herder's controlled minions: the old herder answered a minion past its deadline with 500. */
+  minionTimeout: make('minion_timeout', 500),
   unknownRuntime: (name: string, known: string[]) =>
     new CorralError('unknown_runtime', 400, `unknown runtime "${name}"; known: ${known.join(', ') || 'none'}`, {}, { known }),
   badFile: make('bad_file', 400),
@@ -88,6 +90,13 @@ export const errors = {
     new CorralError('image_not_allowed', 403, `image "${image}" is not on this server's allow-list (drivers.docker.images)`, {}, { image }),
   imageMissing: make('image_missing', 400),
   upstreamUnavailable: make('upstream_unavailable', 502),
+
+  // --- apps (releases, switches, formation)
+  appNotFound: (name: string) => new CorralError('app_not_found', 404, `no app "${name}"`),
+  releaseNotFound: (app: string, version: number) =>
+    new CorralError('release_not_found', 404, `app "${app}" has no release v${version}`, {}, { field: 'version' }),
+  /** A release that did not get to serve; the body carries its state, exit code and last log lines. */
+  deployFailed: (message: string, details: Record<string, unknown>) => new CorralError('deploy_failed', 422, message, {}, details),
 
   // --- relay
   relayHostConnected: make('relay_host_connected', 409),

@@ -54,6 +54,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
       .code(404)
       .send({ error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
   });
+  // A WebSocket handshake refused with an ordinary answer leaves a socket that was meant to be
+  // handed over: it is closed once the answer is sent, so say so. Otherwise a client that pools
+  // connections (aiohttp) reuses it and its next request fails with a reset. A handshake that
+  // succeeds answers 101 on the raw socket, not through this reply, so the header never shows.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.upgrade) void reply.header('connection', 'close');
+  });
 }
 
 /**

@@ -283,7 +283,34 @@ describe('golem-herder controlled minions', () => {
     expect(await bad({ env: 'sh', 'main.sh': 'true' }, null)).toEqual([401, 'unauthenticated']);
     const twice = await post('/minion/v1/spawn', { 'main.sh': 'true' }, { token: user, query: '?env=sh&env=python' });
     expect([twice.status, twice.json?.error?.message]).toEqual([400, 'field "env" is given more than once']);
-    const missing = await post('/minion/v1/spawn', { env: 'sh', 'main.sh': 'true', output: 'nothing.txt' }, { token: user });
-    expect(missing.status).toBe(404);
+  });
+
+  it('answers with the streams when the output file is missing or is "stdout", as the old herder did', async () => {
+    const files = { env: 'sh', 'main.sh': 'echo out; echo err >&2' };
+    for (const output of ['nothing.txt', 'stdout']) {
+      const r = await post('/minion/v1/spawn', { ...files, output }, { token: user });
+      expect([r.status, r.type], r.text).toEqual([200, expect.stringMatching(/^application\/json/)]);
+      expect(r.json).toMatchObject({ StdOut: 'out\n', StdErr: 'err\n', exitCode: 0 });
+    }
+  });
+});
+
+describe('golem-herder controlled minion past its time limit', () => {
+  let timed: TestServer;
+  beforeAll(async () => {
+    timed = await startGolemServer({ minionTimeoutSeconds: 1 });
+  });
+  afterAll(() => timed?.stop());
+
+  it('answers 500, as the old herder did, with the streams so far', async () => {
+    const res = await fetch(`${timed.compat.golemHerder!}/minion/v1/spawn`, {
+      method: 'POST',
+      headers: { authorization: `bearer ${timed.adminToken}` },
+      body: new URLSearchParams({ env: 'sh', 'main.sh': 'echo started; exec sleep 1000' }),
+    });
+    const body = (await res.json()) as { error: { code: string; message: string; StdOut: string } };
+    expect([res.status, body.error.code]).toEqual([500, 'minion_timeout']);
+    expect(body.error.message).toContain('1 s limit');
+    expect(body.error.StdOut).toBe('started\n');
   });
 });

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, type TestServer } from '../helpers/server.js';
-import { connect, refusedWith, send, type Client } from '../relay/ws-client.js';
+import { connect, refusedHandshake, refusedWith, send, type Client } from '../relay/ws-client.js';
 import { eventually } from './helpers.js';
 import { startGolemServer } from './golem-helpers.js';
 
@@ -83,6 +83,12 @@ describe('ad-hoc minions', () => {
     expect(await refusedWith(`${ws}/golem/v1/connect/doc-pair`)).toBe(409);
     expect(await refusedWith(`${ws}/golem/v1/connect-to/doc-pair/00000000-0000-4000-8000-000000000000`)).toBe(404);
     expect(await refusedWith(`${ws}/golem/v1/connect-to/doc-pair/${a.minionId}`)).toBe(409);
+    // …and each refusal ends its connection, so a pooling client's next request is unharmed.
+    expect(await refusedHandshake(`${ws}/golem/v1/connect-to/doc-pair/not-issued`, `${root}/golem/v1/ls`)).toEqual({
+      status: 404,
+      connection: 'close',
+      followUpStatus: 200,
+    });
 
     a.link.ws.close();
     expect(await a.minion.json()).toEqual({ Event: 'golem-disconnected' });
@@ -112,7 +118,8 @@ describe('ad-hoc minions', () => {
     expect(await status('/minion/v1/connect/has%20space')).toBe(400);
     expect(await status(`/minion/v1/connect/${'d'.repeat(99)}!`)).toBe(400);
     expect(await status('/minion/v1/connect/doc?colour=red')).toBe(400);
-    expect(await status('/golem/v1/connect-to/doc/not-a-uuid')).toBe(400);
+    // A minion id that is no UUID is one the herder never issued: 404, as the old herder said.
+    expect(await status('/golem/v1/connect-to/doc/not-a-uuid')).toBe(404);
     expect(await status('/golem/v1/spawn/bad%20id')).toBe(400);
     expect(await status('/golem/v1/kill/bad%20id')).toBe(400);
   });

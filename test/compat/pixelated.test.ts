@@ -89,7 +89,7 @@ describe('pixelated-dispatcher adapters', () => {
     expect((await call('PUT', '/agents/alice/reset_data')).status).toBe(409);
     expect(await call('PUT', '/agents/alice/state', { state: 'stopped' })).toMatchObject({ status: 200, body: { state: 'stopped' } });
     expect((await call('PUT', '/agents/alice/state', { state: 'stopped' })).status).toBe(409);
-    expect(await call('PUT', '/agents/alice/reset_data')).toMatchObject({ status: 200, body: {} });
+    expect(await call('PUT', '/agents/alice/reset_data')).toMatchObject({ status: 200, body: { state: 'stopped' } });
 
     expect((await call('DELETE', '/agents/alice')).status).toBe(200);
     expect((await call('GET', '/agents/alice')).status).toBe(404);

@@ -15,6 +15,7 @@ import { configFromFlags } from '../../src/cli/commands/serve.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';
+import { refusedHandshake } from '../relay/ws-client.js';
 import { startFileServer, type FileServer } from '../sources/helpers/file-server.js';
 import { compatConfig, eventually, oldClient, openWebSocket, procfileApp, restartServer, startCompatServer } from './helpers.js';
 
@@ -162,6 +163,13 @@ describe('smartmob-agent adapter', () => {
     expect((await status(`${root}/process-status/nope.web.0`)).status).toBe(404);
     expect((await oldClient('POST', `${root}/delete-process/nope.web.0`, { headers: auth })).status).toBe(404);
     await expect(openWebSocket(`${root.replace(/^http/, 'ws')}/attach-console/nope.web.0`, auth)).rejects.toMatchObject({ status: 404 });
+    // aiohttp pools connections: a refused handshake must say the connection ends, so its next
+    // request goes out on a fresh one instead of failing with a reset.
+    expect(await refusedHandshake(`${root}/attach-console/nope.web.0`, root, auth)).toEqual({
+      status: 404,
+      connection: 'close',
+      followUpStatus: 401,
+    });
   });
 
   it('reports source failures with the old state names', async () => {

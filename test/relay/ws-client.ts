@@ -2,6 +2,7 @@
  * A plain `ws` client for relay tests: opens a socket (or rejects with the HTTP status of a
  * refused handshake), queues what arrives, and waits for the next frame or the close.
  */
+import http from 'node:http';
 import WebSocket from 'ws';
 
 export interface Received {
@@ -70,4 +71,43 @@ export async function refusedWith(url: string, headers: Record<string, string> =
 /** Sends and waits until the frame has been written. */
 export function send(c: Client, data: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => c.ws.send(data, { binary: Buffer.isBuffer(data) }, (e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * A WebSocket handshake the server refuses, sent the way a pooling client (aiohttp) sends it:
+ * over a keep-alive agent, then an ordinary GET of `followUp` through the same agent. Returns
+ * the refusal's status and `Connection` header and the follow-up's status (a reused socket
+ * that the server closed would fail it).
+ */
+export async function refusedHandshake(
+  url: string,
+  followUp: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; connection: string | undefined; followUpStatus: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (u: string, h: Record<string, string>) =>
+    new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.get(u.replace(/^ws/, 'http'), { agent, headers: h }, (res) => {
+        res.resume();
+        res.once('end', () => resolve(res));
+      });
+      req.once('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res);
+      });
+      req.once('error', reject);
+    });
+  try {
+    const refused = await get(url, {
+      ...headers,
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    });
+    const next = await get(followUp, {});
+    return { status: refused.statusCode ?? -1, connection: refused.headers.connection, followUpStatus: next.statusCode ?? -1 };
+  } finally {
+    agent.destroy();
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * Controlled minions are jobs: `POST /minion/v1/spawn` turns form fields into files, `env`
  * into the runtime, runs `sh main.sh` in the job's dir with the minion time limit, and answers
- * with the `output` file (MIME type from its extension) or `{"StdOut","StdErr"}` JSON.
+ * with the `output` file (MIME type from its extension) or `{"StdOut","StdErr"}` JSON — also
+ * when that file was not written, as the old herder did; past the time limit it answers 500.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -30,22 +31,27 @@ export const minionRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
       const fields = formFields(request);
       const { env, output } = checkFields(MinionFields, fields);
       const files = fileFields(fields, Object.keys(MinionFields.properties));
+      const timeoutSeconds = Math.min(settings.minionTimeoutSeconds, c.maxTimeoutSeconds);
       const { done } = await corral.jobs.submit(user, {
         runtime: env,
         files,
         entry: 'sh main.sh',
-        timeoutSeconds: Math.min(settings.minionTimeoutSeconds, c.maxTimeoutSeconds),
-        ...(output !== undefined && { output }),
+        timeoutSeconds,
+        ...(output !== undefined && output !== 'stdout' && { output }),
       });
       const job = await done;
       const streams = { StdOut: job.stdout, StdErr: job.stderr };
-      if (output === undefined) {
-        return { ...streams, stdout: job.stdout, stderr: job.stderr, exitCode: job.exitCode, status: job.status };
-      }
-      if (!job.outputFile) {
-        throw errors.notFound(`the minion wrote no file "${output}" (${job.status}, exit code ${job.exitCode ?? 'none'})`, {
+      // The old herder's RunLambda gave up at its deadline and SpawnHandler answered 500:
+      // old clients tell a timed-out minion from a silent one by that status.
+      if (job.status === 'timeout') {
+        throw errors.minionTimeout(`context deadline exceeded: the minion ran past its ${timeoutSeconds} s limit`, {
           details: streams,
         });
+      }
+      // Without a file to return (none asked, `stdout`, or one the minion did not write) the old
+      // herder answered 200 with the streams.
+      if (output === undefined || output === 'stdout' || !job.outputFile) {
+        return { ...streams, stdout: job.stdout, stderr: job.stderr, exitCode: job.exitCode, status: job.status };
       }
       return reply.type(job.outputFile.mimeType).send(Buffer.from(job.outputFile.content, 'base64'));
     },

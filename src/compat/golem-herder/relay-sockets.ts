@@ -58,7 +58,8 @@ export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'g
       schema: {
         summary: "golem-herder: the golem's side of one minion; frames relayed both ways",
         tags,
-        params: Type.Object({ id: DocumentId, minion: Type.String({ format: 'uuid' }) }),
+        // Any id the old herder would have looked up: one it never issued is 404 there, not 400.
+        params: Type.Object({ id: DocumentId, minion: Type.String({ minLength: 1, maxLength: 128 }) }),
         querystring: TokenQuery,
       },
       preHandler: async (request) => {

@@ -119,10 +119,11 @@ export const pixelatedManager: FastifyPluginAsyncTypebox<CompatPluginOptions<'pi
     },
   );
 
-  app.put('/agents/:name/reset_data', { schema: { summary: "Empty the agent's data dir (409 while it runs)", tags, params: NameParams, response: { 200: Empty, ...Errors } } }, async (request) => {
+  // The old manager answered with the agent's state after the wipe, as GET …/state does.
+  app.put('/agents/:name/reset_data', { schema: { summary: "Empty the agent's data dir (409 while it runs)", tags, params: NameParams, response: { 200: StateSchema, ...Errors } } }, async (request) => {
     await admin(request, true);
     await agents.resetData(request.params.name);
-    return {};
+    return { state: (await agents.get(request.params.name)).state };
   });
 
   app.get(
