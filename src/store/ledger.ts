@@ -159,14 +159,22 @@ async function meterIn(trx: Kysely<Database>, run: MeterRun, kind: LedgerKind): 
         .executeTakeFirst()
         .then((r) => Number(r.numInsertedOrUpdatedRows ?? 0));
   if (!moved) return undefined;
+  // Metered work stops when the balance runs out (see core/credits/meter.ts): what it ran past
+  // that — a stop's grace period, a late timer — is not charged, so a balance never goes below
+  // zero through metering.
+  const user = await trx.selectFrom('users').select('credits').where('id', '=', run.userId).executeTakeFirst();
+  if (!user) return undefined;
+  const due = Math.min(amount, Math.max(0, Number(user.credits)));
+  if (due <= 0) return { seconds };
+  const capped = due < amount ? ` (${amount} due, capped at the balance)` : '';
   const entry = await append(trx, {
     userId: run.userId,
-    amount: -amount,
+    amount: -due,
     kind,
     subjectId: run.subjectId,
     subjectName: run.subjectName,
     seconds,
-    reason: `${kind} ${run.subjectName} ran ${seconds.toFixed(1)} s`,
+    reason: `${kind} ${run.subjectName} ran ${seconds.toFixed(1)} s${capped}`,
     at: run.until,
   });
   return { ...(entry && { entry }), seconds };

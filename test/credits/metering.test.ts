@@ -64,7 +64,8 @@ describe('metering', () => {
     expect(stopped.lastError).toMatch(/^out of credits/);
     expect(stopped.desiredState).toBe('stopped');
     expect(existsSync(path.join(server.data, 'instances', inst.id, 'data', 'kept.txt'))).toBe(true);
-    expect(await consistentBalance(server, token)).toBeLessThanOrEqual(0);
+    // Never below zero: what ran past the balance (the stop itself) is not charged.
+    expect(await consistentBalance(server, token)).toBe(0);
 
     const start = await api(server, token, 'POST', `/api/v1/instances/${inst.id}/start`);
     expect(start.status).toBe(402);
@@ -115,5 +116,31 @@ describe('metering', () => {
     const jobRows = (await usage(server, token)).records.filter((r: any) => r.kind === 'job');
     expect(jobRows.length).toBe(statuses.filter((s) => s === 200).length);
     for (const r of jobRows) expect(r.seconds).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
+
+describe('metering to the second', () => {
+  let slow: TestServer;
+  beforeAll(async () => {
+    // Ticks far apart: a stop at zero must not wait for one.
+    slow = await startTestServer({ credits: { intervalSeconds: 60 } });
+  }, 60_000);
+  afterAll(async () => {
+    await slow?.stop();
+  });
+
+  it('stops a metered instance when its owner\'s balance runs out, not at the next tick, and never below zero', async () => {
+    const { token } = await userWithCredits(slow, 'dot', 3);
+    const inst = await createInstance(slow, token, { name: 'by-the-second', command: ['sleep', '600'], metered: true, creditsPerSecond: 1 });
+    // Well before the first tick (60 s): 3 credits at 1 credit/s last about 3 s.
+    const stopped = await waitFor(slow, token, inst.id, (i) => i.state === 'stopped', 30_000);
+    expect(stopped.lastError).toMatch(/^out of credits/);
+    expect(await consistentBalance(slow, token)).toBe(0);
+    const u = await usage(slow, token, '?group=instance');
+    const group = u.groups.find((g: any) => g.key === inst.id);
+    expect(group.credits).toBe(-3);
+    // It ran about the 3 s it could pay for (the stop's own time is not charged).
+    expect(group.seconds).toBeGreaterThanOrEqual(2.5);
+    expect(group.seconds).toBeLessThan(15);
   }, 60_000);
 });

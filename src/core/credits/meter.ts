@@ -4,7 +4,10 @@
  * and the debit are one transaction; see LedgerStore.meter). Marks are per run, so after a
  * restart metering picks up where the last debit ended: a crash loses at most one interval.
  * When an owner's balance reaches zero, their metered instances are stopped (files kept)
- * with the last error "out of credits".
+ * with the last error "out of credits" — not at the next tick but at the moment the balance
+ * runs out: after each charge the owner's stop is scheduled at balance ÷ rate from then, and
+ * a charge never takes a balance below zero (LedgerStore caps it), as golem-herder charged
+ * by the second.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.js';
@@ -37,6 +40,8 @@ export class InstanceMeter {
   private readonly states = new Map<string, InstanceEvent['state']>();
   private readonly stopping = new Set<string>();
   private readonly pending = new Set<Promise<unknown>>();
+  /** Per owner: the stop planned for when their balance runs out (before the next tick). */
+  private readonly runOut = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -59,6 +64,8 @@ export class InstanceMeter {
   /** Stops the timer after the final charges of instances that stopped meanwhile. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const t of this.runOut.values()) clearTimeout(t);
+    this.runOut.clear();
     this.unsubscribe?.();
     await this.ticking;
     await Promise.allSettled([...this.pending]);
@@ -91,7 +98,30 @@ export class InstanceMeter {
       const batch = runs.slice(i, i + TICK_BATCH).map((run) => this.meterRun(run, until));
       for (const result of await this.store.ledger.meterAll(batch, 'instance')) if (result?.entry) this.accounts.debited(result.entry);
     }
-    for (const owner of new Set(runs.map((r) => r.userId))) await this.stopIfBroke(owner);
+    const rates = new Map<string, number>();
+    for (const r of runs) rates.set(r.userId, (rates.get(r.userId) ?? 0) + r.creditsPerSecond);
+    for (const [owner, rate] of rates) await this.planStop(owner, until, rate);
+  }
+
+  /**
+   * Stops the owner's metered instances now if their balance is gone, else plans the stop
+   * for the moment it will be (charged up to `chargedUntil` at `rate` credits a second) when
+   * that comes before the next tick.
+   */
+  private async planStop(ownerId: string, chargedUntil: number, rate: number): Promise<void> {
+    clearTimeout(this.runOut.get(ownerId));
+    this.runOut.delete(ownerId);
+    const balance = await this.accounts.balance(ownerId).catch(() => undefined);
+    if (balance === undefined) return;
+    if (balance <= 0) return this.stopMetered(ownerId, balance);
+    const inMs = chargedUntil + (balance / rate) * 1000 - Date.now();
+    if (inMs >= this.config.intervalSeconds * 1000) return;
+    const timer = setTimeout(() => {
+      this.runOut.delete(ownerId);
+      this.track(this.stopMetered(ownerId, 0));
+    }, Math.max(0, inMs));
+    timer.unref();
+    this.runOut.set(ownerId, timer);
   }
 
   private runOf(r: InstanceRecord): Run | undefined {
@@ -121,19 +151,16 @@ export class InstanceMeter {
     this.states.set(e.id, e.state);
     if (e.state === 'running' && prev !== 'running') {
       // Read now, before a later restart can change startedAt: the store answers in order.
-      this.runs.set(e.id, this.store.instances.byId(e.id).then((r) => r && this.runOf(r)));
+      const run = this.store.instances.byId(e.id).then((r) => r && this.runOf(r));
+      this.runs.set(e.id, run);
+      // A new metered run brings its owner's run-out moment closer: charge and plan now, not
+      // at the next tick.
+      this.track(run.then((r) => r && this.tick()));
     } else if (e.state !== 'running' && prev === 'running') {
       const run = this.runs.get(e.id);
       this.runs.delete(e.id);
       if (run) this.track(run.then((r) => r && this.charge(r, Date.parse(e.at))));
     }
-  }
-
-  /** Stops the owner's metered instances when their balance is at or below zero. */
-  private async stopIfBroke(ownerId: string): Promise<void> {
-    const balance = await this.accounts.balance(ownerId).catch(() => undefined);
-    if (balance === undefined || balance > 0) return;
-    await this.stopMetered(ownerId, balance);
   }
 
   /** Also called after a job's debit takes the balance to zero. */
