@@ -33,7 +33,7 @@ export class Corral {
     readonly store: Store,
     readonly accounts: Accounts,
   ) {
-    this.relay = new Relay(config.relay);
+    this.relay = new Relay(config.relay, store.relayClaims);
   }
 
   static async open(config: Config, log: Logger): Promise<Corral> {

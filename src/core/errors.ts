@@ -80,6 +80,8 @@ export const errors = {
   badArchive: make('bad_archive', 400),
   sourceRefused: make('source_refused', 400),
   sourceTooLarge: make('source_too_large', 413),
+  /** A download or unpack ended because its instance is being deleted or the server stops. */
+  sourceCancelled: make('source_cancelled', 409),
   downloadFailed: make('download_failed', 502),
   noProcfile: make('no_procfile', 400),
   procfileInvalid: make('procfile_invalid', 400),
@@ -103,12 +105,18 @@ export const errors = {
   relayPeerNotFound: (id: string) => new CorralError('relay_peer_not_found', 404, `no peer "${id}" waiting on this channel`),
   relayPeerPaired: make('relay_peer_paired', 409),
   relayChannelFull: make('relay_channel_full', 429),
+  /** A channel's host side belongs to the user whose host claimed it (docs/relay.md). */
+  relayChannelOwned: make('relay_channel_owned', 403),
 
   // --- the server
   config: make('config_invalid', 500),
   managerUnavailable: make('manager_unavailable', 502), // proxy role: its manager did not answer
   managerTimeout: make('manager_timeout', 504),
   internal: make('internal', 500),
+  /** The data disk (or the database's) is full: nothing can be written until space is freed. */
+  diskFull: make('disk_full', 507),
+  /** /readyz: the server cannot serve (the database does not answer, or cannot write). */
+  notReady: make('not_ready', 503),
 } as const;
 
 export function isCorralError(e: unknown): e is CorralError {

@@ -48,3 +48,20 @@ async function migrate(db: Db): Promise<void> {
     throw errors.config(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
   }
 }
+
+export interface WriteProbeTable {
+  id: number; // always 1
+  written_at: number;
+}
+
+/**
+ * Rewrites the one probe row: throws when the database cannot write (a full disk still answers
+ * reads). Cheap: one row, one page.
+ */
+export async function probeWrite(db: Db, now = Date.now()): Promise<void> {
+  await db
+    .insertInto('write_probe')
+    .values({ id: 1, written_at: now })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ written_at: now }))
+    .execute();
+}

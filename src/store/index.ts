@@ -1,11 +1,12 @@
 /** The store: the only module that writes SQL. One object holding every table's repository. */
 import { sql } from 'kysely';
-import { openDatabase, type Db } from './database.js';
+import { openDatabase, probeWrite, type Db } from './database.js';
 import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
 import { LedgerStore } from './ledger.js';
 import { QuotaStore } from './quotas.js';
+import { RelayClaimStore } from './relay-claims.js';
 import { ProxyStore } from './proxy.js';
 import { SessionStore } from './sessions.js';
 import { SmartmobStore } from './smartmob.js';
@@ -23,6 +24,7 @@ export class Store {
   readonly leases: LeaseStore;
   readonly ledger: LedgerStore;
   readonly quotas: QuotaStore;
+  readonly relayClaims: RelayClaimStore;
 
   private constructor(readonly db: Db) {
     this.users = new UserStore(db);
@@ -35,6 +37,7 @@ export class Store {
     this.leases = new LeaseStore(db);
     this.ledger = new LedgerStore(db);
     this.quotas = new QuotaStore(db);
+    this.relayClaims = new RelayClaimStore(db);
   }
 
   /** SQLite in `dataDir`, or PostgreSQL when `databaseUrl` is a postgres:// URL. */
@@ -45,6 +48,11 @@ export class Store {
   /** Throws when the database does not answer. */
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+  }
+
+  /** Throws when the database cannot write (e.g. its disk is full). */
+  async probeWrite(): Promise<void> {
+    await probeWrite(this.db);
   }
 
   async close(): Promise<void> {

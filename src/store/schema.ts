@@ -2,6 +2,8 @@ import type { JobsTable } from './jobs.js';
 import type { SmartmobProcessesTable } from './smartmob.js';
 import type { LedgerTable, MeterMarksTable } from './ledger.js';
 import type { UserQuotasTable } from './quotas.js';
+import type { RelayClaimsTable } from './relay-claims.js';
+import type { WriteProbeTable } from './database.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 import type { DesiredState, InstanceState } from '../core/instances/spec.js';
@@ -90,4 +92,6 @@ export interface Database {
   ledger: LedgerTable;
   meter_marks: MeterMarksTable;
   user_quotas: UserQuotasTable;
+  relay_claims: RelayClaimsTable;
+  write_probe: WriteProbeTable;
 }

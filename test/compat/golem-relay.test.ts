@@ -113,6 +113,29 @@ describe('ad-hoc minions', () => {
     await minion.closed;
   });
 
+  it('keep a document’s channel its first golem’s user’s: another token’s golem is refused after it leaves', async () => {
+    const tokenFor = async (email: string) =>
+      (await api(server, server.adminToken, 'POST', '/api/v1/golem-herder/tokens', { email, credits: 10 })).body.token as string;
+    const [alice, bob] = [await tokenFor('alice@example.com'), await tokenFor('bob@example.com')];
+    const golemOf = (token: string) => `${ws}/golem/v1/connect/doc-owned?token=${token}`;
+    const first = await connect(golemOf(alice));
+    first.ws.close();
+    await first.closed;
+    await eventually(() => Promise.resolve(server.corral.relay.list()), (l) => !l.some((c) => c.key === 'golem-herder/doc-owned'));
+    expect(await refusedWith(golemOf(bob))).toBe(403);
+    // Without a token (auth off) a golem is nobody's: it may not take a claimed document either.
+    expect(await refusedWith(`${ws}/golem/v1/connect/doc-owned`)).toBe(403);
+    const minion = await connect(`${ws}/minion/v1/connect/doc-owned?type=visitor&token=${bob}`);
+    await send(minion, 'for alice’s golem');
+    const golem = await connect(golemOf(alice));
+    const hello = await golem.json();
+    expect(await refusedWith(`${ws}/golem/v1/connect-to/doc-owned/${hello.ID}?token=${bob}`)).toBe(404);
+    const link = await connect(`${ws}/golem/v1/connect-to/doc-owned/${hello.ID}?token=${alice}`);
+    expect((await link.next()).text).toBe('for alice’s golem');
+    golem.ws.close();
+    await minion.closed;
+  });
+
   it('refuse bad document ids, minion ids and query fields', async () => {
     const status = async (path: string) => (await fetch(`${root}${path}`)).status;
     expect(await status('/minion/v1/connect/has%20space')).toBe(400);

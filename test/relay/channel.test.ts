@@ -3,7 +3,7 @@
  * the buffer limit and then not read, and a slow receiver stops the sender being read.
  */
 import { describe, expect, it } from 'vitest';
-import { Relay, type EventFormat, type Frame, type RelayEnd } from '../../src/core/relay/index.js';
+import { MemoryClaims, Relay, type EventFormat, type Frame, type RelayEnd } from '../../src/core/relay/index.js';
 
 class FakeEnd implements RelayEnd {
   sent: Frame[] = [];
@@ -34,7 +34,7 @@ class FakeEnd implements RelayEnd {
 }
 
 const format: EventFormat = { host: (e) => JSON.stringify(e), peer: (e) => JSON.stringify(e) };
-const config = { peerWaitSeconds: 60, bufferFrames: 100, bufferBytes: 1 << 20, highWaterBytes: 4096, maxPeersPerChannel: 2 };
+const config = { peerWaitSeconds: 60, bufferFrames: 100, bufferBytes: 1 << 20, highWaterBytes: 4096, maxPeersPerChannel: 2, claimDays: 30 };
 const text = (s: string): Frame => ({ data: Buffer.from(s), binary: false });
 
 describe('relay channel', () => {
@@ -92,5 +92,22 @@ describe('relay channel', () => {
     a.closed();
     b.closed();
     expect(relay.list()).toEqual([]);
+  });
+
+  it('keeps a channel its first host claimed for that user, after the host leaves, until the claim lapses', async () => {
+    const claims = new MemoryClaims();
+    const relay = new Relay({ ...config, claimDays: 1 }, claims);
+    await relay.claimHost('c', 'alice');
+    const host = relay.openHost('c', 'alice', new FakeEnd(), format);
+    await expect(relay.claimHost('c', 'bob')).rejects.toMatchObject({ code: 'relay_channel_owned', status: 403 });
+    await expect(relay.claimHost('c', 'alice')).rejects.toMatchObject({ code: 'relay_host_connected', status: 409 });
+    host.closed();
+    await expect(relay.claimHost('c', 'bob')).rejects.toMatchObject({ code: 'relay_channel_owned' });
+    await expect(relay.claimHost('c', null)).rejects.toMatchObject({ code: 'relay_channel_owned' });
+    await relay.claimHost('c', 'alice');
+    // A day and a bit after alice last used it, the name is free again.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await claims.holder('c', Date.now() + 86_400_000, 86_400_000)).toBeNull();
+    expect(await claims.claim('c', 'bob', Date.now() + 86_400_000 + 1, 86_400_000)).toBe('bob');
   });
 });

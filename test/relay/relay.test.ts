@@ -2,8 +2,11 @@
  * The native relay, used as its docs say: a host on `WS /api/v1/relay/{channel}?role=host`,
  * typed peers, and the host's link per peer; frames both ways, text and binary kept.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createToken, createUser, login, startTestServer, type TestServer } from '../helpers/server.js';
+import { loadConfig } from '../../src/core/config.js';
+import { startServer } from '../../src/server.js';
 import { connect, refusedWith, send, type Client } from './ws-client.js';
 
 let server: TestServer;
@@ -96,12 +99,54 @@ describe('native relay', () => {
     expect(await refusedWith(`${base}?type=x`)).toBe(401);
     expect(await refusedWith(`${base}?role=host&token=not-a-jwt`)).toBe(401);
     const { host, peerId } = await paired(channel);
-    expect(await refusedWith(url(channel, 'role=host', bob))).toBe(409);
+    expect(await refusedWith(url(channel, 'role=host', bob))).toBe(403);
+    expect(await refusedWith(url(channel, 'role=host', alice))).toBe(409);
     expect(await refusedWith(url(channel, `role=link&peer=${peerId}`, bob))).toBe(404);
     expect(await refusedWith(url(channel, `role=link&peer=${peerId}`, alice))).toBe(409);
     expect(await refusedWith(url(channel, 'role=link&peer=00000000-0000-4000-8000-000000000000', alice))).toBe(404);
     expect(await refusedWith(url(fresh(), 'role=link&peer=00000000-0000-4000-8000-000000000000', alice))).toBe(404);
     host.ws.close();
+  });
+
+  it('keeps a channel its user’s after their host leaves: another user’s host is refused and never gets the next peer', async () => {
+    const channel = fresh();
+    const first = await connect(url(channel, 'role=host', alice));
+    first.ws.close();
+    await first.closed;
+    await vi.waitFor(() => expect(server.corral.relay.list().some((c) => c.key === `api/${channel}`)).toBe(false));
+    // The attack: bob takes the host side of alice's channel in the gap.
+    const refused = await api(server, bob, 'GET', `/api/v1/relay/${channel}?role=host`);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('relay_channel_owned');
+    const peer = await connect(url(channel, 'type=customer', bob));
+    await send(peer, 'for alice only');
+    expect(await refusedWith(url(channel, 'role=host', bob))).toBe(403);
+    // Bob cannot link with the waiting peer either; alice's host can and gets the frame.
+    const waiting = server.corral.relay.list().find((c) => c.key === `api/${channel}`)!.peers[0]!.id;
+    expect(await refusedWith(url(channel, `role=link&peer=${waiting}`, bob))).toBe(404);
+    const host = await connect(url(channel, 'role=host', alice));
+    expect(await host.json()).toMatchObject({ event: 'peer-connected', peer: waiting, type: 'customer' });
+    const link = await connect(url(channel, `role=link&peer=${waiting}`, alice));
+    expect((await link.next()).text).toBe('for alice only');
+    host.ws.close();
+    await peer.closed;
+  });
+
+  it('remembers who owns a channel across a restart', async () => {
+    const first = await startTestServer();
+    const carol = await createUser(first, 'carol');
+    const dave = await createUser(first, 'dave');
+    const at = (s: { url: string }, token: string) => `${s.url.replace(/^http/, 'ws')}/api/v1/relay/kept?role=host&token=${token}`;
+    (await connect(at(first, carol))).ws.close();
+    await first.stop({ keepData: true });
+    const again = await startServer(loadConfig({ flags: { host: '127.0.0.1', port: 0, logLevel: 'silent', data: first.data } }));
+    try {
+      expect(await refusedWith(at(again, dave))).toBe(403);
+      (await connect(at(again, carol))).ws.close();
+    } finally {
+      await again.close();
+      await rm(first.data, { recursive: true, force: true });
+    }
   });
 
   it('refuses a token without instances:write as host, but takes it as a peer', async () => {

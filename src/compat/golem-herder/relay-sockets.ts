@@ -42,7 +42,8 @@ export const relaySocketRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'g
       },
       preHandler: async (request) => {
         owners.set(request, await relayOwner(corral, request, settings));
-        relay.checkHost(channelOf((request.params as { id: string }).id));
+        // The document's channel belongs to the user whose golem first connected (docs/compat.md).
+        await relay.claimHost(channelOf((request.params as { id: string }).id), owners.get(request) ?? null);
       },
     },
     (socket: WebSocket, request) => {

@@ -81,13 +81,15 @@ export class Channel {
     };
   }
 
-  /** Throws unless `owner` could open the host side now (checked before a handshake). */
-  checkHost(): void {
-    if (this.host) throw errors.relayHostConnected(`channel "${this.key}" already has a host connected`);
+  /** Throws unless `owner` could open the host side now: 403 if another's host is connected, else 409. */
+  checkHost(owner: string | null): void {
+    if (!this.host) return;
+    if (this.hostOwner !== owner) throw errors.relayChannelOwned('this relay channel belongs to another user');
+    throw errors.relayHostConnected(`channel "${this.key}" already has a host connected`);
   }
 
   openHost(owner: string | null, end: RelayEnd, format: EventFormat): RelaySession {
-    this.checkHost();
+    this.checkHost(owner);
     const host = new Host(end, format);
     this.host = host;
     this.hostOwner = owner;

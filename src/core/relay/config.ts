@@ -15,6 +15,12 @@ export const RelayConfigSchema = Type.Object(
     /** Bytes in flight from one side to the other before the sending side stops being read. */
     highWaterBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
     maxPeersPerChannel: Type.Integer({ minimum: 1, default: 256 }),
+    /**
+     * A channel belongs to the user whose host first claimed it. The claim lapses this many days
+     * after that user's host last connected or left (0: never); only then may another user's host
+     * claim the name.
+     */
+    claimDays: Type.Number({ minimum: 0, default: 30 }),
   },
   { additionalProperties: false, default: {} },
 );

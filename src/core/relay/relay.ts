@@ -6,21 +6,49 @@
 import { errors } from '../errors.js';
 import type { RelayConfig } from './config.js';
 import { Channel } from './channel.js';
+import { MemoryClaims, type ChannelClaims } from './claims.js';
 import { CLOSE, type EventFormat, type RelayEnd, type RelaySession } from './ends.js';
+
+const DAY_MS = 24 * 3600 * 1000;
 
 export class Relay {
   private readonly channels = new Map<string, Channel>();
 
-  constructor(private readonly config: RelayConfig) {}
+  constructor(
+    private readonly config: RelayConfig,
+    /** Who owns which channel (the store, so a restart forgets no claim). */
+    private readonly claims: ChannelClaims = new MemoryClaims(),
+  ) {}
 
-  /** Throws (409) when the channel already has a host; for a check before the handshake. */
-  checkHost(key: string): void {
-    this.channels.get(key)?.checkHost();
+  /**
+   * Before a host's handshake: claims the channel for `owner`, or throws 403 when it belongs to
+   * another user (see claims.ts) and 409 when the owner's host is already connected. An anonymous
+   * host (null: golem-herder with auth off) claims nothing and may only host an unclaimed channel.
+   */
+  async claimHost(key: string, owner: string | null): Promise<void> {
+    this.channels.get(key)?.checkHost(owner);
+    const now = Date.now();
+    const lapseMs = this.config.claimDays * DAY_MS;
+    const holder = owner === null ? await this.claims.holder(key, now, lapseMs) : await this.claims.claim(key, owner, now, lapseMs);
+    if (holder !== null && holder !== owner) throw errors.relayChannelOwned('this relay channel belongs to another user');
+    // A host may have connected while the claim was written.
+    this.channels.get(key)?.checkHost(owner);
   }
 
-  /** The host's control connection; `owner` (a user id, or null for anyone) alone may link. */
+  /**
+   * The host's control connection, after claimHost; `owner` (a user id, or null for anyone)
+   * alone may link. When it leaves, the owner's claim counts as used: it lapses from then.
+   */
   openHost(key: string, owner: string | null, end: RelayEnd, format: EventFormat): RelaySession {
-    return this.within(key, (c) => c.openHost(owner, end, format));
+    const session = this.within(key, (c) => c.openHost(owner, end, format));
+    return {
+      received: (frame) => session.received(frame),
+      closed: () => {
+        session.closed();
+        // Best effort: a claim not marked here still lapses, only counted from the connect.
+        if (owner !== null) this.claims.touch(key, owner, Date.now()).catch(() => undefined);
+      },
+    };
   }
 
   /** Throws (404, 409) unless `owner` may link with `peerId` now. */

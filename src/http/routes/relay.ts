@@ -3,7 +3,9 @@
  * (`?role=host`, hears `peer-connected` and `peer-disconnected` events as JSON), any number of
  * typed peers (`?type=T`, the default role) and, per peer, the host's side of the pairing
  * (`?role=link&peer=ID`). Frames pass between a peer and its link as they came, text or binary.
- * Refusals (409 a host is connected, 404 no such peer, 429 full) come before the handshake.
+ * A channel belongs to the user whose host first claimed it: other users' hosts get 403.
+ * Refusals (403 not yours, 409 a host is connected, 404 no such peer, 429 full) come before
+ * the handshake.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -58,7 +60,7 @@ const NATIVE_EVENTS: EventFormat = {
 const channelKey = (name: string) => `api/${name}`;
 
 const Params = Type.Object({
-  channel: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'any name; the first host claims it while connected' }),
+  channel: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'any name; the first host claims it for its user' }),
 });
 const Query = Type.Object(
   {
@@ -102,7 +104,7 @@ export const relayRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
           return;
         }
         const { user } = requireScope(request, 'instances:write');
-        if (q.role === 'host') relay.checkHost(key);
+        if (q.role === 'host') await relay.claimHost(key, user.id);
         else relay.checkLink(key, user.id, q.peer!);
       },
     },

@@ -23,6 +23,8 @@ import * as jobs from './200_jobs.js';
 import * as smartmob from './600_smartmob.js';
 import * as ledger from './300_ledger.js';
 import * as cluster from './500_cluster.js';
+import * as relayClaims from './840_relay_claims.js';
+import * as writeProbe from './850_write_probe.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -32,4 +34,6 @@ export const migrations: Record<string, Migration> = {
   '600_smartmob': smartmob,
   '300_ledger': ledger,
   '500_cluster': cluster,
+  '840_relay_claims': relayClaims,
+  '850_write_probe': writeProbe,
 };
