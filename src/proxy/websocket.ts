@@ -19,12 +19,22 @@ export function openTunnel(
   req: IncomingMessage,
   client: Duplex,
   head: Buffer,
-  target: { host: string; port: number; socketPath?: string; path: string; headers: string[]; connectTimeoutMs: number },
+  target: {
+    host: string;
+    port: number;
+    socketPath?: string;
+    path: string;
+    headers: string[];
+    connectTimeoutMs: number;
+    /** After connecting, how long the upstream may take to answer the handshake (504 past it). */
+    answerTimeoutMs?: number;
+  },
   onTraffic: () => void,
 ): Tunnel {
   const upstream = net.connect(target.socketPath ? { path: target.socketPath } : { host: target.host, port: target.port });
   upstream.setNoDelay(true);
-  const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), target.connectTimeoutMs);
+  let timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), target.connectTimeoutMs);
+  let answered = false;
   let lines = `${req.method} ${target.path} HTTP/1.1\r\n`;
   for (let i = 0; i < target.headers.length; i += 2) lines += `${target.headers[i]}: ${target.headers[i + 1]}\r\n`;
   lines += '\r\n';
@@ -32,6 +42,19 @@ export function openTunnel(
   upstream.once('connect', () => {
     connected = true;
     clearTimeout(timer);
+    // A stopped process still has its connections accepted by the kernel: without an answer
+    // deadline the client would wait for it forever.
+    if (target.answerTimeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        if (answered || client.destroyed) return;
+        rejectUpgrade(client, 504, 'Gateway Timeout');
+        upstream.destroy();
+      }, target.answerTimeoutMs);
+      upstream.once('data', () => {
+        answered = true;
+        clearTimeout(timer);
+      });
+    }
     upstream.write(lines);
     if (head.length) upstream.write(head);
     upstream.pipe(client);

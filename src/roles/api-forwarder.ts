@@ -44,7 +44,7 @@ export class ApiForwarder {
 
   constructor(
     private readonly client: ManagerClient,
-    private readonly opts: { secret: string; tls: boolean; connectTimeoutMs: number; log: Logger },
+    private readonly opts: { secret: string; tls: boolean; connectTimeoutMs: number; answerTimeoutMs: number; log: Logger },
   ) {}
 
   /** Takes `/api/…` requests off `server` before fastify sees them. */
@@ -75,7 +75,13 @@ export class ApiForwarder {
       req,
       socket,
       head,
-      { ...a, path: req.url, headers: managerHeaders(req, this.opts.tls, true, this.opts.secret), connectTimeoutMs: this.opts.connectTimeoutMs },
+      {
+        ...a,
+        path: req.url,
+        headers: managerHeaders(req, this.opts.tls, true, this.opts.secret),
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        answerTimeoutMs: this.opts.answerTimeoutMs,
+      },
       () => undefined,
     );
     this.tunnels.add(t);

@@ -41,14 +41,15 @@ export function setUpRole(app: FastifyInstance, corral: Corral): { targets?: Pro
   const { config } = corral;
   if (config.role === 'manager') trustProxiedAddress(app, config.cluster.internalSecret);
   if (config.role !== 'proxy') return {};
+  const timeouts = { connectTimeoutMs: config.proxy.connectTimeoutSeconds * 1000, answerTimeoutMs: config.cluster.managerTimeoutSeconds * 1000 };
   const client = new ManagerClient(parseManagerUrl(config.cluster.managerUrl!), config.cluster.internalSecret, {
     connections: config.proxy.maxConnectionsPerUpstream,
-    connectTimeoutMs: config.proxy.connectTimeoutSeconds * 1000,
+    ...timeouts,
   });
   const forwarder = new ApiForwarder(client, {
     secret: config.cluster.internalSecret ?? '',
     tls: !!config.tls,
-    connectTimeoutMs: config.proxy.connectTimeoutSeconds * 1000,
+    ...timeouts,
     log: corral.log,
   });
   forwarder.intercept(app.server);

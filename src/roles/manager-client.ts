@@ -32,14 +32,18 @@ export class ManagerClient {
   constructor(
     readonly address: ManagerAddress,
     private readonly secret: string | undefined,
-    opts: { connections: number; connectTimeoutMs: number },
+    private readonly opts: { connections: number; connectTimeoutMs: number; answerTimeoutMs: number },
   ) {
     const origin = address.socketPath ? 'http://localhost' : `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     this.pool = new Pool(origin, {
       ...(address.socketPath && { socketPath: address.socketPath }),
       connections: opts.connections,
       connectTimeout: opts.connectTimeoutMs,
-      bodyTimeout: 0, // the API streams logs and events
+      // A stopped or partitioned manager still accepts connections (the kernel does): without
+      // an answer deadline every request would wait for it. Streams (logs, events) send their
+      // headers at once, so only their bodies may go quiet.
+      headersTimeout: opts.answerTimeoutMs,
+      bodyTimeout: 0,
       keepAliveTimeout: 10_000,
     });
   }
@@ -55,6 +59,7 @@ export class ManagerClient {
       path: `${INTERNAL_PREFIX}${path}`,
       headers: this.internalHeaders(body !== undefined),
       body: body === undefined ? undefined : JSON.stringify(body),
+      bodyTimeout: this.opts.answerTimeoutMs,
     });
     const text = await res.body.text();
     return { status: res.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
@@ -84,17 +89,42 @@ export class ManagerClient {
 const fail = (what: string, r: { status: number; body: unknown }) =>
   new Error(`manager: ${what} answered ${r.status} ${JSON.stringify(r.body)}`);
 
-/** The proxy's targets, looked up on the manager. */
+/** Routes kept for when the manager does not answer; the oldest go first past this many. */
+const KNOWN_ROUTES = 10_000;
+
+/**
+ * The proxy's targets, looked up on the manager. The last answer for each instance is kept:
+ * when the manager fails or does not answer in time, requests go on to where the instance
+ * was (it keeps running without its manager), instead of waiting or failing with it.
+ */
 export function managerTargets(client: ManagerClient, log: Logger): ProxyTargets {
   const action = (name: 'start' | 'stop') => async (t: Pick<ProxyTarget, 'instanceId' | 'ownerId'>) => {
     const r = await client.call('POST', `/instances/${encodeURIComponent(t.instanceId)}/${name}`, { ownerId: t.ownerId });
     if (r.status !== 204) throw fail(name, r);
   };
+  const known = new Map<string, ProxyTarget | undefined>();
+  const remember = (key: string, t: ProxyTarget | undefined) => {
+    known.delete(key);
+    known.set(key, t);
+    if (known.size > KNOWN_ROUTES) known.delete(known.keys().next().value!);
+  };
   return {
     async resolve(owner, instance) {
-      const r = await client.call('GET', `/targets/${encodeURIComponent(owner)}/${encodeURIComponent(instance)}`);
-      if (r.status === 404 || r.status === 400) return undefined;
+      const key = `${owner}/${instance}`;
+      let r: { status: number; body: unknown };
+      try {
+        r = await client.call('GET', `/targets/${encodeURIComponent(owner)}/${encodeURIComponent(instance)}`);
+      } catch (e) {
+        if (!known.has(key)) throw e;
+        log.warn({ err: e, instance: key }, 'the manager did not answer a route lookup; using the last known route');
+        return known.get(key);
+      }
+      if (r.status === 404 || r.status === 400) {
+        remember(key, undefined);
+        return undefined;
+      }
       if (r.status !== 200) throw fail('lookup', r);
+      remember(key, r.body as ProxyTarget);
       return r.body as ProxyTarget;
     },
     start: action('start'),

@@ -32,6 +32,12 @@ export const ClusterConfigSchema = Type.Object(
       Type.String({ minLength: 16, secret: true, description: 'shared by proxy and manager: authenticates the proxy to the manager' }),
     ),
     socket: Type.Optional(Type.String({ description: 'listen on this unix socket instead of host:port (mode 0660)' })),
+    managerTimeoutSeconds: Type.Number({
+      exclusiveMinimum: 0,
+      default: 10,
+      description:
+        "role proxy: how long to wait for the manager's answer (its response headers) before 504 manager_timeout; a frozen manager never hangs the proxy",
+    }),
     leaseSeconds: Type.Number({
       exclusiveMinimum: 0,
       default: 15,
