@@ -39,6 +39,29 @@ describe('quotas', () => {
     expect(mine.body).toMatchObject({ user: 'quin', quotas: { instances: 2, runningInstances: 1 }, use: { instances: 2, runningInstances: 0 } });
   }, 30_000);
 
+  it('does not count an instance that failed for good towards runningInstances, but counts one in backoff', async () => {
+    const { token } = await userWithCredits(server, 'crashy', 0);
+    const crash = await createInstance(server, token, { name: 'crash', command: ['sh', '-c', 'exit 3'], restart: 'never', limits: { memoryBytes: 64 * MiB } });
+    await waitForState(server, token, crash.id, 'failed');
+    const failed = await api(server, token, 'GET', `/api/v1/instances/${crash.id}`);
+    expect(failed.body).toMatchObject({ desiredState: 'running', state: 'failed' });
+    expect((await api(server, token, 'GET', '/api/v1/quotas')).body.use).toMatchObject({ instances: 1, runningInstances: 0, memoryBytes: 0 });
+    // The quota is 1: a new start is allowed, since the failed one runs nothing.
+    const live = await createInstance(server, token, { name: 'live', command: ['sleep', '600'], limits: { memoryBytes: 64 * MiB } });
+    expect((await api(server, token, 'GET', '/api/v1/quotas')).body.use.runningInstances).toBe(1);
+    // Starting the failed one again would make two; the message names the real number.
+    const again = await api(server, token, 'POST', `/api/v1/instances/${crash.id}/start`);
+    expectQuota(again, 403, 'runningInstances', 1);
+    expect(again.body.error.message).toContain('you already have 1 running instance');
+    await api(server, token, 'DELETE', `/api/v1/instances/${live.id}`);
+    // One that crash-loops (backoff) will start again by itself: it keeps its place.
+    const loop = await createInstance(server, token, { name: 'loop', command: ['sh', '-c', 'exit 3'], restart: 'always', limits: { memoryBytes: 64 * MiB } });
+    await waitForState(server, token, loop.id, 'backoff');
+    expect((await api(server, token, 'GET', '/api/v1/quotas')).body.use.runningInstances).toBe(1);
+    await api(server, token, 'DELETE', `/api/v1/instances/${loop.id}`);
+    await api(server, token, 'DELETE', `/api/v1/instances/${crash.id}`);
+  }, 30_000);
+
   it('holds under concurrent creates: exactly the quota succeeds', async () => {
     const { token } = await userWithCredits(server, 'race', 0);
     expect((await api(server, server.adminToken, 'PATCH', '/api/v1/users/race/quotas', { runningInstances: 0 })).status).toBe(200);

@@ -35,6 +35,15 @@ export type QuotaUse = Record<QuotaName, number>;
 
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
+/**
+ * Whether an instance holds a place against `runningInstances` (and its memory against
+ * `memoryBytes`): it is meant to run and has not ended for good. One that runs, is starting or
+ * waits in `backoff` to start again counts (it will run again by itself); one that `exited` or
+ * `failed` and will not be restarted does not, though its desired state is still `running`.
+ */
+const ENDED: ReadonlySet<InstanceRecord['state']> = new Set(['exited', 'failed']);
+export const holdsRunningPlace = (r: InstanceRecord): boolean => r.desiredState === 'running' && !ENDED.has(r.state);
+
 export class QuotaService {
   constructor(
     private readonly store: Store,
@@ -61,7 +70,7 @@ export class QuotaService {
   /** Instances, running instances and their memory (the jobs count is the caller's). */
   async use(userId: string, concurrentJobs: number): Promise<QuotaUse> {
     const mine = await this.instancesOf(userId);
-    const running = mine.filter((r) => r.desiredState === 'running');
+    const running = mine.filter(holdsRunningPlace);
     return {
       instances: mine.length,
       runningInstances: running.length,
@@ -78,7 +87,7 @@ export class QuotaService {
       throw errors.quotaExceeded('instances', q.instances, `quota "instances" is ${q.instances}: you already have ${plural(others.length, 'instance')}`);
     }
     if (!opts.start) return;
-    const running = others.filter((r) => r.desiredState === 'running');
+    const running = others.filter(holdsRunningPlace);
     if (q.runningInstances && running.length >= q.runningInstances) {
       throw errors.quotaExceeded(
         'runningInstances',
