@@ -9,6 +9,7 @@
  */
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { GolemHerderSettings } from './golem-herder/config.js';
+import { NulFreeString, SOURCE_URL } from '../core/instances/spec.js';
 
 /** The adapters, in the order they are started; each is a key of `compat`. */
 export const COMPAT_ADAPTER_NAMES = ['smartmobAgent', 'golemHerder', 'pixelatedProxy', 'pixelatedManager'] as const;
@@ -54,11 +55,11 @@ export const SmartmobSettings = {
 export const PixelatedAgentConfigSchema = Type.Object(
   {
     instance: Type.String({ default: 'agent', pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: "name of each user's agent instance" }),
-    shell: Type.Optional(Type.String({ minLength: 1, description: 'the agent command (sh -c); it listens on $PORT' })),
-    command: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'the agent argv; it listens on $PORT' })),
-    sourceUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'or: a Procfile app archive' })),
+    shell: Type.Optional(NulFreeString({ minLength: 1, description: 'the agent command (sh -c); it listens on $PORT' })),
+    command: Type.Optional(Type.Array(NulFreeString(), { minItems: 1, description: 'the agent argv; it listens on $PORT' })),
+    sourceUrl: Type.Optional(Type.String({ pattern: SOURCE_URL, description: 'or: a Procfile app archive' })),
     process: Type.Optional(Type.String({ description: 'Procfile process type of sourceUrl (default web)' })),
-    env: Type.Record(Type.String(), Type.String(), { default: {} }),
+    env: Type.Record(Type.String(), NulFreeString(), { default: {} }),
     readyTimeoutSeconds: Type.Integer({ minimum: 1, default: 60, description: 'how long login waits for the agent to answer' }),
     stopOnLogout: Type.Boolean({ default: false, description: "stop the user's agent when they log out" }),
     credentialsOnStdin: Type.Boolean({

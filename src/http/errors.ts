@@ -2,7 +2,9 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { isDiskFull } from '../core/disk-full.js';
 import { CorralError, errors, isCorralError } from '../core/errors.js';
+import { NO_NUL } from '../core/instances/spec.js';
 
 export function toCorralError(e: unknown): CorralError {
   if (isCorralError(e)) return e;
@@ -16,9 +18,12 @@ export function toCorralError(e: unknown): CorralError {
         ? `unknown field "${String((first.params as { additionalProperty?: string }).additionalProperty)}"`
         : first?.keyword === 'required'
           ? `missing field "${String((first.params as { missingProperty?: string }).missingProperty)}"`
-          : (first?.message ?? 'is invalid');
+          : first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === NO_NUL
+            ? 'must not contain NUL bytes'
+            : (first?.message ?? 'is invalid');
     return errors.validation(`${field}: ${extra}`);
   }
+  if (isDiskFull(err)) return errors.diskFull('the disk is full: nothing can be saved until an administrator frees space');
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return errors.bodyTooLarge('request body is too large');

@@ -3,6 +3,7 @@
  * names are the old agent's; `corral` is the one addition (the precise instance state).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { EnvSchema, SOURCE_URL } from '../../core/instances/spec.js';
 
 /** app and node become the slug `app.node`, which is a URL path segment: URL-safe names only. */
 const NamePart = Type.String({ pattern: '^[A-Za-z0-9_~-][A-Za-z0-9_.~-]{0,63}$', description: 'letters, digits, "_", "~", "-" and "."' });
@@ -12,13 +13,8 @@ export const CreateProcessSchema = Type.Object(
     app: NamePart,
     node: NamePart,
     process_type: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'a process type of the Procfile' }),
-    source_url: Type.String({ pattern: '^https?://', maxLength: 2048, description: 'tar, tar.gz or zip archive holding a Procfile' }),
-    env: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 65536 }), {
-        maxProperties: 256,
-        additionalProperties: false,
-      }),
-    ),
+    source_url: Type.String({ pattern: SOURCE_URL, maxLength: 2048, description: 'tar, tar.gz or zip archive holding a Procfile' }),
+    env: Type.Optional(EnvSchema),
   },
   { additionalProperties: false },
 );

@@ -2,7 +2,21 @@
  * The instance spec and the instance document: one TypeBox schema per payload, shared by
  * the HTTP routes (validation, OpenAPI) and core (types).
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type StringOptions } from '@sinclair/typebox';
+
+/**
+ * Text that reaches a process (argv, env, a shell line) can never hold a NUL byte: the kernel
+ * would cut it there, or spawn fails. Such text is refused at the door (400 naming the field)
+ * rather than accepted and failing at start. One pattern, shared by every schema of such text.
+ */
+export const NO_NUL = '^[^\\u0000]*$';
+export const NulFreeString = (options: StringOptions = {}) => Type.String({ pattern: NO_NUL, ...options });
+
+/** Environment variables: names as a shell takes them, values without NUL bytes. */
+export const EnvSchema = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), NulFreeString({ maxLength: 65536 }), {
+  maxProperties: 256,
+  additionalProperties: false,
+});
 
 export const INSTANCE_NAME = '^[a-z0-9][a-z0-9-]{0,62}$';
 export const InstanceName = Type.String({
@@ -33,25 +47,23 @@ export const LimitsSpec = Type.Object(
   { additionalProperties: false },
 );
 
+/** An http(s) URL, without NUL bytes (see NO_NUL). */
+export const SOURCE_URL = '^https?://[^\\u0000]*$';
+
 /** Where a Procfile app comes from; uploads are given by multipart, not in the JSON spec. */
 const SourceUrl = Type.Object(
-  { url: Type.String({ pattern: '^https?://', maxLength: 2048, description: 'http(s) URL of a tar, tar.gz or zip archive' }) },
+  { url: Type.String({ pattern: SOURCE_URL, maxLength: 2048, description: 'http(s) URL of a tar, tar.gz or zip archive' }) },
   { additionalProperties: false },
 );
 
 /** The fields a user sets; `name` and exactly one of `command`, `shell`, `source`. */
 const specFields = {
   name: InstanceName,
-  command: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { minItems: 1, maxItems: 4096, description: 'argv' })),
-  shell: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'run with sh -c' })),
+  command: Type.Optional(Type.Array(NulFreeString({ maxLength: 65536 }), { minItems: 1, maxItems: 4096, description: 'argv' })),
+  shell: Type.Optional(NulFreeString({ minLength: 1, maxLength: 65536, description: 'run with sh -c' })),
   source: Type.Optional(SourceUrl),
   process: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Procfile process type, default "web"' })),
-  env: Type.Optional(
-    Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 65536 }), {
-      maxProperties: 256,
-      additionalProperties: false,
-    }),
-  ),
+  env: Type.Optional(EnvSchema),
   ports: Type.Optional(Type.Array(PortSpec, { maxItems: 16 })),
   limits: Type.Optional(LimitsSpec),
   restart: Type.Optional(Type.Union(RESTART_POLICIES.map((p) => Type.Literal(p)), { description: 'default "always"' })),

@@ -38,6 +38,8 @@ export function parseProcfile(text: string): Procfile {
   const entries: Procfile = [];
   const firstLine = new Map<string, number>();
   for (const { line, content } of logicalLines(text)) {
+    // A command or variable with a NUL byte could never be passed to a process.
+    if (content.includes('\0')) throw invalid(line, 'contains a NUL byte');
     const trimmed = content.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
     const colon = trimmed.indexOf(':');
