@@ -42,7 +42,13 @@ export const ConfigSchema = Type.Object(
       {
         sessionTtlSeconds: Seconds(7 * 24 * 3600, 'idle lifetime of a login session'),
         tokenTtlSeconds: Seconds(90 * 24 * 3600, 'default lifetime of a new token'),
-        loginMaxFailures: Type.Integer({ minimum: 1, default: 5 }),
+        loginMaxFailures: Type.Integer({ minimum: 1, default: 5, description: 'failed logins of one user from one address before a lock-out' }),
+        loginMaxFailuresPerAddress: Type.Optional(
+          Type.Integer({ minimum: 1, description: 'failed logins from one address, whatever the user, before a lock-out (default 4 × loginMaxFailures)' }),
+        ),
+        loginMaxFailuresPerUser: Type.Optional(
+          Type.Integer({ minimum: 1, description: 'failed logins of one user, whatever the address, before a lock-out (default 4 × loginMaxFailures)' }),
+        ),
         loginLockSeconds: Seconds(60, 'first lock-out after too many failed logins; doubles each time'),
       },
       { additionalProperties: false, default: {} },

@@ -55,6 +55,8 @@ export const errors = {
   tokenNotFound: (id: string) => new CorralError('token_not_found', 404, `no token with id "${id}"`),
   tokenNameExists: (name: string) => new CorralError('token_exists', 409, `a token named "${name}" already exists`),
   lastAdmin: make('last_admin', 409),
+  /** A new password that is common, breached, or names the account (core/accounts/password-policy.ts). */
+  weakPassword: make('weak_password', 400),
 
   // --- capacity, credits and quotas
   busy: (retryAfterSeconds: number, message: string) =>

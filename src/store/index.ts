@@ -5,6 +5,7 @@ import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
 import { LedgerStore } from './ledger.js';
+import { LoginThrottleStore } from './login-throttle.js';
 import { QuotaStore } from './quotas.js';
 import { RelayClaimStore } from './relay-claims.js';
 import { ProxyStore } from './proxy.js';
@@ -24,6 +25,7 @@ export class Store {
   readonly leases: LeaseStore;
   readonly ledger: LedgerStore;
   readonly quotas: QuotaStore;
+  readonly loginThrottle: LoginThrottleStore;
   readonly relayClaims: RelayClaimStore;
 
   private constructor(readonly db: Db) {
@@ -37,6 +39,7 @@ export class Store {
     this.leases = new LeaseStore(db);
     this.ledger = new LedgerStore(db);
     this.quotas = new QuotaStore(db);
+    this.loginThrottle = new LoginThrottleStore(db);
     this.relayClaims = new RelayClaimStore(db);
   }
 

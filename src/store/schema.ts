@@ -2,6 +2,7 @@ import type { JobsTable } from './jobs.js';
 import type { SmartmobProcessesTable } from './smartmob.js';
 import type { LedgerTable, MeterMarksTable } from './ledger.js';
 import type { UserQuotasTable } from './quotas.js';
+import type { LoginThrottleTable } from './login-throttle.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
 
@@ -92,6 +93,7 @@ export interface Database {
   ledger: LedgerTable;
   meter_marks: MeterMarksTable;
   user_quotas: UserQuotasTable;
+  login_throttle: LoginThrottleTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;
 }

@@ -20,8 +20,11 @@ export class SessionStore {
     await this.db.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
   }
 
-  async deleteForUser(userId: string): Promise<void> {
-    await this.db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  /** Ends every session of the user, except `exceptHash` (the one asking) when given. */
+  async deleteForUser(userId: string, exceptHash?: string): Promise<void> {
+    let q = this.db.deleteFrom('sessions').where('user_id', '=', userId);
+    if (exceptHash !== undefined) q = q.where('id_hash', '!=', exceptHash);
+    await q.execute();
   }
 
   async deleteExpired(now: number): Promise<void> {

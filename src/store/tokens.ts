@@ -69,6 +69,13 @@ export class TokenStore {
     await this.db.updateTable('tokens').set({ revoked_at: Date.now() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
   }
 
+  /** Revokes every live token of the user, except `exceptId` (the one asking) when given. */
+  async revokeForUser(userId: string, exceptId?: string): Promise<void> {
+    let q = this.db.updateTable('tokens').set({ revoked_at: Date.now() }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (exceptId !== undefined) q = q.where('id', '!=', exceptId);
+    await q.execute();
+  }
+
   async touch(id: string, at: number): Promise<void> {
     await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }

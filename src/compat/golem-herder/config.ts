@@ -13,6 +13,11 @@ export const GolemHerderSettings = {
     Type.String({ minLength: 8, secret: true, description: 'password of POST /token/v1/generate (absent: 405)' }),
   ),
   defaultCredits: Type.Integer({ minimum: 0, default: 30000, description: 'credits of a generated token that names none' }),
+  maxTokenCredits: Type.Integer({
+    minimum: 0,
+    default: 1_000_000,
+    description: 'most credits a generated token may carry; more is refused with 400 (a leaked token password must not mint a fortune)',
+  }),
   tokenTtlSeconds: Type.Integer({ minimum: 60, default: 365 * 24 * 3600, description: 'lifetime of a generated token' }),
   creditsPerSecond: Type.Number({ minimum: 0, default: 1, description: 'what a running daemon costs' }),
   minionTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'time limit of a controlled minion (at most jobs.maxTimeoutSeconds)' }),

@@ -1,7 +1,8 @@
 /**
  * golem-herder tokens are corral tokens: made for the email's user (owners.ts) with the
  * scopes daemons, minions and the proxy need, carrying the credits that top up that user
- * once, on first use (src/core/credits). `POST /token/v1/generate` needs the token password;
+ * once, on first use (src/core/credits), at most `maxTokenCredits`. `POST /token/v1/generate`
+ * needs the token password, guessed at no faster than a login (the same throttle);
  * `GET /token/v1/inspect/{token}` shows the email and its balance.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -30,6 +31,13 @@ type Settings = CompatPluginOptions<'golemHerder'>['settings'];
 
 /** A token for `email` carrying `credits` (what POST /token/v1/generate and `corral token -e` make). */
 export async function generateToken(corral: Corral, settings: Settings, email: string, credits = settings.defaultCredits) {
+  // Refused rather than clamped: an old client shows the error, where a smaller balance
+  // than it asked for would surprise it later.
+  if (credits > settings.maxTokenCredits) {
+    throw errors.validation(`credits: at most ${settings.maxTokenCredits} (compat.golemHerder.maxTokenCredits)`, {
+      details: { field: 'credits', limit: settings.maxTokenCredits },
+    });
+  }
   const user = await userForEmail(corral, email);
   const { token } = await corral.accounts.tokens.create(user, {
     name: tokenNameFor(email),
@@ -61,18 +69,22 @@ export async function inspectToken(corral: Corral, token: string) {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** What the login throttle counts guesses at the token password under (no user name has a ':'). */
+export const TOKEN_PASSWORD_SUBJECT = 'golem-herder:token-password';
+
 export const tokenRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemHerder'>> = async (app, { corral, settings }) => {
   app.post(
     '/token/v1/generate',
     { schema: { summary: 'golem-herder: a token for an email, with credits (needs the token password)', tags: ['golem-herder'] } },
     async (request) => {
       if (!settings.tokenPassword) throw errors.methodNotAllowed('token generation is off: no compat.golemHerder.tokenPassword is configured');
+      const expected = digest(settings.tokenPassword);
       const fields = formFields(request);
       const password = fields.password;
+      if (typeof password !== 'string') throw errors.badCredentials('wrong token password');
       // Compared as digests: equal length, constant time, whatever was sent.
-      if (typeof password !== 'string' || !timingSafeEqual(digest(password), digest(settings.tokenPassword))) {
-        throw errors.badCredentials('wrong token password');
-      }
+      const ok = await corral.accounts.throttle.attempt(TOKEN_PASSWORD_SUBJECT, request.ip, async () => timingSafeEqual(digest(password), expected));
+      if (!ok) throw errors.badCredentials('wrong token password');
       onlyFields(fields, ['email', 'credits', 'password']);
       const { email, credits } = checkFields(GenerateFields, fields);
       return generateToken(corral, settings, email, credits);

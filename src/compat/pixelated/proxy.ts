@@ -15,6 +15,7 @@ import { isCorralError } from '../../core/errors.js';
 import type { InstanceState } from '../../core/instances/index.js';
 import { ACTIVE_STATES } from '../../core/instances/states.js';
 import { safeNext } from '../../http/routes/login.js';
+import { isSameOriginRequest } from '../../http/same-origin.js';
 import { clearSessionCookie, setSessionCookie } from '../../http/session-cookie.js';
 import { presentedCredential } from '../../proxy/identity.js';
 import { answers, loginFormPage, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
@@ -50,7 +51,7 @@ export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixe
   app.post('/auth/login', { schema: { hide: true, body: LoginForm }, config: { csrf: false } }, async (request, reply) => {
     const next = safeNext(request.body.next ?? `${prefix}/`);
     // Login CSRF: a browser posting from another site says so in Origin.
-    if (!sameOrigin(request)) return renderLogin(reply, next, 'This form must be sent from this site.', 403);
+    if (!isSameOriginRequest(request, config.publicUrl)) return renderLogin(reply, next, 'This form must be sent from this site.', 403);
     let user;
     try {
       user = await accounts.users.verifyLogin(request.body.username, request.body.password, request.ip);
@@ -89,17 +90,6 @@ export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixe
   app.get('/auth/logout', { schema: { hide: true } }, logout);
   app.post('/auth/logout', { schema: { hide: true }, config: { csrf: false } }, logout);
 };
-
-/** Refuses a form posted from another origin (browsers send Origin on cross-site POSTs). */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Takes every request and upgrade under `prefix`, except `/auth/…`, off the server before

@@ -12,15 +12,24 @@ export class Accounts {
     readonly users: UserService,
     readonly sessions: SessionService,
     readonly tokens: TokenService,
+    /** Every password check goes through it (golem-herder's token password too). */
+    readonly throttle: LoginThrottle,
   ) {}
 
   static async open(config: Config, store: Store): Promise<Accounts> {
     const key = await loadSigningKey(config.data);
-    const throttle = new LoginThrottle(config.auth.loginMaxFailures, config.auth.loginLockSeconds);
+    const { loginMaxFailures, loginMaxFailuresPerAddress, loginMaxFailuresPerUser, loginLockSeconds } = config.auth;
+    const throttle = new LoginThrottle(store.loginThrottle, {
+      perPair: loginMaxFailures,
+      perAddress: loginMaxFailuresPerAddress ?? 4 * loginMaxFailures,
+      perSubject: loginMaxFailuresPerUser ?? 4 * loginMaxFailures,
+      lockSeconds: loginLockSeconds,
+    });
     return new Accounts(
       new UserService(store, throttle),
       new SessionService(store, config.auth.sessionTtlSeconds),
       new TokenService(store, key, config.auth.tokenTtlSeconds),
+      throttle,
     );
   }
 }

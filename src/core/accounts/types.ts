@@ -3,8 +3,12 @@ import { Type, type Static } from '@sinclair/typebox';
 export const ROLES = ['admin', 'user'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Every scope a token can carry. `admin:*` and `metrics:read` are only for admins. */
+/**
+ * Every scope a token can carry. `admin:*` and `metrics:read` are only for admins.
+ * `account:write`: change the account itself (its password); a session always may.
+ */
 export const SCOPES = [
+  'account:write',
   'admin:read',
   'admin:write',
   'instances:read',

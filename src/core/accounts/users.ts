@@ -1,10 +1,18 @@
-/** Users: creation, the first admin, password checks with throttling, role and password changes. */
+/**
+ * Users: creation, the first admin, password checks with throttling, role and password
+ * changes. Every new password passes the password policy; every password check goes
+ * through the login throttle; a changed password ends the user's other sessions and tokens.
+ */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Store } from '../../store/index.js';
 import { errors } from '../errors.js';
+import { checkNewPassword, passwordProblem } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './throttle.js';
-import type { Role, User } from './types.js';
+import type { Principal, Role, User } from './types.js';
+
+/** The credential making a change: it keeps working when the change ends the others. */
+export type Caller = Principal['via'];
 
 export class UserService {
   constructor(
@@ -14,6 +22,7 @@ export class UserService {
 
   async create(req: { name: string; password: string; role?: Role | undefined; credits?: number | undefined }): Promise<User> {
     if (await this.store.users.byName(req.name)) throw errors.userExists(req.name);
+    await checkNewPassword(req.password, req.name);
     const user = await this.store.users.insert({
       id: randomUUID(),
       name: req.name,
@@ -33,6 +42,8 @@ export class UserService {
    */
   async ensureAdmin(password: string | undefined): Promise<{ generatedPassword?: string } | undefined> {
     if ((await this.store.users.countAdmins()) > 0) return undefined;
+    const problem = password && (await passwordProblem(password, 'admin'));
+    if (problem) throw errors.config(`adminPassword (CORRAL_ADMIN_PASSWORD) ${problem}`);
     const generated = password ? undefined : randomBytes(18).toString('base64url');
     const existing = await this.store.users.byName('admin');
     if (existing) {
@@ -43,15 +54,14 @@ export class UserService {
     return generated ? { generatedPassword: generated } : {};
   }
 
-  /** Checks a name and password; throttled per name and per client address. */
+  /** Checks a name and password from `address`; throttled (see throttle.ts), 429 when locked. */
   async verifyLogin(name: string, password: string, address: string): Promise<User> {
-    this.throttle.check(name, address);
-    const found = await this.store.users.byName(name);
-    if (!(await verifyPassword(found?.passwordHash, password)) || !found) {
-      this.throttle.failed(name, address);
-      throw errors.badCredentials('wrong user name or password');
-    }
-    this.throttle.succeeded(name);
+    let found: Awaited<ReturnType<Store['users']['byName']>>;
+    const ok = await this.throttle.attempt(`login:${name}`, address, async () => {
+      found = await this.store.users.byName(name);
+      return verifyPassword(found?.passwordHash, password);
+    });
+    if (!ok || !found) throw errors.badCredentials('wrong user name or password');
     const { passwordHash: _, ...user } = found;
     return user;
   }
@@ -67,32 +77,45 @@ export class UserService {
     return user;
   }
 
-  async update(name: string, patch: { role?: Role | undefined; password?: string | undefined }): Promise<User> {
+  /** An admin's change; `by` is the admin's own credential (kept if they reset themselves). */
+  async update(name: string, patch: { role?: Role | undefined; password?: string | undefined }, by?: { user: User; via: Caller }): Promise<User> {
     const user = await this.get(name);
     if (patch.role === 'user' && user.role === 'admin' && (await this.store.users.countAdmins()) <= 1) {
       throw errors.lastAdmin('cannot demote the last admin');
     }
+    if (patch.password) await checkNewPassword(patch.password, user.name);
     await this.store.users.update(user.id, {
       ...(patch.role && { role: patch.role }),
       ...(patch.password && { passwordHash: await hashPassword(patch.password) }),
     });
-    // A password reset is often because the old one leaked: its login sessions end too.
-    if (patch.password) await this.store.sessions.deleteForUser(user.id);
+    if (patch.password) await this.endOtherCredentials(user, by?.user.id === user.id ? by.via : undefined);
     return this.get(name);
   }
 
   /**
    * A user changing their own password must give the current one; wrong guesses count
-   * towards the same lock-out as failed logins, so a stolen token cannot brute-force it.
+   * towards the same lock-out as failed logins from `address`, so a stolen token cannot
+   * brute-force it. The caller's own session or token keeps working; every other one ends.
    */
-  async changeOwnPassword(user: User, current: string, next: string): Promise<void> {
-    this.throttle.check(user.name);
-    const found = await this.store.users.byName(user.name);
-    if (!(await verifyPassword(found?.passwordHash, current))) {
-      this.throttle.failed(user.name);
-      throw errors.badCredentials('current password is wrong');
-    }
+  async changeOwnPassword(user: User, current: string, next: string, caller: { address: string; via: Caller }): Promise<void> {
+    await checkNewPassword(next, user.name);
+    const ok = await this.throttle.attempt(`login:${user.name}`, caller.address, async () => {
+      const found = await this.store.users.byName(user.name);
+      return verifyPassword(found?.passwordHash, current);
+    });
+    if (!ok) throw errors.badCredentials('current password is wrong');
     await this.store.users.update(user.id, { passwordHash: await hashPassword(next) });
+    await this.endOtherCredentials(user, caller.via);
+  }
+
+  /**
+   * A password is changed because the old one may have leaked: whoever held it may have
+   * logged in or made tokens with it. Every session and token of the user ends, except
+   * the credential making the change (when it is the user's own).
+   */
+  private async endOtherCredentials(user: User, keep: Caller | undefined): Promise<void> {
+    await this.store.sessions.deleteForUser(user.id, keep?.kind === 'session' ? keep.sessionHash : undefined);
+    await this.store.tokens.revokeForUser(user.id, keep?.kind === 'token' ? keep.tokenId : undefined);
   }
 
   async delete(name: string): Promise<void> {

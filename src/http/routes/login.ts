@@ -13,6 +13,7 @@ import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
 import { loginFormPage } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
+import { isSameOriginRequest } from '../same-origin.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 const CSRF_COOKIE = 'corral_csrf';
@@ -71,6 +72,9 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
   app.post('/login', { schema: { hide: true, body: LoginForm }, config: { csrf: false } }, async (request, reply) => {
     const { name, password, _csrf } = request.body;
     const next = safeNext(request.body.next, baseDomain);
+    // Login CSRF: the double-submit cookie alone is not enough against a page on an instance
+    // host, which may be able to set cookies for the whole base domain.
+    if (!isSameOriginRequest(request, config.publicUrl)) return renderLogin(reply, next, 'This form must be sent from this site.', 403);
     const cookieCsrf = request.cookies[CSRF_COOKIE];
     if (!cookieCsrf || cookieCsrf !== _csrf) return renderLogin(reply, next, 'The form expired; please try again.', 403);
     try {

@@ -3,7 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ScopeSchema, UserSchema, Password, UserName } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
-import { requirePrincipal } from '../auth.js';
+import { errors } from '../../core/errors.js';
+import { requirePrincipal, requireScope } from '../auth.js';
+import { isSameOriginRequest } from '../same-origin.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 export const LoginBody = Type.Object(
@@ -28,6 +30,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
       config: { csrf: false },
     },
     async (request, reply) => {
+      if (!isSameOriginRequest(request, config.publicUrl)) throw errors.forbidden('a login must be posted from this site (login CSRF)');
       const user = await accounts.users.verifyLogin(request.body.name, request.body.password, request.ip);
       const { cookieValue, csrfToken } = await accounts.sessions.create(user);
       setSessionCookie(reply, config, cookieValue);
@@ -78,14 +81,15 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
     '/me/password',
     {
       schema: {
-        summary: 'Change your own password',
+        summary: 'Change your own password (a session, or a token with account:write); ends your other sessions and tokens',
         tags: ['session'],
         body: Type.Object({ current: Type.String({ maxLength: 1024 }), password: Password }, { additionalProperties: false }),
       },
     },
     async (request, reply) => {
-      const p = requirePrincipal(request);
-      await accounts.users.changeOwnPassword(p.user, request.body.current, request.body.password);
+      // A token made for jobs or instances must not be able to take the account over.
+      const p = request.principal?.via.kind === 'session' ? requirePrincipal(request) : requireScope(request, 'account:write');
+      await accounts.users.changeOwnPassword(p.user, request.body.current, request.body.password, { address: request.ip, via: p.via });
       return reply.code(204).send();
     },
   );

@@ -59,7 +59,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (
     '/users/:name',
     {
       schema: {
-        summary: "Change a user's role or reset their password",
+        summary: "Change a user's role or reset their password (which ends their sessions and tokens)",
         tags,
         params: NameParams,
         body: Type.Object(
@@ -70,8 +70,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (
       },
     },
     async (request) => {
-      requireScope(request, 'admin:write');
-      return users.update(request.params.name, request.body);
+      const admin = requireScope(request, 'admin:write');
+      return users.update(request.params.name, request.body, admin);
     },
   );
 

@@ -23,6 +23,7 @@ import * as jobs from './200_jobs.js';
 import * as smartmob from './600_smartmob.js';
 import * as ledger from './300_ledger.js';
 import * as cluster from './500_cluster.js';
+import * as loginThrottle from './820_login_throttle.js';
 import * as relayClaims from './840_relay_claims.js';
 import * as writeProbe from './850_write_probe.js';
 
@@ -34,6 +35,7 @@ export const migrations: Record<string, Migration> = {
   '600_smartmob': smartmob,
   '300_ledger': ledger,
   '500_cluster': cluster,
+  '820_login_throttle': loginThrottle,
   '840_relay_claims': relayClaims,
   '850_write_probe': writeProbe,
 };
