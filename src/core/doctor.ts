@@ -8,7 +8,9 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
-import { detectCgroups, detectSandbox } from '../drivers/process/detect.js';
+import type { ProcessConfig } from '../drivers/process/config.js';
+import { detectCgroups, detectSandbox, UNSANDBOXED_WARNING } from '../drivers/process/detect.js';
+import { childEnv } from './child-env.js';
 
 export type CheckStatus = 'ok' | 'limited' | 'missing';
 
@@ -29,8 +31,9 @@ export interface DoctorReport {
 
 const MIN_NODE = [20, 19] as const;
 
-export async function runDoctor(opts: { data: string }): Promise<DoctorReport> {
-  const checks = await Promise.all([checkNode(), checkDataDir(opts.data), checkSandbox(), checkCgroups(), checkDocker(), checkChromium()]);
+/** `process`: the drivers.process settings (sandbox none is flagged; bwrap is its path). */
+export async function runDoctor(opts: { data: string; process?: ProcessConfig }): Promise<DoctorReport> {
+  const checks = await Promise.all([checkNode(), checkDataDir(opts.data), checkSandbox(opts.process), checkCgroups(), checkDocker(), checkChromium()]);
   const ready = checks.slice(0, 2).every((c) => c.status === 'ok');
   return { checks, ready };
 }
@@ -69,14 +72,17 @@ async function checkDataDir(dir: string): Promise<DoctorCheck> {
   return { name, status: 'ok', detail: existing === dir ? `${dir} (writable)` : `${dir} (will be created in ${existing})` };
 }
 
-async function checkSandbox(): Promise<DoctorCheck> {
-  const s = await detectSandbox();
-  if (s.available) return { name: 'bubblewrap', status: 'ok', detail: `${s.path} ${s.version ?? ''} (creates sandboxes)`.trim() };
+async function checkSandbox(c: ProcessConfig = { sandbox: 'bwrap' }): Promise<DoctorCheck> {
+  const name = 'bubblewrap';
+  // The admin's explicit opt-out is reported whatever bwrap can do here: it is what runs.
+  if (c.sandbox === 'none') return { name, status: 'missing', detail: `UNSAFE: ${UNSANDBOXED_WARNING}`, without: 'workloads are not isolated at all' };
+  const s = await detectSandbox(c.bwrap);
+  if (s.available) return { name, status: 'ok', detail: `${s.path} ${s.version ?? ''} (creates sandboxes)`.trim() };
   return {
-    name: 'bubblewrap',
+    name,
     status: 'missing',
     detail: s.reason ?? 'not available',
-    without: 'the process driver cannot isolate workloads (filesystem, processes, network); install bubblewrap',
+    without: 'the process driver refuses instances and jobs (503 driver_unavailable); install bubblewrap (apt-get install bubblewrap)',
   };
 }
 
@@ -144,7 +150,7 @@ async function checkChromium(): Promise<DoctorCheck> {
   const bin = executableOnPath(CHROMIUM_NAMES);
   if (!bin) return { name: 'chromium', status: 'missing', detail: `none of ${CHROMIUM_NAMES.join(', ')} on PATH`, without };
   const version = await new Promise<string | undefined>((resolve) =>
-    execFile(bin, ['--version'], { timeout: 10_000 }, (err, stdout) => resolve(err ? undefined : stdout.trim())),
+    execFile(bin, ['--version'], { timeout: 10_000, env: childEnv() }, (err, stdout) => resolve(err ? undefined : stdout.trim())),
   );
   if (!version) return { name: 'chromium', status: 'missing', detail: `${bin} does not run (--version failed)`, without };
   return { name: 'chromium', status: 'ok', detail: `${version} (${bin})` };

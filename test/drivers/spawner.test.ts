@@ -4,10 +4,19 @@
  * writes and exits at once (its pipes travel to the server unread).
  */
 import { describe, expect, it } from 'vitest';
+import { childEnv } from '../../src/core/child-env.js';
 import { HostSpawner, LocalSpawner, type Spawned, type Spawner } from '../../src/drivers/process/spawner.js';
 
+const env = childEnv();
+/** In this process's environment (so in the spawn host's, if it inherited): must reach no child. */
+const CANARY = `canary-${process.pid}-spawner`;
+process.env.CORRAL_TEST_CANARY = CANARY;
+
+// An empty pipe of a child that exited at once may have closed before anyone listens (it
+// cannot close while unread data is in it): then there is nothing to read.
 const read = (s: NodeJS.ReadableStream) =>
   new Promise<string>((resolve) => {
+    if ((s as NodeJS.ReadableStream & { closed?: boolean }).closed) return resolve('');
     let text = '';
     s.on('data', (d: Buffer) => (text += d.toString()));
     s.on('close', () => resolve(text));
@@ -24,7 +33,7 @@ function step<T>(label: string, p: Promise<T>, ms = 10_000): Promise<T> {
 }
 
 async function run(spawner: Spawner, script: string, input?: { fd3?: string; stdin?: string }): Promise<{ child: Spawned; out: string; err: string }> {
-  const child = await step(`spawn of ${script}`, spawner.spawn(['/bin/sh', '-c', script], { pipes: 4 }));
+  const child = await step(`spawn of ${script}`, spawner.spawn(['/bin/sh', '-c', script], { pipes: 4, env }));
   const out = read(child.stdout);
   const err = read(child.stderr);
   if (input?.fd3 !== undefined) child.stdio[3]!.end(input.fd3);
@@ -57,7 +66,7 @@ describe.each([
   });
 
   it('signals a running child, and ignores kill() after the exit', async () => {
-    const child = await spawner.spawn(['/bin/sh', '-c', 'echo up; exec sleep 30'], { pipes: 3 });
+    const child = await spawner.spawn(['/bin/sh', '-c', 'echo up; exec sleep 30'], { pipes: 3, env });
     await new Promise((r) => child.stdout.once('data', r));
     child.kill('SIGTERM');
     expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
@@ -65,14 +74,39 @@ describe.each([
   });
 
   it('rejects a program that does not exist', async () => {
-    await expect(spawner.spawn(['/nonexistent/program'], { pipes: 3 })).rejects.toThrow(/ENOENT|nonexistent/);
+    await expect(spawner.spawn(['/nonexistent/program'], { pipes: 3, env })).rejects.toThrow(/ENOENT|nonexistent/);
+  });
+
+  it("gives a child exactly the env it is given, nothing of the server's", async () => {
+    const { out } = await run(spawner, 'env', {});
+    expect(out).not.toContain(CANARY);
+    expect(Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))).toMatchObject({ ...env });
+    expect(out.trim().split('\n').map((l) => l.split('=')[0]).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort()).toEqual(Object.keys(env).sort());
   });
 
   it('starts children in their own process group when detached', async () => {
     const { out } = await run(spawner, 'ps -o pgid= -p $$', {});
-    const child = await step('detached spawn', spawner.spawn(['/bin/sh', '-c', 'ps -o pgid= -p $$'], { pipes: 3, detached: true }));
+    const child = await step('detached spawn', spawner.spawn(['/bin/sh', '-c', 'ps -o pgid= -p $$'], { pipes: 3, detached: true, env }));
     const detachedOut = await step('detached stdout closing', read(child.stdout));
     expect(Number(detachedOut.trim())).toBe(child.pid);
     expect(Number(out.trim())).not.toBe(Number(detachedOut.trim()));
+  });
+});
+
+describe('spawn host environment', () => {
+  it("runs with the minimal base environment, not the server's", async () => {
+    const spawner = new HostSpawner();
+    // The child's parent is the host: its environ is what the host was forked with.
+    const { out } = await run(spawner, 'tr "\\0" "\\n" < /proc/$PPID/environ', {});
+    spawner.close();
+    expect(out).toContain('PATH=');
+    expect(out).not.toContain(CANARY);
+  });
+
+  it('refuses a request without an environment instead of passing its own on', async () => {
+    const spawner = new HostSpawner();
+    const noEnv = { pipes: 3 } as unknown as Parameters<Spawner['spawn']>[1];
+    await expect(spawner.spawn(['/bin/sh', '-c', 'env'], noEnv)).rejects.toThrow(/no environment/);
+    spawner.close();
   });
 });

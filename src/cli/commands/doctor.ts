@@ -14,8 +14,8 @@ export function registerDoctorCommand(program: Command): void {
     .option('-d, --data <dir>', 'data directory to check (default: from the config, ./corral-data)')
     .action(
       runAction.wrap(async (flags: { config?: string; data?: string; json?: boolean }) => {
-        const { data } = loadConfig({ file: flags.config, flags: { data: flags.data } });
-        const report = await runDoctor({ data });
+        const { data, drivers } = loadConfig({ file: flags.config, flags: { data: flags.data } });
+        const report = await runDoctor({ data, process: drivers.process });
         print(!!flags.json, report, () =>
           report.checks
             .map((c) => `${MARK[c.status]}  ${c.name.padEnd(10)}  ${c.detail}${c.without ? `\n${' '.repeat(21)}without it: ${c.without}` : ''}`)

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { DockerConfigSchema } from '../../drivers/docker/config.js';
+import { ProcessConfigSchema } from '../../drivers/process/config.js';
 import { SwarmConfigSchema } from '../../drivers/swarm/config.js';
 
 export const DRIVER_NAMES = ['process', 'docker', 'swarm'] as const;
@@ -16,6 +17,7 @@ export const DriversConfigSchema = Type.Object(
     default: DriverNameSchema({ default: 'process' }),
     /** Drivers this server offers; the default is always among them. */
     enabled: Type.Array(DriverNameSchema(), { default: ['process'], uniqueItems: true }),
+    process: ProcessConfigSchema,
     docker: DockerConfigSchema,
     swarm: SwarmConfigSchema,
   },

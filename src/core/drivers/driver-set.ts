@@ -36,10 +36,11 @@ export class DriverSet implements Driver {
     throw errors.validation(`driver: "${name}" is not enabled on this server; enabled: ${[...this.byName.keys(), ...this.missing.keys()].join(', ')}`);
   }
 
-  /** Refuses a spec its driver cannot run (unknown driver, image not allowed or missing). */
+  /** Refuses a spec its driver cannot run (unknown driver, no sandbox, image not allowed or missing). */
   async admit(req: DriverRequest): Promise<void> {
     const name = req.driver ?? this.defaultName;
-    this.get(name);
+    // The driver's own refusal first (the process driver without a sandbox).
+    await this.get(name).admit?.(req);
     const admit = this.admits.get(name);
     if (admit) await admit(req);
     else if (req.image !== undefined) throw errors.validation(`image: the ${name} driver runs no images; choose a container driver ("driver": "docker")`);

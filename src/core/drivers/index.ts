@@ -50,7 +50,10 @@ export async function openDrivers(config: Config, log: Logger): Promise<Drivers>
   const jobRunners = new Map<string, JobRunner>();
   const versionProbes = new Map<string, VersionProbe>();
 
-  if (enabled.has('process')) byName.set('process', new ProcessDriver({ hide: [config.data], etcRoot: path.join(config.data, 'sandbox-etc'), warn: (m) => log.warn(m) }));
+  if (enabled.has('process')) {
+    const p = c.process;
+    byName.set('process', new ProcessDriver({ hide: [config.data], etcRoot: path.join(config.data, 'sandbox-etc'), sandbox: p.sandbox !== 'none', bwrap: p.bwrap, warn: (m) => log.warn(m) }));
+  }
 
   if (enabled.has('docker') || enabled.has('swarm')) {
     // dockerode and its dependencies (~25 MB) are loaded only when a container driver is on.

@@ -12,6 +12,7 @@ export function routeJobs(processRunner: JobRunner, others: Map<string, JobRunne
   };
   return {
     name: [processRunner.name, ...others.keys()].join('+'),
+    admit: (spec: JobSpec) => runnerFor(spec).admit?.(spec),
     run: (spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob> => runnerFor(spec).run(spec, onOutput),
     close: async () => {
       await Promise.all([processRunner.close(), ...[...others.values()].map((r) => r.close())]);

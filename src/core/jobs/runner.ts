@@ -78,6 +78,11 @@ export interface RunningJob {
 
 export interface JobRunner {
   readonly name: string;
+  /**
+   * Throws (503 driver_unavailable) when this runner cannot run the job at all, e.g. no
+   * sandbox on this machine: asked before the job is queued, so the client gets the error.
+   */
+  admit?(spec: JobSpec): void;
   /** Starts a job; `onOutput` gets every chunk kept (never beyond the cap), in order. */
   run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob>;
   /** Kills every job and drops pre-started sandboxes. */

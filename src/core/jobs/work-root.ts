@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { statfsSync } from 'node:fs';
+import { lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 export type WorkDirs = 'memory' | 'disk';
@@ -40,9 +41,28 @@ const roomyTmpfs = (dir: string, minFree: number): boolean => {
  * clears) its own leftovers. The runner creates it with mode 0700.
  */
 export function jobWorkRoot(dataDir: string, where: WorkDirs, shm = SHM, minFree = MIN_TMPFS_FREE_BYTES): { root: string; inMemory: boolean } {
-  if (where === 'memory' && roomyTmpfs(shm, minFree)) {
-    const id = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
-    return { root: path.join(shm, `corral-jobs-${id}`), inMemory: true };
+  if (where === 'memory' && roomyTmpfs(shm, minFree)) return { root: memoryRoot(dataDir, shm), inMemory: true };
+  return { root: diskRoot(dataDir), inMemory: false };
+}
+
+const memoryRoot = (dataDir: string, shm: string) =>
+  path.join(shm, `corral-jobs-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16)}`);
+const diskRoot = (dataDir: string) => path.join(dataDir, 'jobs');
+
+/**
+ * Removes the job dirs an earlier server of this data dir left behind when it was killed
+ * (SIGKILL leaves pre-started sandboxes' and running jobs' dirs): in both places, since
+ * jobs.workDirs (or /dev/shm's free space) may have changed since. Only this data dir's own
+ * root (by the naming scheme above), and on the shared tmpfs only a real dir owned by this
+ * server's user — never a symlink or someone else's. Returns the roots removed.
+ */
+export async function sweepJobWorkRoots(dataDir: string, shm = SHM): Promise<string[]> {
+  const removed: string[] = [];
+  for (const [root, shared] of [[memoryRoot(dataDir, shm), true], [diskRoot(dataDir), false]] as const) {
+    const st = await lstat(root).catch(() => undefined);
+    if (!st?.isDirectory() || (shared && st.uid !== process.getuid?.())) continue;
+    await rm(root, { recursive: true, force: true });
+    removed.push(root);
   }
-  return { root: path.join(dataDir, 'jobs'), inMemory: false };
+  return removed;
 }

@@ -3,11 +3,15 @@
  * create user/pid namespaces here — a binary that cannot unshare is useless) and writable
  * cgroups. Each probe runs once per process; results are cached because `corral doctor`, the
  * driver and the job runner all ask.
+ *
+ * Without a working bwrap the driver fails closed (`sandboxChoice`): it refuses instances and
+ * jobs, unless the admin explicitly chose `drivers.process.sandbox: none`.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rmdir, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
+import { childEnv } from '../../core/child-env.js';
 
 export interface SandboxSupport {
   available: boolean;
@@ -38,7 +42,7 @@ const WANTED_V2 = ['memory', 'pids', 'cpu'] as const;
 
 function run(file: string, args: string[], timeoutMs = 5000): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(file, args, { timeout: timeoutMs, env: childEnv() }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, out: `${stdout}${stderr}`.trim() });
     });
@@ -59,16 +63,50 @@ async function findOnPath(name: string): Promise<string | undefined> {
   return undefined;
 }
 
-let sandboxCache: Promise<SandboxSupport> | undefined;
+const sandboxCache = new Map<string, Promise<SandboxSupport>>();
 
-export function detectSandbox(): Promise<SandboxSupport> {
-  sandboxCache ??= probeSandbox();
-  return sandboxCache;
+/** Whether bwrap works here: `bwrapPath` (drivers.process.bwrap) or the one on PATH. */
+export function detectSandbox(bwrapPath?: string): Promise<SandboxSupport> {
+  const key = bwrapPath ?? '';
+  let probe = sandboxCache.get(key);
+  if (!probe) sandboxCache.set(key, (probe = probeSandbox(bwrapPath)));
+  return probe;
 }
 
-async function probeSandbox(): Promise<SandboxSupport> {
-  const bwrap = await findOnPath('bwrap');
-  if (!bwrap) return { available: false, reason: 'bwrap not found on PATH (apt-get install bubblewrap)' };
+/** What the process driver runs workloads in, from drivers.process.sandbox and what works here. */
+export type SandboxChoice =
+  | { kind: 'bwrap'; path: string; version?: string }
+  /** drivers.process.sandbox: none — the admin's explicit, unsafe choice. */
+  | { kind: 'none' }
+  /** No working sandbox and no explicit opt-out: workloads are refused with this message. */
+  | { kind: 'refused'; message: string };
+
+/** `sandbox: false` means the admin chose none; otherwise bwrap must work or work is refused. */
+export async function sandboxChoice(sandbox: boolean, bwrapPath?: string): Promise<SandboxChoice> {
+  if (!sandbox) return { kind: 'none' };
+  const s = await detectSandbox(bwrapPath);
+  if (s.available && s.path) return { kind: 'bwrap', path: s.path, version: s.version };
+  return { kind: 'refused', message: noSandboxMessage(s.reason ?? 'bubblewrap is not available') };
+}
+
+/** Why the process driver refuses work, with both fixes. */
+export const noSandboxMessage = (reason: string) =>
+  `the process driver has no working sandbox (${reason}): install bubblewrap (apt-get install bubblewrap), ` +
+  'or set drivers.process.sandbox: none to run workloads UNSANDBOXED as the server\'s user (unsafe)';
+
+/** The line logged at every start, and by doctor, when the admin turned the sandbox off. */
+export const UNSANDBOXED_WARNING =
+  'drivers.process.sandbox is none: instances and jobs run UNSANDBOXED as the server\'s user and can read ' +
+  "its files (signing key, database) and other workloads'; set it to bwrap once bubblewrap is installed";
+
+async function probeSandbox(bwrapPath: string | undefined): Promise<SandboxSupport> {
+  const bwrap = bwrapPath ?? (await findOnPath('bwrap'));
+  if (!bwrap) return { available: false, reason: 'bwrap not found on PATH' };
+  try {
+    await access(bwrap, constants.X_OK);
+  } catch {
+    return { available: false, path: bwrap, reason: `${bwrap} is not an executable file` };
+  }
   const versionRun = await run(bwrap, ['--version']);
   const version = versionRun.out.replace(/^bubblewrap\s*/, '') || undefined;
   // The smallest sandbox the driver relies on: new user, pid, ipc, uts and net namespaces.

@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { childEnv } from '../../core/child-env.js';
 import { ETC_ALLOWED } from './sandbox.js';
 import { defaultSpawner } from './spawner.js';
 
@@ -84,7 +85,7 @@ export class EtcView {
     const present = ETC_ALLOWED.filter((entry) => existsSync(path.join(this.etc, entry)));
     // -a keeps modes, times and inner symlinks; -H follows the named entries' own links;
     // --parents recreates ssl/certs as ssl/certs.
-    const cp = await defaultSpawner().spawn(['cp', '-aH', '--parents', '--', ...present, dir], { pipes: 3, cwd: this.etc });
+    const cp = await defaultSpawner().spawn(['cp', '-aH', '--parents', '--', ...present, dir], { pipes: 3, env: childEnv(), cwd: this.etc });
     cp.stdin.end();
     cp.stdout.resume();
     let stderr = '';

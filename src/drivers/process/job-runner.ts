@@ -10,12 +10,19 @@
  *
  * A job whose limits or mounts differ from the pool's profile gets a sandbox started on
  * the spot, the same way.
+ *
+ * Without a working bwrap the runner refuses every job (fail closed), unless the admin set
+ * drivers.process.sandbox: none: then the same waiting shell runs unsandboxed in the host
+ * work dir, in its own process group (killed as a whole when the job ends), still in its
+ * cgroup. bwrap and that shell start with an explicit environment, never the server's: bwrap
+ * stays the sandbox's pid 1 for the whole job, and a job can read pid 1's environ.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Socket } from 'node:net';
+import { childEnv } from '../../core/child-env.js';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
 import type { JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
@@ -23,12 +30,12 @@ import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
 import type { OutputStream } from '../driver.js';
 import { jobOutput, jobResult } from '../job-output.js';
 import { createCgroup, type Cgroup, type CgroupLimits } from './cgroups.js';
-import { detectSandbox } from './detect.js';
+import { sandboxChoice } from './detect.js';
 import { etcViewAt } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
-import { signalName } from './proc.js';
+import { killQuietly, signalName } from './proc.js';
 import { sandboxArgv } from './sandbox.js';
-import { defaultSpawner, type Spawned, type Spawner } from './spawner.js';
+import { defaultSpawner, type Spawned, type SpawnOptions, type Spawner } from './spawner.js';
 
 /** Where the control dir (the job's command) appears inside the sandbox. */
 const CONTROL_MOUNT = '/.corral';
@@ -40,7 +47,10 @@ const WORK_MOUNT = '/work';
  * ready, closes fd 3, and sources the job's command (no extra exec). EOF without a line
  * means "not needed": exit quietly.
  */
-const WAITER = `echo >&3\nread -r _ <&3 || exit 0\nexec 3<&-\n. ${CONTROL_MOUNT}/cmd`;
+const waiter = (controlDir: string) => `echo >&3\nread -r _ <&3 || exit 0\nexec 3<&-\n. ${controlDir}/cmd`;
+
+/** A job's whole environment; `home` is its work dir as the job sees it. */
+const jobEnv = (home: string, tmp: string) => ({ PATH: SANDBOX_PATH, HOME: home, TMPDIR: tmp, LANG: 'C.UTF-8' });
 
 /** What must be equal for a pre-started sandbox to fit a job. */
 interface Profile {
@@ -64,7 +74,17 @@ export interface ProcessJobRunnerOptions {
   onError?: (err: unknown) => void;
   /** How sandboxes are forked; default: the shared spawn host (spawner.ts). */
   spawner?: Spawner;
+  /**
+   * false → run jobs UNSANDBOXED (drivers.process.sandbox: none). Default: in bwrap, and
+   * without a working bwrap every job is refused.
+   */
+  sandbox?: boolean;
+  /** Path of bwrap (drivers.process.bwrap); default: found on PATH. */
+  bwrap?: string;
 }
+
+/** Sets the parent-death signal of an unsandboxed job's shell (util-linux), as the process driver does. */
+const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
 
 const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -79,6 +99,8 @@ class Sandbox {
   /** Resolves once the waiting shell runs (or the sandbox died trying). */
   ready!: Promise<void>;
   isReady = false;
+  /** Runs without bwrap, in its own process group (drivers.process.sandbox: none). */
+  unsandboxed = false;
 
   private constructor(root: string) {
     this.dir = path.join(root, randomUUID());
@@ -90,32 +112,19 @@ class Sandbox {
     return this.child.exitInfo !== undefined;
   }
 
-  static async start(bwrap: string, opts: ProcessJobRunnerOptions, profile: Profile): Promise<Sandbox> {
+  /** `bwrap` undefined: unsandboxed (the admin's explicit choice, see the header). */
+  static async start(bwrap: string | undefined, opts: ProcessJobRunnerOptions, profile: Profile): Promise<Sandbox> {
     const sb = new Sandbox(opts.root);
     mkdirSync(sb.workDir, { recursive: true, mode: 0o755 });
     mkdirSync(sb.controlDir, { mode: 0o755 });
     try {
       sb.cgroup = await createCgroup(`job-${path.basename(sb.dir)}`, profile.limits);
-      const sandbox = sandboxArgv({
-        bwrap,
-        command: ['/bin/sh', '-c', WAITER],
-        env: { PATH: SANDBOX_PATH, HOME: WORK_MOUNT, TMPDIR: '/tmp', LANG: 'C.UTF-8' },
-        cwd: WORK_MOUNT,
-        writable: [{ source: sb.workDir, target: WORK_MOUNT }],
-        readOnly: [
-          { source: sb.controlDir, target: CONTROL_MOUNT },
-          ...profile.readOnlyPaths.map((p) => ({ source: p, target: p })),
-        ],
-        network: profile.network,
-        hostname: 'job',
-        hide: opts.hide,
-        etc: opts.etcRoot ? etcViewAt(opts.etcRoot, opts.onError).current() : undefined,
-      });
-      // The sandbox's root is bwrap's private tmpfs: make it read-only too, so a job can
-      // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
-      sandbox.splice(sandbox.indexOf('--'), 0, '--remount-ro', '/');
-      const argv = launchArgv({ procsFiles: sb.cgroup?.procsFiles, rlimits: profile.rlimits }, sandbox);
-      sb.child = await (opts.spawner ?? defaultSpawner()).spawn(argv, { pipes: 4 });
+      sb.unsandboxed = !bwrap;
+      const { argv, options } = bwrap ? sb.inBwrap(bwrap, opts, profile) : sb.onHost(profile);
+      sb.child = await (opts.spawner ?? defaultSpawner()).spawn(argv, options);
+      // Unsandboxed, nothing else ends the job's background processes when its shell exits
+      // (in bwrap the pid namespace dies with its init): end its process group then.
+      if (sb.unsandboxed) void sb.child.exited.then(() => killQuietly(-sb.child.pid, 'SIGKILL'));
       const said = new Promise<void>((r) => sb.control.once('data', () => r()));
       sb.ready = Promise.race([said, sb.child.exited]).then(() => {
         sb.isReady = true;
@@ -127,6 +136,36 @@ class Sandbox {
     return sb;
   }
 
+  /** The launch of a sandboxed waiting shell: bwrap itself gets only the base environment. */
+  private inBwrap(bwrap: string, opts: ProcessJobRunnerOptions, profile: Profile): { argv: string[]; options: SpawnOptions } {
+    const sandbox = sandboxArgv({
+      bwrap,
+      command: ['/bin/sh', '-c', waiter(CONTROL_MOUNT)],
+      env: jobEnv(WORK_MOUNT, '/tmp'),
+      cwd: WORK_MOUNT,
+      writable: [{ source: this.workDir, target: WORK_MOUNT }],
+      readOnly: [
+        { source: this.controlDir, target: CONTROL_MOUNT },
+        ...profile.readOnlyPaths.map((p) => ({ source: p, target: p })),
+      ],
+      network: profile.network,
+      hostname: 'job',
+      hide: opts.hide,
+      etc: opts.etcRoot ? etcViewAt(opts.etcRoot, opts.onError).current() : undefined,
+    });
+    // The sandbox's root is bwrap's private tmpfs: make it read-only too, so a job can
+    // write only to /work and /tmp. (Options must precede sandboxArgv's "--".)
+    sandbox.splice(sandbox.indexOf('--'), 0, '--remount-ro', '/');
+    const argv = launchArgv({ procsFiles: this.cgroup?.procsFiles, rlimits: profile.rlimits }, sandbox);
+    return { argv, options: { pipes: 4, env: childEnv() } };
+  }
+
+  /** The launch of an unsandboxed waiting shell (drivers.process.sandbox: none), in its own group. */
+  private onHost(profile: Profile): { argv: string[]; options: SpawnOptions } {
+    const argv = launchArgv({ procsFiles: this.cgroup?.procsFiles, rlimits: profile.rlimits, setpriv: SETPRIV }, ['/bin/sh', '-c', waiter(this.controlDir)]);
+    return { argv, options: { pipes: 4, detached: true, env: jobEnv(this.workDir, this.workDir), cwd: this.workDir } };
+  }
+
   /** fd 3 of the waiting shell. */
   get control(): Socket {
     return this.child.stdio[3]!;
@@ -135,7 +174,9 @@ class Sandbox {
   /** Kills everything in it. */
   kill(): void {
     // During start() the child may not exist yet.
-    (this.child as Spawned | undefined)?.kill('SIGKILL');
+    const child = this.child as Spawned | undefined;
+    if (child && this.unsandboxed && !child.exitInfo) killQuietly(-child.pid, 'SIGKILL');
+    child?.kill('SIGKILL');
     void this.cgroup?.killAll();
   }
 
@@ -162,14 +203,18 @@ export class ProcessJobRunner implements JobRunner {
   private closed = false;
 
   private constructor(
-    private readonly bwrap: string,
+    /** undefined: unsandboxed, chosen by the admin (drivers.process.sandbox: none). */
+    private readonly bwrap: string | undefined,
     private readonly opts: ProcessJobRunnerOptions,
   ) {}
 
-  /** A runner, or undefined (with the reason) when bubblewrap does not work here. */
+  /**
+   * A runner, or why there is none: without a working bubblewrap jobs are refused (the
+   * message names the fixes) unless the admin turned the sandbox off.
+   */
   static async create(opts: ProcessJobRunnerOptions): Promise<ProcessJobRunner | { unavailable: string }> {
-    const support = await detectSandbox();
-    if (!support.available || !support.path) return { unavailable: support.reason ?? 'bubblewrap is not available' };
+    const choice = await sandboxChoice(opts.sandbox !== false, opts.bwrap);
+    if (choice.kind === 'refused') return { unavailable: choice.message };
     // The root may sit in a shared dir (/dev/shm): created fresh and exclusively (mkdir fails
     // if someone slipped in a file or symlink since the rm), so only this server can use it.
     try {
@@ -180,7 +225,7 @@ export class ProcessJobRunner implements JobRunner {
     }
     // The first sandboxes should already bind the /etc copy (a few ms to make).
     if (opts.etcRoot) await etcViewAt(opts.etcRoot, opts.onError).ready();
-    const runner = new ProcessJobRunner(support.path, { ...opts, root: await realpath(opts.root) });
+    const runner = new ProcessJobRunner(choice.kind === 'bwrap' ? choice.path : undefined, { ...opts, root: await realpath(opts.root) });
     runner.refill();
     return runner;
   }

@@ -1,8 +1,10 @@
 /**
  * The embedded default driver: each workload is a child process of the corral server, in a
- * bubblewrap sandbox when bwrap works here and in its own cgroup when cgroups can be created.
- * Either one missing is reported once at start (and by `corral doctor`), and workloads still
- * run — unsandboxed or without limits. docs/isolation.md says what each mode isolates.
+ * bubblewrap sandbox and in its own cgroup when cgroups can be created. Without a working
+ * bwrap it fails closed: every workload is refused (503 driver_unavailable naming the fix),
+ * unless the admin explicitly set drivers.process.sandbox: none, which is logged at warn
+ * level on every start (and flagged by `corral doctor`). Without cgroups workloads run
+ * without limits (also reported). docs/isolation.md says what each mode isolates.
  *
  * Network: with `network: true` the workload shares the host's network namespace and listens
  * on 127.0.0.1:PORT itself (the supervisor assigns the port). That isolates nothing on the
@@ -20,10 +22,11 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { access, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { childEnv } from '../../core/child-env.js';
 import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
 import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
-import { detectCgroups, detectSandbox } from './detect.js';
+import { detectCgroups, detectSandbox, sandboxChoice, UNSANDBOXED_WARNING } from './detect.js';
 import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
@@ -40,8 +43,13 @@ export interface ProcessDriverOptions {
   hide: string[];
   /** Where the sandboxes' copy of /etc is kept (etc-view.ts); default: binds from /etc itself. */
   etcRoot?: string;
-  /** false → never use bwrap, even when it works (tests, benchmarks). Default: use it if it works. */
+  /**
+   * false → never use bwrap: run workloads UNSANDBOXED (drivers.process.sandbox: none; tests,
+   * benchmarks). Default: bwrap, and without a working one every workload is refused.
+   */
   sandbox?: boolean;
+  /** Path of bwrap (drivers.process.bwrap); default: found on PATH. */
+  bwrap?: string;
   /** false → never create cgroups. Default: use them if they work. */
   cgroups?: boolean;
   /** Per-workload rlimits (applied to bwrap and inherited by the workload). */
@@ -55,11 +63,10 @@ export interface ProcessDriverOptions {
 }
 
 const DRIVER = 'process';
-/** Path the launcher itself runs with (the workload's env is set separately). */
-const LAUNCH_PATH = '/usr/bin:/bin';
-
 interface Modes {
   bwrap?: string;
+  /** Why every workload is refused (no working sandbox, none not chosen). */
+  refused?: string;
   cgroups: boolean;
   setpriv?: string;
 }
@@ -88,12 +95,11 @@ export class ProcessDriver implements Driver {
   private modes(): Promise<Modes> {
     this.modesCache ??= (async () => {
       const warn = this.opts.warn ?? ((m: string) => process.emitWarning(m));
-      const sb = await detectSandbox();
-      let bwrap: string | undefined;
-      if (this.opts.sandbox !== false) {
-        if (sb.available) bwrap = sb.path;
-        else warn(`bubblewrap unavailable, workloads run UNSANDBOXED: ${sb.reason}`);
-      }
+      const choice = await sandboxChoice(this.opts.sandbox !== false, this.opts.bwrap);
+      const bwrap = choice.kind === 'bwrap' ? choice.path : undefined;
+      const refused = choice.kind === 'refused' ? choice.message : undefined;
+      if (refused) warn(`instances and jobs are refused: ${refused}`);
+      if (choice.kind === 'none') warn(UNSANDBOXED_WARNING);
       let cgroups = false;
       if (this.opts.cgroups !== false) {
         await warnIfNoCgroups(warn);
@@ -101,7 +107,7 @@ export class ProcessDriver implements Driver {
         cgroups = cg.version !== 'none' && cg.writable;
       }
       const setpriv = bwrap ? undefined : await findSetpriv();
-      return { bwrap, cgroups, setpriv };
+      return { bwrap, refused, cgroups, setpriv };
     })();
     return this.modesCache;
   }
@@ -112,7 +118,7 @@ export class ProcessDriver implements Driver {
   }
 
   async isolation(): Promise<Isolation> {
-    const [sb, cg, modes] = await Promise.all([detectSandbox(), detectCgroups(), this.modes()]);
+    const [sb, cg, modes] = await Promise.all([detectSandbox(this.opts.bwrap), detectCgroups(), this.modes()]);
     const sandboxed = !!modes.bwrap;
     const limited = modes.cgroups;
     const has = (c: string) => limited && cg.controllers.includes(c);
@@ -120,8 +126,10 @@ export class ProcessDriver implements Driver {
     if (sandboxed) {
       notes.push(`bubblewrap ${sb.version ?? ''}: own user, pid, ipc and uts namespaces; system dirs read-only; private /tmp; only its own data dir writable`.replace('  ', ' '));
       notes.push('network: none when network=false; with network=true the host network is shared (loopback services reachable)');
+    } else if (modes.refused) {
+      notes.push(`no sandbox: workloads are refused (${modes.refused})`);
     } else {
-      notes.push(`no sandbox (${this.opts.sandbox === false ? 'disabled' : sb.reason}): workloads see the host file system and processes as the server's user`);
+      notes.push("no sandbox (drivers.process.sandbox: none): workloads see the host file system and processes as the server's user");
     }
     if (limited) notes.push(`cgroups ${cg.version}: ${cg.controllers.join(', ')}`);
     else notes.push(`no cgroups (${this.opts.cgroups === false ? 'disabled' : cg.reason}): memory, CPU and pids limits are not enforced`);
@@ -137,8 +145,15 @@ export class ProcessDriver implements Driver {
     };
   }
 
+  /** Refuses every spec while there is no sandbox (and none was not chosen). */
+  async admit(): Promise<void> {
+    const { refused } = await this.modes();
+    if (refused) throw errors.driverUnavailable(refused);
+  }
+
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
     const modes = await this.modes();
+    if (modes.refused) throw errors.driverUnavailable(modes.refused);
     const imageMounts = this.imageMounts(spec.image);
     mkdirSync(spec.dataDir, { recursive: true });
     const key = `${spec.instanceId}.${spec.generation}.${randomBytes(3).toString('hex')}`;
@@ -149,7 +164,7 @@ export class ProcessDriver implements Driver {
         : unsandboxedCommand(spec);
       const argv = launchArgv({ procsFiles: cgroup?.procsFiles, rlimits: this.opts.rlimits, setpriv: modes.setpriv }, inner.argv);
       const child = await this.spawner
-        .spawn(argv, { pipes: 3, detached: true, env: modes.bwrap ? { PATH: LAUNCH_PATH } : inner.env, cwd: inner.cwd })
+        .spawn(argv, { pipes: 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd })
         .catch((err: Error) => {
           throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
         });

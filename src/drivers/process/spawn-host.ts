@@ -2,7 +2,8 @@
  * The spawn host: a small helper process that forks workloads for the server (see
  * spawner.ts for why). It speaks only over its IPC channel:
  *
- *   server → host  { id, argv, pipes, detached?, env?, cwd? }   spawn
+ *   server → host  { id, argv, pipes, detached?, env, cwd? }    spawn (env is the child's whole
+ *                                                               environment; none = refused)
  *                  { id, kill: signal }                         signal a child it spawned
  *   host → server  { id, pid } + one message per pipe carrying the pipe's handle
  *                  { id, error }                                the spawn failed
@@ -20,6 +21,11 @@ const children = new Map<number, ChildProcess>();
 const send = (m: HostMessage, handle?: Socket) => process.send!(m, handle);
 
 function start(req: SpawnRequest): void {
+  // Node would let a child without `env` inherit this host's environment: never fall back.
+  if (!req.env || typeof req.env !== 'object') {
+    send({ id: req.id, error: 'no environment given (children never inherit one)' });
+    return;
+  }
   let child: ChildProcess;
   try {
     child = spawn(req.argv[0]!, req.argv.slice(1), {

@@ -9,19 +9,25 @@
  * flows straight from the child to the server, never through the host.
  *
  * `LocalSpawner` does the same in-process, for when the host cannot run.
+ *
+ * Environment: nothing here inherits the server's (it holds secrets; see core/child-env.ts).
+ * The host itself is forked with the minimal base environment, and every child must be
+ * given its `env`: the option is required, and the host refuses a request without one.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
+import { childEnv, type ChildEnv } from '../../core/child-env.js';
 
 export interface SpawnOptions {
   /** Number of pipes: 3 = stdin, stdout, stderr; more = extra fds 3, 4, … (all pipes). */
   pipes: number;
   /** setsid(): the child leads a new process group (pgid = pid). */
   detached?: boolean;
-  env?: NodeJS.ProcessEnv;
+  /** The child's whole environment (childEnv() or a workload's own): never inherited. */
+  env: ChildEnv;
   cwd?: string;
 }
 
@@ -155,7 +161,7 @@ export class HostSpawner implements Spawner {
   private ensureHost(): ChildProcess {
     if (this.host && this.host.exitCode === null && this.host.signalCode === null && this.host.connected) return this.host;
     const { file, execArgv } = hostModule();
-    const host = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    const host = fork(file, [], { execArgv, env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     host.on('message', (m: HostMessage, handle?: Socket) => this.onMessage(m, handle));
     host.once('exit', () => this.hostGone(host));
     host.on('error', () => {});
