@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
+import { registerAppCommands } from './commands/apps.js';
 import { registerCertCommand } from './commands/cert.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
@@ -37,6 +38,7 @@ for (const register of [
   registerJobCommands,
   registerInstanceCommands,
   registerDeployCommand,
+  registerAppCommands,
 ]) {
   register(program);
 }

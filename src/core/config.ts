@@ -10,6 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { errors } from './errors.js';
 import { InstancesConfigSchema } from './instances/config.js';
+import { AppsConfigSchema } from './apps/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
 import { CreditsConfigSchema, QuotasSchema } from './credits/config.js';
 import { DriversConfigSchema } from './drivers/config.js';
@@ -55,6 +56,7 @@ export const ConfigSchema = Type.Object(
     ),
     jobs: JobsConfigSchema,
     instances: InstancesConfigSchema,
+    apps: AppsConfigSchema,
     drivers: DriversConfigSchema,
     proxy: ProxyConfigSchema,
     sources: SourcesConfigSchema,

@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { prepareDataDir } from './data-dir.js';
 import { openJobs, type JobService } from './jobs/index.js';
 import { Instances } from './instances/index.js';
+import { openApps, type AppService } from './apps/index.js';
 import { openDrivers } from './drivers/index.js';
 import { Relay } from './relay/index.js';
 import { openLeases } from './cluster/index.js';
@@ -20,6 +21,8 @@ export class Corral {
   jobs!: JobService;
   /** Supervised long-lived workloads (set in open). */
   instances!: Instances;
+  /** Procfile apps: releases, switches, formation (set in open). */
+  apps!: AppService;
   /** WebSocket rendezvous channels: one host side, typed peers. */
   readonly relay: Relay;
   /** Prometheus metrics of this server (GET /metrics). */
@@ -50,6 +53,7 @@ export class Corral {
       corral.instances = await Instances.open(config, store, drivers.workloads, log, await openLeases(config, store, log));
       corral.credits = await Credits.open(config, store, corral.instances, corral.metrics, log);
       corral.instances.service.useGate(corral.credits);
+      corral.apps = await openApps(config, store, corral.instances.service, log);
       corral.jobs.useGate(corral.credits.jobs);
       watchCore(corral.metrics, corral);
       return corral;
@@ -76,6 +80,7 @@ export class Corral {
   async close(): Promise<void> {
     this.relay.close();
     // Workloads get their stop signal and grace period; the server waits for them.
+    await this.apps?.close();
     await this.instances?.close();
     await this.jobs?.close();
     // After workloads and jobs: their final debits are written before the store closes.

@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { identityKeyRoutes } from './routes/identity-keys.js';
 import { indexRoutes } from './routes/index.js';
 import { instanceRoutes } from './routes/instances.js';
+import { appRoutes } from './routes/apps.js';
 import { jobRoutes } from './routes/jobs.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -48,6 +49,7 @@ const LINKS: Record<string, string> = {
   tokens: `${API_PREFIX}/tokens`,
   jobs: `${API_PREFIX}/jobs`,
   instances: `${API_PREFIX}/instances`,
+  apps: `${API_PREFIX}/apps`,
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
   usage: `${API_PREFIX}/usage`,
@@ -118,6 +120,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(tokenRoutes, { corral });
       await api.register(jobRoutes, { corral });
       await api.register(instanceRoutes, { corral });
+      await api.register(appRoutes, { corral });
       await api.register(proxySettingsRoutes, { corral, proxy });
       await api.register(relayRoutes, { corral });
       await api.register(golemHerderAdminRoutes, { corral });

@@ -1,6 +1,7 @@
 /** The store: the only module that writes SQL. One object holding every table's repository. */
 import { sql } from 'kysely';
 import { openDatabase, probeWrite, type Db } from './database.js';
+import { AppStore } from './apps.js';
 import { InstanceStore } from './instances.js';
 import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
@@ -25,6 +26,7 @@ export class Store {
   readonly leases: LeaseStore;
   readonly ledger: LedgerStore;
   readonly quotas: QuotaStore;
+  readonly apps: AppStore;
   readonly loginThrottle: LoginThrottleStore;
   readonly relayClaims: RelayClaimStore;
 
@@ -39,6 +41,7 @@ export class Store {
     this.leases = new LeaseStore(db);
     this.ledger = new LedgerStore(db);
     this.quotas = new QuotaStore(db);
+    this.apps = new AppStore(db);
     this.loginThrottle = new LoginThrottleStore(db);
     this.relayClaims = new RelayClaimStore(db);
   }

@@ -2,6 +2,7 @@ import type { JobsTable } from './jobs.js';
 import type { SmartmobProcessesTable } from './smartmob.js';
 import type { LedgerTable, MeterMarksTable } from './ledger.js';
 import type { UserQuotasTable } from './quotas.js';
+import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
@@ -93,6 +94,9 @@ export interface Database {
   ledger: LedgerTable;
   meter_marks: MeterMarksTable;
   user_quotas: UserQuotasTable;
+  apps: AppsTable;
+  app_releases: AppReleasesTable;
+  app_copies: AppCopiesTable;
   login_throttle: LoginThrottleTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;

@@ -1,14 +1,13 @@
-/** `corral instance …` and `corral deploy` against a live server (needs `npm run build`). */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+/** `corral instance …` against a live server (needs `npm run build`); `corral deploy` is in test/apps/cli.test.ts. */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { runCli } from '../cli/run-cli.js';
-import { waitForState } from './helpers.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
-describe('corral instance and deploy', () => {
+describe('corral instance', () => {
   let server: TestServer;
   let home: string;
   let corral: (args: string[], input?: string) => ReturnType<typeof runCli>;
@@ -63,25 +62,5 @@ describe('corral instance and deploy', () => {
     const r = await corral(['instance', 'attach', 'talker'], 'ping\n');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('echo: ping');
-  });
-
-  it('deploy packs a directory, uploads it and waits until it runs', async () => {
-    const dir = path.join(home, 'myapp');
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'Procfile'), 'web: sh serve.sh\n');
-    await writeFile(path.join(dir, 'serve.sh'), 'echo "deployed on $PORT"; exec sleep 1000\n');
-    const r = await corral(['deploy', dir, '--process', 'web', '--port', 'web']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^myapp is running \(web=127\.0\.0\.1:\d+\)/);
-    expect(r.stderr).toMatch(/uploading \[#+\] 100%/);
-    const i = await waitForState(server, server.adminToken, 'myapp', 'running');
-    expect(i.spec.source).toEqual({ uploaded: 'source.tar.gz' });
-
-    const broken = path.join(home, 'broken');
-    await mkdir(broken, { recursive: true });
-    await writeFile(path.join(broken, 'README'), 'no Procfile here\n');
-    const f = await corral(['deploy', broken]);
-    expect(f.code).toBe(1);
-    expect(f.stderr).toMatch(/deploy_failed: broken is failed: no_procfile/);
   });
 });

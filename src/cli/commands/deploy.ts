@@ -1,7 +1,10 @@
 /**
- * `corral deploy DIR --process web`: packs a local directory holding a Procfile as tar.gz,
- * uploads it (multipart, with a progress bar on stderr) as a new instance and follows the
- * instance until it runs — or fails, with the reason.
+ * `corral deploy DIR [--name N]`: packs a local directory holding a Procfile as tar.gz
+ * (leaving out `.git`, `node_modules` and what `.corralignore` names), uploads it (with a
+ * progress bar on stderr) as a new release of the app — created on its first deploy — and
+ * waits until the release serves. When it does not, prints why: the state (e.g.
+ * crash-looping with backoff), the exit code and the last log lines; the previous release
+ * keeps serving.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -12,19 +15,24 @@ import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import * as tar from 'tar';
 import { Agent, request } from 'undici';
-import type { Instance } from '../../core/instances/spec.js';
+import type { DeployOptions, DeployResult } from '../../core/apps/spec.js';
 import type { ApiClient } from '../client.js';
 import { apiAction, apiCommand } from '../command.js';
+import { ignoreFor } from '../ignore.js';
 import { CliError } from '../output.js';
+import { parseCount } from '../parse.js';
 import { specFromFlags, withSpecOptions } from './instance.js';
 
-const POLL_MS = 300;
-
-async function pack(dir: string, into: string): Promise<string> {
+/** Packs `dir` into `into`/source.tar.gz without what the ignore rules leave out. */
+export async function pack(dir: string, into: string): Promise<string> {
   const st = await stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new CliError('bad_argument', `${dir} is not a directory`);
+  const ignored = await ignoreFor(dir);
   const file = path.join(into, 'source.tar.gz');
-  await tar.c({ gzip: true, cwd: dir, file, portable: true }, ['.']);
+  await tar.c(
+    { gzip: true, cwd: dir, file, portable: true, filter: (p, s) => !ignored(p.replace(/^\.\/?/, ''), 'isDirectory' in s && s.isDirectory()) },
+    ['.'],
+  );
   return file;
 }
 
@@ -43,11 +51,15 @@ function progress(total: number): (sent: number) => void {
   };
 }
 
-/** POSTs the spec and the archive as multipart/form-data, streaming the file. */
-async function upload(client: ApiClient, spec: unknown, file: string, insecure: boolean): Promise<Instance> {
+interface FailedReply {
+  error?: { code: string; message: string; state?: string; exitCode?: number | null; exitSignal?: string | null; logs?: string[] };
+}
+
+/** POSTs the options and the archive as multipart/form-data, streaming the file. */
+async function upload(client: ApiClient, app: string, options: DeployOptions, file: string, insecure: boolean): Promise<DeployResult> {
   const boundary = `corral-${randomBytes(12).toString('hex')}`;
   const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(spec)}\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="options"\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(options)}\r\n` +
       `--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="source.tar.gz"\r\nContent-Type: application/gzip\r\n\r\n`,
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
@@ -65,7 +77,7 @@ async function upload(client: ApiClient, spec: unknown, file: string, insecure: 
     yield tail;
   }
   const dispatcher = insecure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
-  const res = await request(`${client.url}/api/v1/instances`, {
+  const res = await request(`${client.url}/api/v1/apps/${encodeURIComponent(app)}/releases`, {
     method: 'POST',
     headers: {
       ...client.headers(),
@@ -73,47 +85,93 @@ async function upload(client: ApiClient, spec: unknown, file: string, insecure: 
       'content-length': String(head.length + size + tail.length),
     },
     body: Readable.from(body()),
+    // A deploy answers once the release serves (or failed): as long as the app takes to get ready.
+    headersTimeout: 0,
+    bodyTimeout: 0,
     ...(dispatcher && { dispatcher }),
   }).catch((e: Error) => {
     throw new CliError('unreachable', `cannot reach ${client.url}: ${e.message}`);
   });
-  const reply = (await res.body.json().catch(() => ({}))) as Instance & { error?: { code: string; message: string } };
-  if (res.statusCode >= 400) throw new CliError(reply.error?.code ?? `http_${res.statusCode}`, reply.error?.message ?? `HTTP ${res.statusCode}`);
+  const reply = (await res.body.json().catch(() => ({}))) as DeployResult & FailedReply;
+  if (res.statusCode >= 400) {
+    const e = reply.error;
+    if (e?.code === 'deploy_failed') printFailure(e);
+    throw new CliError(e?.code ?? `http_${res.statusCode}`, e?.message ?? `HTTP ${res.statusCode}`);
+  }
   return reply;
 }
 
-/** Prints each state change on stderr until the instance runs (or fails). */
-async function followUntilRunning(client: ApiClient, id: string, timeoutMs: number): Promise<Instance> {
-  const until = Date.now() + timeoutMs;
-  let seen = '';
-  for (;;) {
-    const i = await client.get<Instance>(`/instances/${id}`);
-    if (i.state !== seen) process.stderr.write(`${i.name}: ${(seen = i.state)}\n`);
-    if (i.state === 'running') return i;
-    if (['failed', 'exited', 'backoff', 'stopped'].includes(i.state)) {
-      throw new CliError('deploy_failed', `${i.name} is ${i.state}${i.lastError ? `: ${i.lastError}` : ''}`);
-    }
-    if (Date.now() > until) throw new CliError('deploy_timeout', `${i.name} is still ${i.state}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+/** The state, the exit and the last log lines of what did not start, on stderr. */
+export function printFailure(e: NonNullable<FailedReply['error']>): void {
+  const lines = [`state:     ${e.state ?? 'unknown'}`];
+  if (e.exitCode !== undefined && e.exitCode !== null) lines.push(`exit code: ${e.exitCode}`);
+  if (e.exitSignal) lines.push(`signal:    ${e.exitSignal}`);
+  if (e.logs?.length) lines.push(`last ${e.logs.length} log lines:`, ...e.logs.map((l) => `  ${l}`));
+  else lines.push('no log lines');
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** "myapp v3 is serving: web=2 worker=1 at //myapp--alice.localhost/". */
+export function describeResult(r: DeployResult): string {
+  const formation = Object.entries(r.app.formation)
+    .map(([t, n]) => `${t}=${n}`)
+    .join(' ');
+  return `${r.app.name} v${r.release.version} is serving (${formation}) at ${r.app.url}`;
+}
+
+type DeployFlags = Parameters<typeof specFromFlags>[1] & {
+  name?: string;
+  message?: string;
+  healthPath?: string;
+  readyTimeout?: string;
+  drain?: string;
+  insecure?: boolean;
+};
+
+/** The deploy's options from the flags shared with `instance create`. */
+function optionsFromFlags(flags: DeployFlags, name: string): DeployOptions {
+  const spec = specFromFlags(name, flags);
+  const settings: NonNullable<DeployOptions['settings']> = {};
+  if (spec.limits) settings.limits = spec.limits;
+  if (spec.restart) settings.restart = spec.restart;
+  if (spec.stopSignal) settings.stopSignal = spec.stopSignal;
+  if (spec.stopGraceSeconds !== undefined) settings.stopGraceSeconds = spec.stopGraceSeconds;
+  if (spec.driver) settings.driver = spec.driver;
+  if (spec.image) settings.image = spec.image;
+  if (flags.healthPath || flags.readyTimeout) {
+    settings.health = {
+      ...(flags.healthPath && { path: flags.healthPath }),
+      ...(flags.readyTimeout && { timeoutSeconds: parseCount(flags.readyTimeout, '--ready-timeout') }),
+    };
   }
+  if (flags.drain) settings.drainSeconds = parseCount(flags.drain, '--drain');
+  if (spec.ports?.some((p) => p.name !== 'web')) throw new CliError('bad_option', 'an app\'s web process gets the port "web" (PORT); other ports are not supported');
+  return {
+    ...(flags.message && { description: flags.message }),
+    ...(flags.process && { process: flags.process }),
+    ...(spec.env && { env: spec.env }),
+    ...(Object.keys(settings).length && { settings }),
+  };
 }
 
 export function registerDeployCommand(program: Command): void {
-  withSpecOptions(apiCommand(program, 'deploy <dir>', 'upload a directory with a Procfile and run one of its processes'))
-    .option('--process <type>', 'Procfile process type', 'web')
-    .option('--name <name>', 'instance name (default: the directory name)')
-    .option('--timeout <seconds>', 'how long to wait for it to run', '120')
+  withSpecOptions(apiCommand(program, 'deploy <dir>', 'deploy a directory with a Procfile as a new release of an app (created on its first deploy)'))
+    .option('--process <type>', 'first deploy: the process type that runs (default web, else the Procfile\'s first)')
+    .option('--name <name>', 'app name (default: the directory name)')
+    .option('-m, --message <text>', 'description of the release')
+    .option('--health-path <path>', 'a new release is ready when GET path answers 2xx/3xx (default: its port accepts connections)')
+    .option('--ready-timeout <seconds>', 'a new release not ready by then has failed (default: the server\'s)')
+    .option('--drain <seconds>', 'old copies finish in-flight requests this long before they stop')
     .action(
-      apiAction(async ({ client, out }, dir: string, flags: Parameters<typeof specFromFlags>[1] & { name?: string; timeout: string; insecure?: boolean }) => {
+      apiAction(async ({ client, out }, dir: string, flags: DeployFlags) => {
         const name = flags.name ?? path.basename(path.resolve(dir)).toLowerCase().replace(/[^a-z0-9-]/g, '-');
-        const spec = specFromFlags(name, flags);
+        const options = optionsFromFlags(flags, name);
         const tmp = await mkdtemp(path.join(tmpdir(), 'corral-deploy-'));
         try {
           const file = await pack(dir, tmp);
-          const created = await upload(client, spec, file, !!flags.insecure);
-          const running = await followUntilRunning(client, created.id, Number(flags.timeout) * 1000);
-          const ports = running.ports.map((p) => `${p.name}=127.0.0.1:${p.hostPort}`).join(' ');
-          out(running, () => `${running.name} is running${ports ? ` (${ports})` : ''}; id ${running.id}`);
+          process.stderr.write(`deploying ${name}…\n`);
+          const result = await upload(client, name, options, file, !!flags.insecure);
+          out(result, () => describeResult(result));
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }

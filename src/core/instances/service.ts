@@ -54,14 +54,20 @@ export class InstanceService {
     private readonly dataRoot: string,
   ) {}
 
-  async create(user: User, input: InstanceSpecInput, upload?: UploadedArchive): Promise<Instance> {
+  /**
+   * `replacing`: the id of an instance this one takes over from (an app's switch starts the
+   * new copy before the old one stops), so quotas count the pair once.
+   */
+  async create(user: User, input: InstanceSpecInput, upload?: UploadedArchive, opts: { replacing?: string } = {}): Promise<Instance> {
     if (upload && input.source) throw errors.validation('body.source: give either an uploaded archive or source.url, not both');
     const spec = this.checkSpec({ ...input, ...(upload && { source: { uploaded: upload.fileName } }) });
     await this.supervisor.admit(spec);
     const id = randomUUID();
     await this.admissions.run(user.id, async () => {
       if (await this.store.instances.byOwnerAndName(user.id, spec.name)) throw errors.instanceExists(spec.name);
-      await this.gate?.admitInstance(user, user.id, spec, { start: true });
+      // An app answers to its name through the proxy: an instance may not take it.
+      if (await this.store.apps.byOwnerAndName(user.id, spec.name)) throw errors.conflict(`an app named "${spec.name}" exists (see \`corral apps\`)`);
+      await this.gate?.admitInstance(user, user.id, spec, { start: true, ...(opts.replacing && { instanceId: opts.replacing }) });
       const dirs = instanceDirs(this.dataRoot, id);
       await createInstanceDirs(dirs);
       try {
@@ -234,11 +240,13 @@ export class InstanceService {
     if ((input.stopGraceSeconds ?? 0) > this.config.maxStopGraceSeconds) {
       throw errors.validation(`body.stopGraceSeconds: at most ${this.config.maxStopGraceSeconds} on this server`);
     }
+    const process = input.source ? (input.process ?? 'web') : undefined;
     return {
       ...input,
-      ...(input.source && { process: input.process ?? 'web' }),
+      ...(process && { process }),
       env: input.env ?? {},
-      ports: input.ports ?? [],
+      // A Procfile `web` process is an HTTP server: it gets PORT without asking, as on Heroku.
+      ports: input.ports ?? (process === 'web' ? [{ name: 'web' }] : []),
       restart: input.restart ?? 'always',
       stopSignal: input.stopSignal ?? 'SIGTERM',
       stopGraceSeconds: input.stopGraceSeconds ?? 10,

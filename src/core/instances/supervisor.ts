@@ -330,6 +330,8 @@ export class Supervisor {
         LANG: 'C.UTF-8',
         CORRAL_INSTANCE: r.name,
         CORRAL_INSTANCE_ID: r.id,
+        // Python buffers stdout when it is not a terminal: its logs would show nothing for minutes.
+        PYTHONUNBUFFERED: '1',
         ...portEnv(ports),
         ...spec.env,
         ...prepared?.env,

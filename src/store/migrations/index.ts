@@ -1,7 +1,7 @@
 /**
  * Every migration, in order. Names sort by their numeric prefix; each area of corral takes
  * its own range (001–099 accounts, 100– instances, 200– jobs, 300– ledger) so parallel work
- * does not collide (400– proxy, 500– cluster). A migration is never edited once released:
+ * does not collide (400– proxy, 500– cluster, 700– apps). A migration is never edited once released:
  * add a new one.
  *
  * Every migration runs on SQLite and on PostgreSQL (the store suite runs on both), so:
@@ -23,6 +23,7 @@ import * as jobs from './200_jobs.js';
 import * as smartmob from './600_smartmob.js';
 import * as ledger from './300_ledger.js';
 import * as cluster from './500_cluster.js';
+import * as apps from './700_apps.js';
 import * as loginThrottle from './820_login_throttle.js';
 import * as relayClaims from './840_relay_claims.js';
 import * as writeProbe from './850_write_probe.js';
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   '600_smartmob': smartmob,
   '300_ledger': ledger,
   '500_cluster': cluster,
+  '700_apps': apps,
   '820_login_throttle': loginThrottle,
   '840_relay_claims': relayClaims,
   '850_write_probe': writeProbe,

@@ -1,13 +1,15 @@
 /**
  * `POST /instances` as multipart/form-data: a `spec` field (the JSON spec, validated by the
  * same schema as a JSON body) and an `archive` file (tar, tar.gz or zip), streamed to a
- * temporary file under the data dir with a size cap — never held in memory.
+ * temporary file under the data dir with a size cap — never held in memory. An app's deploy
+ * reads its `options` field and `archive` the same way.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyRequest } from 'fastify';
 import { errors } from '../../../core/errors.js';
@@ -18,15 +20,31 @@ export async function readUpload(
   dataDir: string,
   maxBytes: number,
 ): Promise<{ spec: InstanceSpecInput; archive?: UploadedArchive }> {
+  const { value, archive } = await readJsonAndArchive(request, dataDir, maxBytes, 'spec', InstanceSpecSchema);
+  if (value === undefined) throw errors.validation('multipart: missing the "spec" field');
+  return { spec: value, ...(archive && { archive }) };
+}
+
+/**
+ * The same for any request of one JSON field (checked against `schema`) and one `archive`
+ * file, e.g. an app's deploy (`options` + `archive`); either may be missing.
+ */
+export async function readJsonAndArchive<S extends TSchema>(
+  request: FastifyRequest,
+  dataDir: string,
+  maxBytes: number,
+  field: string,
+  schema: S,
+): Promise<{ value?: Static<S>; archive?: UploadedArchive }> {
   const tmpDir = path.join(dataDir, 'tmp');
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-  let spec: InstanceSpecInput | undefined;
+  let value: Static<S> | undefined;
   let archive: UploadedArchive | undefined;
   try {
     for await (const part of request.parts({ limits: { fileSize: maxBytes, files: 1, fields: 4 } })) {
-      if (part.type === 'field' && part.fieldname === 'spec') {
+      if (part.type === 'field' && part.fieldname === field) {
         // A part sent with `Content-Type: application/json` arrives already parsed.
-        spec = parseSpec(part.value);
+        value = parseJsonField(part.value, field, schema);
       } else if (part.type === 'file' && part.fieldname === 'archive' && !archive) {
         const file = path.join(tmpDir, `upload-${randomUUID()}`);
         archive = { file, fileName: safeName(part.filename) };
@@ -34,36 +52,35 @@ export async function readUpload(
         if (part.file.truncated) throw errors.sourceTooLarge(`the archive is larger than ${maxBytes} bytes`);
       } else {
         if (part.type === 'file') part.file.resume();
-        throw errors.validation(`multipart: unknown part "${part.fieldname}"; send "spec" (JSON) and "archive" (a file)`);
+        throw errors.validation(`multipart: unknown part "${part.fieldname}"; send "${field}" (JSON) and "archive" (a file)`);
       }
     }
-    if (!spec) throw errors.validation('multipart: missing the "spec" field');
-    return { spec, ...(archive && { archive }) };
+    return { ...(value !== undefined && { value }), ...(archive && { archive }) };
   } catch (e) {
     if (archive) await rm(archive.file, { force: true });
     const code = (e as { code?: string }).code;
     if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
-      throw errors.validation('multipart: too many parts; send one "spec" field and one "archive" file');
+      throw errors.validation(`multipart: too many parts; send one "${field}" field and one "archive" file`);
     }
     throw e;
   }
 }
 
-function parseSpec(raw: unknown): InstanceSpecInput {
+function parseJsonField<S extends TSchema>(raw: unknown, field: string, schema: S): Static<S> {
   let value = raw;
   if (typeof raw === 'string') {
     try {
       value = JSON.parse(raw);
     } catch (e) {
-      throw errors.badJson(`the "spec" field is not valid JSON: ${(e as Error).message}`);
+      throw errors.badJson(`the "${field}" field is not valid JSON: ${(e as Error).message}`);
     }
   }
-  const first = [...Value.Errors(InstanceSpecSchema, value)][0];
+  const first = [...Value.Errors(schema, value)][0];
   if (first) {
-    const where = `spec${first.path.replaceAll('/', '.')}`;
+    const where = `${field}${first.path.replaceAll('/', '.')}`;
     throw errors.validation(`${where}: ${first.message}`);
   }
-  return value as InstanceSpecInput;
+  return value as Static<S>;
 }
 
 /** The uploaded file's name, kept only as a label: no path, printable, short. */
