@@ -30,9 +30,11 @@ export const GenerateFields = Type.Object(
 type Settings = CompatPluginOptions<'golemHerder'>['settings'];
 
 /** A token for `email` carrying `credits` (what POST /token/v1/generate and `corral token -e` make). */
-export async function generateToken(corral: Corral, settings: Settings, email: string, credits = settings.defaultCredits) {
-  // Refused rather than clamped: an old client shows the error, where a smaller balance
-  // than it asked for would surprise it later.
+export async function generateToken(corral: Corral, settings: Settings, email: string, asked?: number) {
+  // Credits asked for beyond the cap are refused rather than clamped: an old client shows the
+  // error, where a smaller balance than it asked for would surprise it later. The default is
+  // the config's own, held to the cap.
+  const credits = asked ?? Math.min(settings.defaultCredits, settings.maxTokenCredits);
   if (credits > settings.maxTokenCredits) {
     throw errors.validation(`credits: at most ${settings.maxTokenCredits} (compat.golemHerder.maxTokenCredits)`, {
       details: { field: 'credits', limit: settings.maxTokenCredits },
