@@ -29,6 +29,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { attachProxy } from '../proxy/index.js';
 import { registerRoleRoutes, setUpRole } from '../roles/index.js';
 import { loginRoutes } from './routes/login.js';
+import { hostLoginRoutes } from './routes/host-login.js';
 import { proxySettingsRoutes } from './routes/proxy.js';
 import { relayRoutes } from './routes/relay.js';
 import { golemHerderAdminRoutes } from '../compat/golem-herder/admin-route.js';
@@ -109,6 +110,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   await app.register(metricsRoutes, { corral });
   await app.register(securityHeadersHook, { tls: !!config.tls });
   await app.register(loginRoutes, { corral, proxy });
+  await app.register(hostLoginRoutes, { proxy });
   await app.register(identityKeyRoutes, { proxy });
   await app.register(uiRoutes);
   // The proxy role has no API of its own: its /api/ requests are forwarded to the manager (src/roles).

@@ -2,7 +2,9 @@
  * Authentication for every request: a token (`Authorization: Bearer …`, any case, or
  * `?token=…`) or the session cookie. Routes ask for what they need with `requireScope`.
  * Requests authenticated by cookie that change state must echo the session's CSRF token
- * in `X-CSRF-Token` (or a `_csrf` form field).
+ * in `X-CSRF-Token` (or a `_csrf` form field), and, like WebSocket upgrades (which CORS
+ * does not cover), must not come from a page of another origin: instance hosts are the
+ * same site as the main origin, so their pages' requests carry the cookie (SameSite=Lax).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,6 +12,7 @@ import fp from 'fastify-plugin';
 import { hasScope, SESSION_COOKIE, type Principal, type Scope } from '../core/accounts/index.js';
 import type { Corral } from '../core/corral.js';
 import { errors } from '../core/errors.js';
+import { isSameOriginRequest } from './same-origin.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,7 +35,7 @@ export function presentedToken(request: FastifyRequest): string | undefined {
 }
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: { corral: Corral }) => {
-  const { accounts } = opts.corral;
+  const { accounts, config } = opts.corral;
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     // Routes of an old API with tokens of its own (golem-herder, see src/compat) read them themselves.
@@ -44,6 +47,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { corral: Corral
     }
     const cookie = request.cookies[SESSION_COOKIE];
     if (cookie) request.principal = (await accounts.sessions.authenticate(cookie)) ?? null;
+    const changes = !SAFE_METHODS.has(request.method) || request.headers.upgrade !== undefined;
+    if (request.principal?.via.kind === 'session' && changes && !isSameOriginRequest(request, config.publicUrl)) {
+      throw errors.forbidden('a page of another origin (an instance host is one) cannot use the session cookie here');
+    }
   });
   // CSRF is checked after the body is parsed so a form field can carry it.
   app.addHook('preHandler', async (request) => {

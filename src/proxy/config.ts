@@ -1,13 +1,26 @@
-/** The `proxy` section of the config: routing by host, upstream pools and timeouts, culling. */
+/**
+ * The `proxy` section of the config: where instances are served (a host of their own under
+ * `appsDomain`; path routing only as an explicit unsafe choice), upstream pools and
+ * timeouts, culling.
+ */
 import { Type } from '@sinclair/typebox';
 
+const DOMAIN = '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$';
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
 export const ProxyConfigSchema = Type.Object(
   {
-    baseDomain: Type.Optional(
-      Type.String({ pattern: '^[a-z0-9.-]+(:[0-9]+)?$', description: 'wildcard domain: {instance}--{owner}.{baseDomain} reaches an instance' }),
+    appsDomain: Type.Optional(
+      Type.String({
+        pattern: DOMAIN,
+        description: 'instances are served at {instance}--{owner}.{appsDomain} (default "localhost"; port: the main origin\'s unless given)',
+      }),
     ),
+    baseDomain: Type.Optional(Type.String({ pattern: DOMAIN, description: 'the old name of appsDomain' })),
+    pathRouting: Type.Boolean({
+      default: false,
+      description: 'UNSAFE: also serve instances at /i/{owner}/{instance}/ on the main origin (sandboxed by CSP, see docs/proxy.md)',
+    }),
     upstreamTimeoutSeconds: Seconds(60, 'an upstream that sends no response headers for this long gets 504'),
     connectTimeoutSeconds: Seconds(5, 'connecting to an upstream that takes longer gets 502'),
     maxConnectionsPerUpstream: Type.Integer({ minimum: 1, default: 64, description: 'pooled keep-alive connections per instance port' }),

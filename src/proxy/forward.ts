@@ -76,10 +76,11 @@ export function forward(
   path: string,
   headers: string[],
   tls: boolean,
+  sandbox = false,
 ): Promise<void> {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
   return new Promise((resolve, reject) => {
-    const relay = new ResponseRelay(res, tls, resolve, reject);
+    const relay = new ResponseRelay(res, tls, sandbox, resolve, reject);
     // Left in place after the response: 'close' comes after 'finish' then, and is ignored.
     res.once('close', () => relay.clientClosed());
     pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
@@ -101,6 +102,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   constructor(
     private readonly res: ServerResponse,
     private readonly tls: boolean,
+    private readonly sandbox: boolean,
     private readonly resolve: () => void,
     private readonly reject: (f: ForwardFailure) => void,
   ) {}
@@ -117,7 +119,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    this.res.writeHead(statusCode, downstreamHeaders(headers, this.tls));
+    this.res.writeHead(statusCode, downstreamHeaders(headers, this.tls, this.sandbox));
     const length = headers['content-length'];
     if (typeof length === 'string') this.remaining = Number(length);
   }

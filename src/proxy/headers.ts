@@ -4,10 +4,12 @@
  * `X-Forwarded-*`, `Forwarded`, `X-Real-IP`), minus corral's own credentials (session
  * cookie, the Authorization header that carried a corral token); then corral adds the
  * forwarding headers, `X-Corral-User` and, when enabled, `X-Corral-Identity`. Clients get the upstream's headers minus
- * hop-by-hop ones, plus the security headers when the app set none.
+ * hop-by-hop ones, plus the security headers when the app set none, plus a CSP sandbox
+ * under path routing (the page then runs in an opaque origin, not the main one).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { SESSION_COOKIE } from '../core/accounts/index.js';
+import { HOST_COOKIE } from './host-login.js';
 import type { Credential } from './identity.js';
 
 export const HOP_BY_HOP = new Set([
@@ -26,6 +28,14 @@ export const HOP_BY_HOP = new Set([
 const WEBSOCKET_KEEP = new Set(['connection', 'upgrade']);
 const SESSION_PREFIX = `${SESSION_COOKIE}=`;
 const CSRF_PREFIX = 'corral_csrf=';
+const HOST_PREFIX = `${HOST_COOKIE}=`;
+const isCorralCookie = (c: string) => c.startsWith(SESSION_PREFIX) || c.startsWith(CSRF_PREFIX) || c.startsWith(HOST_PREFIX);
+
+/**
+ * What a page served by path routing may do: run scripts, forms and pop-ups, but never as
+ * the main origin (no allow-same-origin), so it cannot read the API with its viewer's cookie.
+ */
+export const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox allow-modals allow-downloads';
 
 const isIdentityHeader = (lower: string) =>
   lower.startsWith('x-forwarded-') || lower.startsWith('x-corral-') || lower === 'forwarded' || lower === 'x-real-ip';
@@ -86,7 +96,7 @@ export function withoutCorralCookies(header: string): string {
     const semi = header.indexOf(';', i);
     const end = semi < 0 ? header.length : semi;
     const c = header.slice(i, end).trim();
-    if (c && !c.startsWith(SESSION_PREFIX) && !c.startsWith(CSRF_PREFIX)) kept = kept ? `${kept}; ${c}` : c;
+    if (c && !isCorralCookie(c)) kept = kept ? `${kept}; ${c}` : c;
     i = end + 1;
   }
   return kept;
@@ -103,7 +113,11 @@ export function securityHeaders(tls: boolean): Record<string, string> {
 }
 
 /** The upstream's response headers as the client gets them. */
-export function downstreamHeaders(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>, tls: boolean): Record<string, string | string[]> {
+export function downstreamHeaders(
+  h: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  tls: boolean,
+  sandbox = false,
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const name in h) {
     const v = h[name];
@@ -113,5 +127,10 @@ export function downstreamHeaders(h: IncomingHttpHeaders | Record<string, string
   if (out['x-frame-options'] === undefined) out['x-frame-options'] = 'SAMEORIGIN';
   if (out['x-content-type-options'] === undefined) out['x-content-type-options'] = 'nosniff';
   if (tls && out['strict-transport-security'] === undefined) out['strict-transport-security'] = 'max-age=31536000; includeSubDomains';
+  if (sandbox) {
+    // Added to the app's own policy, never replacing it: browsers enforce every policy sent.
+    const csp = out['content-security-policy'];
+    out['content-security-policy'] = csp === undefined ? SANDBOX_CSP : [...(Array.isArray(csp) ? csp : [csp]), SANDBOX_CSP];
+  }
   return out;
 }

@@ -32,6 +32,27 @@ export const answers = {
     message: 'log in or send a token with the proxy scope: Authorization: Bearer <token>',
   }),
   noScope: (scope: string): ProxyAnswer => ({ status: 403, code: 'forbidden', title: 'Forbidden', message: `this needs the "${scope}" scope` }),
+  /** The handshake's callback without a good code (missing, unknown, used, expired, another host's). */
+  badHostLogin: (): ProxyAnswer => ({
+    status: 400,
+    code: 'host_login_invalid',
+    title: 'Login link not valid',
+    message: 'This login link is missing, used, expired or meant for another host. Open the instance again from its address.',
+  }),
+  /** Fetch Metadata: another site's page may navigate here, not read or post with this host's cookie. */
+  crossSite: (): ProxyAnswer => ({
+    status: 403,
+    code: 'cross_site_refused',
+    title: 'Forbidden',
+    message: "a request from another site's page cannot use this instance host's cookie",
+  }),
+  /** A `/i/…` address while path routing is off, when there is no redirect to give. */
+  pathRoutingOff: (name: string): ProxyAnswer => ({
+    status: 404,
+    code: 'path_routing_off',
+    title: 'Not found',
+    message: `${name} is served on a host of its own, not under /i/ (see GET /api/v1/proxy/${name} for its url)`,
+  }),
   starting: (name: string): ProxyAnswer => ({
     status: 503,
     code: 'instance_starting',

@@ -1,23 +1,32 @@
 /**
  * The authenticating reverse proxy. It sits in front of fastify on the raw node server
- * (see `intercept`): requests for `/i/…` or for a wildcard instance host never enter
- * fastify's pipeline. Each is authenticated by a cached cookie or token check, authorised
- * (owner, admin, or shared with), then forwarded over a pooled connection or tunnelled as
- * a WebSocket.
+ * (see `intercept`): requests for an instance host (origins.ts), or for `/i/…` on the main
+ * origin, never enter fastify's pipeline. Each is authenticated by a cached cookie or token
+ * check, authorised (owner, admin, or shared with), then forwarded over a pooled connection
+ * or tunnelled as a WebSocket.
+ *
+ * Instance hosts only take their own cookie (from the handshake in host-login.ts) or a
+ * token, never the main session cookie; a page from another site may navigate to them but
+ * not read or post with that cookie (Fetch Metadata). `/i/…` is served only with the
+ * unsafe `proxy.pathRouting`, sandboxed by CSP; otherwise it redirects to the instance host.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Principal } from '../core/accounts/index.js';
 import { hasScope } from '../core/accounts/index.js';
+import { HostSessionStore } from '../store/host-sessions.js';
 import type { Corral } from '../core/corral.js';
 import type { ProxySettings } from '../store/proxy.js';
 import { Activity } from './activity.js';
 import { forward, UpstreamPools, type ForwardFailure } from './forward.js';
 import { upstreamHeaders, type ForwardContext } from './headers.js';
 import { IdentityAssertions } from './identity-assertion.js';
-import { IdentityCache, presentedCredential, type Credential } from './identity.js';
+import { CALLBACK_PATH, HOST_COOKIE, HostLogin, mainSessionHash, RESERVED_PREFIX } from './host-login.js';
+import { hostCredential, IdentityCache, presentedCredential, type Credential } from './identity.js';
+import { hostLabel, Origins } from './origins.js';
 import { answers, rejectUpgrade, sendAnswer, wantsHtml, type ProxyAnswer } from './pages.js';
-import { isProxyPath, routeByHost, routeByPath, stripTokenParam, type ProxyRoute } from './route.js';
+import { isProxyPath, routeByPath, stripTokenParam, type ProxyRoute } from './route.js';
+import { securityHeaders } from './headers.js';
 import type { ProxyTarget, ProxyTargets } from './targets.js';
 import { openTunnel, TunnelRegistry } from './websocket.js';
 
@@ -35,6 +44,10 @@ export class Proxy {
   readonly activity = new Activity();
   readonly tunnels = new TunnelRegistry();
   readonly identity: IdentityCache;
+  /** The main origin and the instance hosts' addresses. */
+  readonly origins: Origins;
+  /** The handshake that logs a browser in to an instance host. */
+  readonly hostLogin: HostLogin;
   /** Signs X-Corral-Identity; undefined when assertions are off. */
   readonly assertions: IdentityAssertions | undefined;
   private readonly pools: UpstreamPools;
@@ -50,7 +63,9 @@ export class Proxy {
   ) {
     this.cfg = corral.config.proxy;
     this.tls = !!corral.config.tls;
-    this.identity = new IdentityCache(corral.accounts, this.cfg.authCacheMs);
+    this.origins = new Origins(corral.config);
+    this.hostLogin = new HostLogin(new HostSessionStore(corral.store.db), corral.store.users, corral.config.auth.sessionTtlSeconds);
+    this.identity = new IdentityCache(corral.accounts, this.cfg.authCacheMs, this.hostLogin);
     const assertion = this.cfg.identityAssertion;
     this.assertions = assertion.enabled ? new IdentityAssertions(corral.config.data, assertion.ttlSeconds) : undefined;
     this.pools = new UpstreamPools({
@@ -74,6 +89,7 @@ export class Proxy {
 
   /** Routes `/i/…` and instance hosts to the proxy before fastify sees them. */
   intercept(server: Server): void {
+    this.origins.listenOn(server);
     const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
     server.emit = ((event: string, ...args: unknown[]) => {
       if (event === 'request' || event === 'upgrade') {
@@ -89,14 +105,19 @@ export class Proxy {
     }) as typeof server.emit;
   }
 
-  /** null = not the proxy's; undefined = the proxy's, but names no valid instance. */
+  /** null = not the proxy's; undefined = the proxy's, but names no valid instance (a malformed instance host too). */
   route(req: IncomingMessage): ProxyRoute | undefined | null {
     const url = req.url ?? '/';
-    if (this.cfg.baseDomain) {
-      const r = routeByHost(req.headers.host, this.cfg.baseDomain, url);
-      if (r) return r;
+    const host = this.origins.appHost(req.headers.host);
+    if (host !== undefined) {
+      if (host === null) return undefined;
+      const upstreamPath = url.startsWith('/') ? url : `/${url}`;
+      return { owner: host.owner, instance: host.instance, port: host.port, prefix: '', upstreamPath, host: host.label };
     }
-    return isProxyPath(url) ? routeByPath(url) : null;
+    if (!isProxyPath(url)) return null;
+    const r = routeByPath(url);
+    if (!r) return undefined;
+    return this.cfg.pathRouting ? { ...r, sandbox: true } : { ...r, moved: true };
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
@@ -112,14 +133,18 @@ export class Proxy {
   }
 
   private async respond(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
+    // A malformed instance host or /i/ path names nothing, whoever asks.
+    if (!route) return sendAnswer(req, res, answers.notFound(), this.tls);
+    if (route.moved) return this.redirectToHost(req, res, route);
+    if (route.host !== undefined && route.upstreamPath.startsWith(RESERVED_PREFIX)) return this.hostCallback(req, res, route);
     const d = await this.decide(req, route, req.method === 'GET' || req.method === 'HEAD' ? 'proxy:read' : 'proxy:write');
     if (d.kind === 'answer') {
-      if (d.login && wantsHtml(req)) return this.redirectToLogin(req, res);
+      if (d.login && wantsHtml(req)) return this.redirectToLogin(req, res, route);
       return sendAnswer(req, res, d.answer, this.tls);
     }
     this.activity.touch(d.target.instanceId);
     const headers = upstreamHeaders(req, await this.forwardContext(req, route!, d, false));
-    await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls).catch(
+    await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls, !!route!.sandbox).catch(
       (f: ForwardFailure) => {
         const name = `${route!.owner}/${route!.instance}`;
         sendAnswer(req, res, f === 'timeout' ? answers.gatewayTimeout(name) : answers.badGateway(name), this.tls);
@@ -130,6 +155,7 @@ export class Proxy {
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: ProxyRoute | undefined): Promise<void> {
     socket.on('error', () => socket.destroy());
     try {
+      if (!route || route.moved || (route.host !== undefined && route.upstreamPath.startsWith(RESERVED_PREFIX))) return rejectUpgrade(socket, 404, 'Not Found');
       const d = await this.decide(req, route, 'proxy:write');
       if (d.kind === 'answer') {
         const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[d.answer.status] ?? 'Service Unavailable';
@@ -159,9 +185,11 @@ export class Proxy {
 
   /** Authentication, authorisation and the instance's state, in that order. */
   private async decide(req: IncomingMessage, route: ProxyRoute | undefined, scope: 'proxy:read' | 'proxy:write'): Promise<Decision> {
-    const credential = presentedCredential(req, req.url ?? '/');
+    const url = req.url ?? '/';
+    const credential = route?.host !== undefined ? hostCredential(req, url, route.host) : presentedCredential(req, url);
     const principal = credential && (await this.identity.principal(credential));
     if (!credential || !principal) return { kind: 'answer', answer: answers.unauthenticated(), login: true };
+    if (credential.kind === 'host' && !sameSiteUseAllowed(req)) return { kind: 'answer', answer: answers.crossSite() };
     if (credential.kind === 'token' && !hasScope(principal.scopes, scope)) return { kind: 'answer', answer: answers.noScope(scope) };
     if (!route) return { kind: 'answer', answer: answers.notFound() };
     const { target, settings } = await this.lookup(route.owner, route.instance);
@@ -225,21 +253,38 @@ export class Proxy {
       });
   }
 
-  private redirectToLogin(req: IncomingMessage, res: ServerResponse): void {
-    const host = req.headers.host ?? '';
-    const onInstanceHost = !isProxyPath(req.url ?? '/');
-    // On an instance host the login page lives on the main origin (publicUrl, else the base domain).
-    const scheme = this.tls ? 'https' : 'http';
-    const main = this.corral.config.publicUrl?.replace(/\/$/, '') ?? `${scheme}://${this.cfg.baseDomain}`;
-    const base = onInstanceHost ? main : '';
-    const next = onInstanceHost ? `${scheme}://${host}${req.url ?? '/'}` : (req.url ?? '/');
-    res.writeHead(302, {
-      location: `${base}/login?next=${encodeURIComponent(stripTokenParam(next))}`,
-      'cache-control': 'no-store',
-      'x-frame-options': 'SAMEORIGIN',
-      'x-content-type-options': 'nosniff',
-    });
-    res.end();
+  /**
+   * A browser without a credential: on an instance host, to the main origin's handshake
+   * (which logs in first if needed); under path routing, to the login form.
+   */
+  private redirectToLogin(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): void {
+    const path = stripTokenParam(req.url ?? '/');
+    const location =
+      route?.host !== undefined
+        ? `${this.origins.main().origin}/host-login?host=${route.host}&next=${encodeURIComponent(path)}`
+        : `/login?next=${encodeURIComponent(path)}`;
+    redirect(res, location, this.tls);
+  }
+
+  /** `/i/…` without path routing: GET and HEAD are sent to the instance's host, the rest gets 404. */
+  private redirectToHost(req: IncomingMessage, res: ServerResponse, route: ProxyRoute): void {
+    const label = hostLabel(route.owner, route.instance, route.port);
+    if (!label || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      return sendAnswer(req, res, answers.pathRoutingOff(`${route.owner}/${route.instance}`), this.tls);
+    }
+    redirect(res, `${this.origins.appOrigin(label)}${stripTokenParam(route.upstreamPath)}`, this.tls);
+  }
+
+  /** `/_corral/callback?code=…` on an instance host: trades the code for this host's cookie. */
+  private async hostCallback(req: IncomingMessage, res: ServerResponse, route: ProxyRoute): Promise<void> {
+    const q = route.upstreamPath.indexOf('?');
+    const path = q < 0 ? route.upstreamPath : route.upstreamPath.slice(0, q);
+    if (path !== CALLBACK_PATH || (req.method !== 'GET' && req.method !== 'HEAD')) return sendAnswer(req, res, answers.notFound(), this.tls);
+    const code = new URLSearchParams(q < 0 ? '' : route.upstreamPath.slice(q + 1)).get('code');
+    const done = code && code.length <= 128 ? await this.hostLogin.exchange(code, route.host!) : undefined;
+    if (!done) return sendAnswer(req, res, answers.badHostLogin(), this.tls);
+    const cookie = `${HOST_COOKIE}=${done.cookieValue}; Path=/; Max-Age=${done.maxAgeSeconds}; HttpOnly; SameSite=Lax${this.tls ? '; Secure' : ''}`;
+    redirect(res, done.next, this.tls, { 'set-cookie': cookie, 'referrer-policy': 'no-referrer' });
   }
 
   /** Closes tunnels whose session ended or whose token was revoked. */
@@ -249,10 +294,20 @@ export class Proxy {
     }
   }
 
-  /** Ends a credential at once: forgets it and closes its tunnels (the logout form). */
+  /**
+   * Ends a credential at once: forgets it and closes its tunnels (the logout form). For a
+   * main session, also its instance hosts' sessions and their tunnels.
+   */
   revoke(c: Credential): void {
     this.identity.forget(c);
     this.tunnels.closeAll(c);
+    if (c.kind !== 'session') return;
+    const hash = mainSessionHash(c.value);
+    this.identity.forgetHostsOf(hash);
+    void this.hostLogin
+      .endFor(hash)
+      .then(() => this.recheckTunnels())
+      .catch((e: unknown) => this.corral.log.warn({ err: e }, 'could not end instance host sessions'));
   }
 
   async cullOnce(): Promise<string[]> {
@@ -273,6 +328,34 @@ export class Proxy {
     await this.activity.flush(this.corral.store.proxy).catch(() => undefined);
     await this.pools.close();
   }
+}
+
+/** A redirect with corral's security headers, never cached. */
+function redirect(res: ServerResponse, location: string, tls: boolean, extra: Record<string, string> = {}): void {
+  res.writeHead(302, { ...securityHeaders(tls), location, 'cache-control': 'no-store', ...extra });
+  res.end();
+}
+
+/**
+ * Fetch Metadata resource isolation for instance-host cookies: a request another site's
+ * page started (instance hosts are all same-site with each other and the main origin) may
+ * only be a top-level GET/HEAD navigation; its scripts may not read, post or open WebSockets
+ * with this host's cookie. Requests without the headers (non-browser clients) pass.
+ */
+export function sameSiteUseAllowed(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  if (origin !== undefined && req.headers.upgrade !== undefined) {
+    // WebSockets are not covered by CORS: only this host's own pages may open one.
+    try {
+      if (new URL(origin).host !== req.headers.host) return false;
+    } catch {
+      return false;
+    }
+  }
+  if (site === undefined || site === 'same-origin' || site === 'none') return true;
+  const navigation = req.headers['sec-fetch-mode'] === 'navigate' && req.headers['sec-fetch-dest'] === 'document';
+  return navigation && (req.method === 'GET' || req.method === 'HEAD');
 }
 
 const isStopped = (state: string) => ['stopped', 'exited', 'failed', 'created'].includes(state);

@@ -1,6 +1,7 @@
 /**
- * Which instance port a request is for: by path (`/i/{owner}/{instance}[/port/{name}]/…`)
- * or by host (`{instance}--{owner}.{baseDomain}`). Dot segments are resolved first (also
+ * Which instance port a request is for: by host (`{instance}--{owner}[--{port}].{appsDomain}`,
+ * see origins.ts) or, only with the unsafe `proxy.pathRouting`, by path on the main origin
+ * (`/i/{owner}/{instance}[/port/{name}]/…`). Dot segments are resolved first (also
  * when percent-encoded, as browsers do), so `/i/a/x/../../b/y` is a request for b/y and is
  * authorised as such; names must match the account-name pattern exactly, so encoded slashes
  * or other escapes in the owner, instance or port name never match anything.
@@ -14,6 +15,12 @@ export interface ProxyRoute {
   prefix: string;
   /** Path and query sent upstream. */
   upstreamPath: string;
+  /** Set for instance hosts: the host label, whose own cookie is the credential there. */
+  host?: string;
+  /** Path routing on the main origin: responses get a CSP sandbox (an opaque origin). */
+  sandbox?: boolean;
+  /** A `/i/…` address while path routing is off: answered with a redirect to the instance host. */
+  moved?: boolean;
 }
 
 const NAME = /^[a-z0-9_.-]{1,64}$/;
@@ -50,21 +57,6 @@ export function routeByPath(url: string): ProxyRoute | undefined {
 function segmentAt(path: string, from: number): string {
   const slash = path.indexOf('/', from);
   return path.slice(from, slash < 0 ? undefined : slash);
-}
-
-/** The route of a host-addressed request (`{instance}--{owner}.{baseDomain}`). */
-export function routeByHost(host: string | undefined, baseDomain: string, url: string): ProxyRoute | undefined {
-  if (!host) return undefined;
-  const h = host.toLowerCase();
-  const suffix = `.${baseDomain}`;
-  if (!h.endsWith(suffix)) return undefined;
-  const label = h.slice(0, -suffix.length);
-  const sep = label.indexOf('--');
-  if (sep <= 0 || label.includes('.')) return undefined;
-  const instance = label.slice(0, sep);
-  const owner = label.slice(sep + 2);
-  if (!isName(owner) || !isName(instance)) return undefined;
-  return { owner, instance, port: undefined, prefix: '', upstreamPath: url.startsWith('/') ? url : `/${url}` };
 }
 
 /** An account-pattern name that is not a dot segment. */

@@ -6,6 +6,7 @@ import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
+import type { HostLoginCodesTable, HostSessionsTable } from './host-sessions.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 import type { DesiredState, InstanceState } from '../core/instances/spec.js';
@@ -87,6 +88,8 @@ export interface Database {
   sessions: SessionsTable;
   proxy_instances: ProxyInstancesTable;
   proxy_defaults: ProxyDefaultsTable;
+  host_login_codes: HostLoginCodesTable;
+  host_sessions: HostSessionsTable;
   jobs: JobsTable;
   instances: InstancesTable;
   smartmob_processes: SmartmobProcessesTable;

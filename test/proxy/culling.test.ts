@@ -1,7 +1,7 @@
 /** The idle culler: stops instances idle past their timeout, spares active ones and those without one. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { proxyWorld, rawRequest, type ProxyWorld } from './fixtures.js';
+import { hostName, hostOrigin, loopbackLookup, proxyWorld, type ProxyWorld } from './fixtures.js';
 
 let w: ProxyWorld;
 beforeAll(async () => {
@@ -25,12 +25,13 @@ it('stops an idle instance, not one with HTTP traffic, not one with WebSocket tr
   for (const name of ['idle', 'busy', 'chatty']) expect((await settings(name, { idleTimeoutSeconds: 2 })).status).toBe(200);
   expect((await settings('forever', { idleTimeoutSeconds: 0 })).status).toBe(200);
 
-  const ws = new WebSocket(`${w.server.url.replace(/^http/, 'ws')}/i/alice/chatty/`, { headers: { cookie: w.alice.cookie } });
+  const auth = { authorization: `Bearer ${w.alice.token}` };
+  const ws = new WebSocket(`${hostOrigin(w.server, hostName('chatty', 'alice')).replace(/^http/, 'ws')}/`, { headers: auth, lookup: loopbackLookup });
   await new Promise((r) => ws.once('open', r));
   const t0 = Date.now();
   // Keep busy and chatty active for a while, well past the idle timeout.
   while (Date.now() - t0 < 4500) {
-    expect((await rawRequest(w.server.url, '/i/alice/busy/', { cookie: w.alice.cookie })).status).toBe(200);
+    expect((await w.onHost(hostName('busy', 'alice'), '/', auth)).status).toBe(200);
     ws.send('still here');
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -42,6 +43,6 @@ it('stops an idle instance, not one with HTTP traffic, not one with WebSocket tr
 
   // Once quiet, busy goes too.
   await expect.poll(() => w.targets.stops, { timeout: 8000 }).toContain(busy);
-  const page = await rawRequest(w.server.url, '/i/alice/idle/', { cookie: w.alice.cookie });
+  const page = await w.onHost(hostName('idle', 'alice'), '/', auth);
   expect(page.status).toBe(503);
 });

@@ -1,10 +1,14 @@
 /**
  * Test fixtures for the proxy: real backends on 127.0.0.1 (an echo app that answers with
- * what it received, a WebSocket echo, one that hangs, one that drops the connection) and
- * an in-memory ProxyTargets standing in for the instances core.
+ * what it received, a WebSocket echo, one that hangs, one that drops the connection), an
+ * in-memory ProxyTargets standing in for the instances core, and ways to reach instance
+ * hosts (`{instance}--{owner}.corral.test`) that send every byte to 127.0.0.1: a Host
+ * header, or a DNS lookup that answers 127.0.0.1 for any name.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, LookupFunction } from 'node:net';
+import { Agent, fetch as undiciFetch, type RequestInit as UndiciInit, type Response as UndiciResponse } from 'undici';
 import { WebSocketServer } from 'ws';
 import type { ProxyTarget, ProxyTargets } from '../../src/proxy/index.js';
 import { api, createUser, login, startTestServer, type TestServer } from '../helpers/server.js';
@@ -129,7 +133,7 @@ export async function userId(server: TestServer, name: string): Promise<string> 
   return (res.body as { id: string }).id;
 }
 
-/** A raw HTTP request (fetch cannot set Host or send un-normalised paths). */
+/** A raw HTTP(S) request (fetch cannot set Host or send un-normalised paths); https accepts the tests' own certificates. */
 export function rawRequest(
   url: string,
   path: string,
@@ -137,8 +141,9 @@ export function rawRequest(
   method = 'GET',
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path, method, headers, agent: false }, (res) => {
+    const req = mod.request({ host: u.hostname, port: u.port, path, method, headers, agent: false, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
@@ -148,19 +153,59 @@ export function rawRequest(
   });
 }
 
+/** Resolves every name to 127.0.0.1, so instance hosts' URLs can be used as they are. */
+export const loopbackLookup = ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+  opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)) as unknown as LookupFunction;
+
+const loopbackAgent = new Agent({ connect: { lookup: loopbackLookup, rejectUnauthorized: false } });
+
+/** fetch for instance hosts' URLs, connecting to 127.0.0.1 whatever the name. */
+export function hostFetch(url: string, init: UndiciInit = {}): Promise<UndiciResponse> {
+  return undiciFetch(url, { ...init, dispatcher: loopbackAgent });
+}
+
+/** The instance host name of a port of an instance in a proxy world. */
+export const hostName = (instance: string, owner: string, port?: string) =>
+  `${instance}--${owner}${port ? `--${port}` : ''}.${APPS_DOMAIN}`;
+
+/** The origin of an instance host on `server` (which listens on 127.0.0.1, reached by name through loopbackLookup). */
+export const hostOrigin = (server: { url: string }, host: string) => `${new URL(server.url).protocol}//${host}:${new URL(server.url).port}`;
+
+/**
+ * Logs a browser holding the main session `mainCookie` in to an instance host through the
+ * real handshake (main origin's /host-login, then the host's /_corral/callback) and returns
+ * that host's cookie (`corral_host=…`).
+ */
+export async function hostCookie(server: { url: string }, mainCookie: string, host: string): Promise<string> {
+  const label = host.slice(0, host.indexOf('.'));
+  const start = await rawRequest(server.url, `/host-login?host=${label}&next=%2F`, { cookie: mainCookie });
+  if (start.status !== 302) throw new Error(`host login for ${host} refused: ${start.status} ${start.body}`);
+  const to = new URL(start.headers.location!);
+  const done = await rawRequest(server.url, to.pathname + to.search, { host: to.host });
+  const cookie = (done.headers['set-cookie'] ?? []).find((c) => c.startsWith('corral_host='));
+  if (done.status !== 302 || !cookie) throw new Error(`callback on ${host} failed: ${done.status} ${done.body}`);
+  return cookie.split(';')[0]!;
+}
+
+export const APPS_DOMAIN = 'corral.test';
+
 export interface ProxyWorld {
   server: TestServer;
   targets: FixtureTargets;
   echo: Backend;
   alice: { token: string; cookie: string; id: string };
   bob: { token: string; cookie: string; id: string };
+  /** alice's cookie for her instance host `app--alice.corral.test`. */
+  aliceApp: string;
+  /** GET (or `method`) on an instance host, through 127.0.0.1 with the Host header set. */
+  onHost(host: string, path: string, headers?: Record<string, string>, method?: string): ReturnType<typeof rawRequest>;
   close(): Promise<void>;
 }
 
 /** A corral with users alice and bob, and alice's instance `app` on an echo backend. */
 export async function proxyWorld(proxyConfig: Record<string, unknown> = {}): Promise<ProxyWorld> {
   const server = await startTestServer({
-    proxy: { baseDomain: 'corral.test', upstreamTimeoutSeconds: 1, websocketRecheckSeconds: 0.3, ...proxyConfig },
+    proxy: { appsDomain: APPS_DOMAIN, upstreamTimeoutSeconds: 1, websocketRecheckSeconds: 0.3, ...proxyConfig },
   });
   const targets = new FixtureTargets();
   server.app.proxy.useTargets(targets);
@@ -173,12 +218,15 @@ export async function proxyWorld(proxyConfig: Record<string, unknown> = {}): Pro
   const alice = await person('alice');
   const bob = await person('bob');
   targets.add({ owner: 'alice', ownerId: alice.id, name: 'app', ports: [{ name: 'http', port: echo.port }] });
+  const aliceApp = await hostCookie(server, alice.cookie, hostName('app', 'alice'));
   return {
     server,
     targets,
     echo,
     alice,
     bob,
+    aliceApp,
+    onHost: (host, path, headers = {}, method = 'GET') => rawRequest(server.url, path, { host, ...headers }, method),
     async close() {
       await server.stop();
       await echo.close();

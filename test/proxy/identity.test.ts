@@ -5,7 +5,7 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyWorld, rawRequest, type ProxyWorld } from './fixtures.js';
+import { hostName, proxyWorld, type ProxyWorld } from './fixtures.js';
 
 let w: ProxyWorld;
 let off: ProxyWorld;
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 const upstreamSaw = async (world: ProxyWorld, headers: Record<string, string>) => {
-  const r = await rawRequest(world.server.url, '/i/alice/app/', headers);
+  const r = await world.onHost(hostName('app', 'alice'), '/', headers);
   expect(r.status).toBe(200);
   return (JSON.parse(r.body) as { headers: Record<string, string> }).headers;
 };
@@ -29,7 +29,7 @@ describe('X-Corral-Identity', () => {
     const jwks = await fetch(`${w.server.url}/.well-known/corral-identity.jwks.json`);
     expect(jwks.status).toBe(200);
     const keys = createLocalJWKSet((await jwks.json()) as { keys: [] });
-    const jwt = (await upstreamSaw(w, { cookie: w.alice.cookie, 'x-corral-identity': 'forged' }))['x-corral-identity']!;
+    const jwt = (await upstreamSaw(w, { cookie: w.aliceApp, 'x-corral-identity': 'forged' }))['x-corral-identity']!;
     expect(jwt).not.toBe('forged');
     const { payload, protectedHeader } = await jwtVerify(jwt, keys, { issuer: 'corral-proxy', audience: 'alice/app', algorithms: ['EdDSA'] });
     expect(protectedHeader.alg).toBe('EdDSA');
@@ -41,16 +41,16 @@ describe('X-Corral-Identity', () => {
   });
 
   it('is signed with its own key, so it is refused as an API token', async () => {
-    const jwt = (await upstreamSaw(w, { cookie: w.alice.cookie }))['x-corral-identity']!;
+    const jwt = (await upstreamSaw(w, { cookie: w.aliceApp }))['x-corral-identity']!;
     expect(decodeProtectedHeader(jwt).kid).toBe('corral-identity');
     const res = await fetch(`${w.server.url}/api/v1/instances`, { headers: { authorization: `Bearer ${jwt}` } });
     expect(res.status).toBe(401);
-    const through = await rawRequest(w.server.url, '/i/alice/app/', { authorization: `Bearer ${jwt}` });
+    const through = await w.onHost(hostName('app', 'alice'), '/', { authorization: `Bearer ${jwt}` });
     expect(through.status).toBe(401);
   });
 
   it('is off by default: no header, a client-sent one stripped, no key set', async () => {
-    const seen = await upstreamSaw(off, { cookie: off.alice.cookie, 'x-corral-identity': 'forged' });
+    const seen = await upstreamSaw(off, { cookie: off.aliceApp, 'x-corral-identity': 'forged' });
     expect(seen['x-corral-identity']).toBeUndefined();
     expect(seen['x-corral-user']).toBe('alice');
     const jwks = await fetch(`${off.server.url}/.well-known/corral-identity.jwks.json`);

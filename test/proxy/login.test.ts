@@ -1,7 +1,7 @@
 /** The login and logout forms: CSRF, throttling, same-origin `next`, no-store, landing page. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeNext } from '../../src/http/routes/login.js';
-import { proxyWorld, rawRequest, type ProxyWorld } from './fixtures.js';
+import { hostCookie, hostName, proxyWorld, rawRequest, type ProxyWorld } from './fixtures.js';
 
 let w: ProxyWorld;
 beforeAll(async () => {
@@ -37,15 +37,20 @@ describe('login form', () => {
     expect(html).toContain('<label for="password">');
   });
 
-  it('logs in and redirects to a same-origin next', async () => {
-    const f = await form('/i/alice/app/x');
-    const res = await submit({ name: 'alice', password: 'alice-password', _csrf: f.csrf, next: '/i/alice/app/x' }, f.cookie);
+  it('logs in, sets a host-only session cookie and redirects to a same-origin next (the instance host handshake)', async () => {
+    const next = '/host-login?host=app--alice&next=%2Fx';
+    const f = await form(next);
+    const res = await submit({ name: 'alice', password: 'alice-password', _csrf: f.csrf, next }, f.cookie);
     expect(res.status).toBe(302);
-    expect(res.headers.get('location')).toBe('/i/alice/app/x');
+    expect(res.headers.get('location')).toBe(next);
     const session = res.headers.getSetCookie().find((c) => c.startsWith('corral_session='))!;
     expect(session).toMatch(/HttpOnly/i);
-    const page = await rawRequest(w.server.url, '/i/alice/app/x', { cookie: session.split(';')[0]! });
-    expect(page.status).toBe(200);
+    expect(session).toMatch(/SameSite=Lax/i);
+    // No Domain attribute: browsers send it to the main host only, never to instance hosts.
+    expect(session).not.toMatch(/domain=/i);
+    const handshake = await rawRequest(w.server.url, next, { cookie: session.split(';')[0]! });
+    expect(handshake.status).toBe(302);
+    expect(handshake.headers.location).toMatch(/^http:\/\/app--alice\.corral\.test:\d+\/_corral\/callback\?code=/);
   });
 
   it('refuses a post without the matching CSRF cookie', async () => {
@@ -62,7 +67,7 @@ describe('login form', () => {
     expect((await submit({ name: 'alice', password: 'x', _csrf: f.csrf, role: 'admin' }, f.cookie)).status).toBe(400);
   });
 
-  it.each(['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'javascript:alert(1)', 'http://app--alice.corral.test.evil.com/'])(
+  it.each(['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'javascript:alert(1)', 'http://app--alice.corral.test.evil.com/', 'http://corral.test@evil.com/'])(
     'refuses the open redirect next=%s',
     async (next) => {
       expect(safeNext(next, 'corral.test')).toBe('/');
@@ -90,7 +95,8 @@ describe('logout form and landing page', () => {
       redirect: 'manual',
     });
     expect(bad.status).toBe(403);
-    expect((await rawRequest(w.server.url, '/i/alice/app/', { cookie })).status).toBe(200);
+    const app = await hostCookie(w.server, cookie, hostName('app', 'alice'));
+    expect((await w.onHost(hostName('app', 'alice'), '/', { cookie: app })).status).toBe(200);
 
     const out = await fetch(`${w.server.url}/logout`, {
       method: 'POST',
@@ -100,7 +106,8 @@ describe('logout form and landing page', () => {
     });
     expect(out.status).toBe(303);
     expect(out.headers.get('location')).toBe('/login');
-    expect((await rawRequest(w.server.url, '/i/alice/app/', { cookie })).status).toBe(401);
+    // The logout ends the instance hosts' sessions too, at once.
+    expect((await w.onHost(hostName('app', 'alice'), '/', { cookie: app })).status).toBe(401);
   });
 
   it('/ sends a logged-in user to the dashboard, or to their default instance', async () => {
@@ -112,7 +119,8 @@ describe('logout form and landing page', () => {
       body: JSON.stringify({ default: true }),
     });
     expect(((await put.json()) as { default: boolean }).default).toBe(true);
-    expect((await rawRequest(w.server.url, '/', { cookie: w.alice.cookie })).headers.location).toBe('/i/alice/app/');
+    const port = new URL(w.server.url).port;
+    expect((await rawRequest(w.server.url, '/', { cookie: w.alice.cookie })).headers.location).toBe(`http://app--alice.corral.test:${port}/`);
   });
 });
 

@@ -1,9 +1,9 @@
-/** Under TLS: HSTS on corral's pages and proxied responses, X-Forwarded-Proto https, Secure cookies. */
+/** Under TLS: HSTS on corral's pages and proxied responses, X-Forwarded-Proto https, Secure cookies (the host's too). */
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
 import { createUser, login, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-import { echoBackend, FixtureTargets, userId, type Backend } from './fixtures.js';
+import { echoBackend, FixtureTargets, hostCookie, rawRequest, userId, type Backend } from './fixtures.js';
 
 let server: TestServer;
 let echo: Backend;
@@ -39,10 +39,16 @@ it('sends HSTS on the login page and the API', async () => {
   expect((await fetch(`${server.url}/healthz`)).headers.get('strict-transport-security')).toMatch(/max-age/);
 });
 
-it('sends HSTS on proxied responses and tells the app the request came over https', async () => {
-  const res = await fetch(`${server.url}/i/alice/app/`, { headers: { cookie } });
+it('sends HSTS on proxied responses, tells the app the request came over https, and marks the host cookie Secure', async () => {
+  const host = 'app--alice.localhost';
+  const start = await rawRequest(server.url, `/host-login?host=app--alice`, { cookie });
+  expect(start.headers.location).toMatch(/^https:\/\/app--alice\.localhost:\d+\/_corral\/callback\?code=/);
+  const to = new URL(start.headers.location!);
+  const done = await rawRequest(server.url, to.pathname + to.search, { host: to.host });
+  expect(done.headers['set-cookie']![0]).toMatch(/; Secure/);
+  const res = await rawRequest(server.url, '/', { host, cookie: await hostCookie(server, cookie, host) });
   expect(res.status).toBe(200);
-  expect(res.headers.get('strict-transport-security')).toMatch(/max-age/);
-  const seen = (await res.json()) as { headers: Record<string, string> };
+  expect(res.headers['strict-transport-security']).toMatch(/max-age/);
+  const seen = JSON.parse(res.body) as { headers: Record<string, string> };
   expect(seen.headers['x-forwarded-proto']).toBe('https');
 });

@@ -67,3 +67,18 @@ export async function streamLines(path, onLine, signal) {
     }
   }
 }
+
+let addresses;
+
+/** Where instances are served (fetched once): each on a host of its own, see docs/proxy.md. */
+export async function instanceAddresses() {
+  addresses ??= await api('GET', '/proxy');
+  return addresses;
+}
+
+/** An instance's address from `instanceAddresses()`, or null when its names cannot form a host name. */
+export function instanceUrl(a, owner, name) {
+  const ok = new RegExp(a.namePattern);
+  if (!ok.test(owner) || !ok.test(name) || `${name}--${owner}`.length > 63) return null;
+  return a.appUrl.replace('{instance}', name).replace('{owner}', owner);
+}

@@ -1,9 +1,10 @@
 // One instance: details, proxy settings and its live log.
-import { api, streamLines } from '../lib/api.js';
+import { api, instanceAddresses, instanceUrl, streamLines } from '../lib/api.js';
 import { field, flash, h, render, stateBadge, when } from '../lib/dom.js';
 
 export async function instancePage(main, id) {
   const i = await api('GET', `/instances/${encodeURIComponent(id)}`);
+  const url = instanceUrl(await instanceAddresses(), i.owner, i.name);
   const log = h('pre', { class: 'log', 'aria-live': 'off', tabindex: 0, 'aria-label': `Output of ${i.name}` });
   const settings = h('div');
   const what = i.spec.shell ?? (i.spec.command ? i.spec.command.join(' ') : i.spec.source ? JSON.stringify(i.spec.source) : '');
@@ -16,7 +17,8 @@ export async function instancePage(main, id) {
         h('p', {}, h('strong', {}, 'Ports: '), i.ports.map((p) => `${p.name} → ${p.hostPort}`).join(', ') || 'none'),
         h('p', {}, h('strong', {}, 'Started: '), when(i.startedAt)),
         i.lastError && h('p', { class: 'error' }, i.lastError),
-        i.ports.length ? h('p', {}, h('a', { class: 'button', href: `/i/${i.owner}/${i.name}/`, target: '_blank', rel: 'noopener' }, 'Open')) : null),
+        i.ports.length && url ? h('p', {}, h('a', { class: 'button', href: url, target: '_blank', rel: 'noopener' }, 'Open'), ' ', h('code', {}, url)) : null,
+        i.ports.length && !url ? h('p', { class: 'muted' }, 'No address: the instance or owner name cannot be a host name (see docs/proxy.md).') : null),
       settings),
     h('h2', {}, 'Live log'), log);
   void proxySettings(settings, i);

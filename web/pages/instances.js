@@ -1,9 +1,10 @@
 // My instances (or every instance, for admins) with live state from the events stream.
-import { api, whoami } from '../lib/api.js';
+import { api, instanceAddresses, instanceUrl, whoami } from '../lib/api.js';
 import { field, flash, h, render, stateBadge } from '../lib/dom.js';
 
 export async function instancesPage(main, { all }) {
   const me = await whoami();
+  const addresses = await instanceAddresses();
   const tbody = h('tbody');
   const table = h('table', {}, h('caption', { class: 'muted', style: 'text-align:left;padding:.4rem .6rem' }, 'State updates live.'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), all && h('th', { scope: 'col' }, 'Owner'), h('th', { scope: 'col' }, 'State'),
@@ -18,7 +19,7 @@ export async function instancesPage(main, { all }) {
   }
   function draw() {
     if (!instances.length) return render(tbody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No instances yet.')));
-    render(tbody, instances.map((i) => row(i, all, reload)));
+    render(tbody, instances.map((i) => row(i, all, reload, instanceUrl(addresses, i.owner, i.name))));
   }
   await reload();
 
@@ -34,12 +35,12 @@ export async function instancesPage(main, { all }) {
   return () => events.close();
 }
 
-function row(i, all, reload) {
+function row(i, all, reload, url) {
   const act = (label, fn, cls) =>
     h('button', { type: 'button', class: cls, 'aria-label': `${label} ${i.name}`, onclick: async () => {
       try { await fn(); flash(`${label}: ${i.name}`); await reload(); } catch (e) { flash(e.message, 'error'); }
     } }, label);
-  const open = i.ports.length ? h('a', { class: 'button', href: `/i/${i.owner}/${i.name}/`, target: '_blank', rel: 'noopener' }, 'Open') : null;
+  const open = i.ports.length && url ? h('a', { class: 'button', href: url, target: '_blank', rel: 'noopener' }, 'Open') : null;
   return h('tr', { 'data-instance': i.name },
     h('td', {}, h('a', { href: `#/instances/${i.id}` }, i.name)),
     all && h('td', {}, i.owner),

@@ -31,16 +31,16 @@ const NextQuery = Type.Object({ next: Type.Optional(Type.String({ maxLength: 409
 
 /**
  * `next` kept only when it stays on this site: a path (not `//host`, not `/\host`, no control
- * characters browsers would strip), or an instance host under the configured base domain.
+ * characters browsers would strip), or an instance host under the apps domain (its host name).
  */
-export function safeNext(next: string | undefined, baseDomain?: string): string {
+export function safeNext(next: string | undefined, appsHostname?: string): string {
   if (!next || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
   if (next.startsWith('/') && !next.startsWith('//')) return next;
-  if (baseDomain) {
+  if (appsHostname) {
     try {
       const u = new URL(next);
-      const host = u.host.toLowerCase();
-      if ((u.protocol === 'http:' || u.protocol === 'https:') && host.endsWith(`.${baseDomain}`) && !u.username && !u.password) return u.href;
+      const host = u.hostname.toLowerCase();
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && host.endsWith(`.${appsHostname}`) && !u.username && !u.password) return u.href;
     } catch {
       /* not a URL */
     }
@@ -51,7 +51,7 @@ export function safeNext(next: string | undefined, baseDomain?: string): string 
 export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Proxy }> = async (app, { corral, proxy }) => {
   const { accounts, config } = corral;
   const secure = !!config.tls;
-  const baseDomain = config.proxy.baseDomain;
+  const baseDomain = proxy.origins.appsHostname;
 
   const renderLogin = (reply: FastifyReply, next: string, error?: string, status = 200) => {
     const csrf = randomBytes(24).toString('base64url');
@@ -109,7 +109,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       const p = request.principal;
       if (!p) return reply.redirect('/login', 302);
       const d = await corral.store.proxy.defaultFor(p.user.id);
-      return reply.redirect(d ? `/i/${d.ownerName}/${d.instanceName}/` : '/ui/', 302);
+      return reply.redirect((d && proxy.origins.appUrl(d.ownerName, d.instanceName)) ?? '/ui/', 302);
     });
   }
 };

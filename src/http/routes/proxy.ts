@@ -1,9 +1,13 @@
-/** Per-instance proxy settings: who it is shared with, the default instance, idle culling. */
+/**
+ * Per-instance proxy settings (who it is shared with, the default instance, idle culling),
+ * and where instances are served: each on a host of its own (see src/proxy/origins.ts).
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { UserName, type Principal } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
 import { errors } from '../../core/errors.js';
+import { LABEL_NAME } from '../../proxy/origins.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { requireScope } from '../auth.js';
 
@@ -13,10 +17,17 @@ const Settings = Type.Object({
   default: Type.Boolean({ description: 'after login, `/` opens this instance' }),
   idleTimeoutSeconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600, description: 'stop after this long without proxied traffic; 0 = never' }),
   startOnDemand: Type.Boolean({ description: 'opening it through the proxy starts it when stopped' }),
-  url: Type.String({ description: 'where the proxy serves it' }),
+  url: Type.Union([Type.String(), Type.Null()], {
+    description: 'where the proxy serves it (its first port); null when its or its owner\'s name cannot be a host name',
+  }),
 });
 const Patch = Type.Partial(Type.Omit(Settings, ['url']), { additionalProperties: false });
 const tags = ['proxy'];
+const Addresses = Type.Object({
+  appUrl: Type.String({ description: 'an instance\'s address with {instance} and {owner} to fill in; a named port adds --{port} after the owner' }),
+  namePattern: Type.String({ description: 'the instance and owner names that can form a host name' }),
+  pathRouting: Type.Boolean({ description: 'whether the unsafe /i/{owner}/{instance}/ addresses are served too' }),
+});
 
 export const proxySettingsRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Proxy }> = async (app, { corral, proxy }) => {
   const { store, accounts } = corral;
@@ -37,9 +48,18 @@ export const proxySettingsRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; pr
       default: def?.instanceId === instanceId,
       idleTimeoutSeconds: s?.idleTimeoutSeconds ?? 0,
       startOnDemand: s?.startOnDemand ?? false,
-      url: `/i/${owner}/${instance}/`,
+      url: proxy.origins.appUrl(owner, instance) ?? null,
     };
   };
+
+  app.get(
+    '/proxy',
+    { schema: { summary: 'Where instances are served', tags, response: { 200: Addresses } } },
+    async (request) => {
+      requireScope(request, 'instances:read');
+      return { appUrl: proxy.origins.template(), namePattern: LABEL_NAME, pathRouting: corral.config.proxy.pathRouting };
+    },
+  );
 
   app.get(
     '/proxy/:owner/:instance',

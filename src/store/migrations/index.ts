@@ -27,6 +27,7 @@ import * as apps from './700_apps.js';
 import * as loginThrottle from './820_login_throttle.js';
 import * as relayClaims from './840_relay_claims.js';
 import * as writeProbe from './850_write_probe.js';
+import * as hostSessions from './800_host_sessions.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '820_login_throttle': loginThrottle,
   '840_relay_claims': relayClaims,
   '850_write_probe': writeProbe,
+  '800_host_sessions': hostSessions,
 };
