@@ -110,12 +110,13 @@ describe('login CSRF', () => {
     });
 
   it('refuses a login posted by a page of another origin or of an instance host (403)', async () => {
-    for (const headers of [
+    const attacks: Record<string, string>[] = [
       { origin: 'https://evil.example' },
       { origin: 'null' },
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site', origin: 'http://app.localhost' },
-    ]) {
+    ];
+    for (const headers of attacks) {
       const res = await apiLogin(headers);
       expect(res.status, JSON.stringify(headers)).toBe(403);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('forbidden');
