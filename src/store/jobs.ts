@@ -29,6 +29,9 @@ export interface JobsTable {
 
 export type JobRow = JobsTable & { user_name: string };
 
+/** The note of a job whose server died (was killed or crashed) before it finished. */
+export const INTERRUPTED_NOTE = 'server-died: the server stopped (crashed or was killed) before the job finished';
+
 /** A job just accepted: its identity and spec, every result column still empty. */
 export function queuedJobRow(job: Pick<JobsTable, 'id' | 'user_id' | 'runtime' | 'spec' | 'created_at'>): JobsTable {
   return {
@@ -108,6 +111,11 @@ export class JobStore {
     await this.db.insertInto('jobs').values(row).execute();
   }
 
+  /** The job left the queue and runs since `startedAt`. */
+  async markRunning(id: string, startedAt: number): Promise<void> {
+    await this.db.updateTable('jobs').set({ state: 'running', started_at: startedAt }).where('id', '=', id).where('state', '=', 'queued').execute();
+  }
+
   async finish(id: string, result: JobFinish): Promise<void> {
     await this.db.updateTable('jobs').set({ ...result, state: 'done' }).where('id', '=', id).execute();
   }
@@ -139,11 +147,11 @@ export class JobStore {
     return Number(r.numDeletedRows);
   }
 
-  /** Jobs a previous server process left queued or running: they died with it. */
+  /** Jobs a previous server process left queued or running: they died with it (crash, SIGKILL). */
   async markInterrupted(now: number, expiresAt: number): Promise<number> {
     const r = await this.db
       .updateTable('jobs')
-      .set({ state: 'done', status: 'killed', note: 'the server stopped before the job finished', finished_at: now, expires_at: expiresAt })
+      .set({ state: 'done', status: 'killed', note: INTERRUPTED_NOTE, finished_at: now, expires_at: expiresAt })
       .where('state', '!=', 'done')
       .executeTakeFirst();
     return Number(r.numUpdatedRows);

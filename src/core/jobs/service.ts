@@ -46,6 +46,10 @@ interface ActiveJob {
   startedAt: number | null;
   running: RunningJob | undefined;
   killed: boolean;
+  /** Why it was killed, when not by its own limits (the server shutting down). */
+  killNote?: string;
+  /** The `running` state's write; the result is written after it. */
+  marked: Promise<void>;
   pendingInput: Buffer[];
   listeners: Set<JobListener>;
   /** Quotas and credits: settled once the job ends (or never starts). */
@@ -133,6 +137,8 @@ export class JobService {
   async submit(user: User, req: JobRequest): Promise<{ id: string; done: Promise<JobView> }> {
     if (this.closed) throw errors.driverUnavailable('the server is shutting down');
     const spec = this.specFor(user, req);
+    // A runner that cannot run it at all (no sandbox here) refuses now: 503, not a killed job.
+    this.runner.admit?.(spec);
     const ticket = await this.gate?.admitJob(user, { id: spec.id, runtime: req.runtime, timeoutMs: spec.timeoutMs });
     if (ticket) spec.timeoutMs = ticket.timeoutMs;
     const row = this.queuedRow(user, req, spec);
@@ -147,6 +153,7 @@ export class JobService {
       row,
       state: 'queued',
       inserted: Promise.resolve(),
+      marked: Promise.resolve(),
       startedAt: null,
       running: undefined,
       killed: false,
@@ -223,10 +230,11 @@ export class JobService {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
-    for (const job of this.scheduler.drain()) void this.execute(job, 'the server shut down before the job started');
+    for (const job of this.scheduler.drain()) void this.execute(job, 'server-shutdown: the server shut down before the job started');
     const pending = [...this.active.values()];
     for (const a of pending) {
       a.killed = true;
+      a.killNote = SHUTDOWN_NOTE;
       a.running?.kill();
     }
     await Promise.all(pending.map((a) => a.done));
@@ -310,7 +318,11 @@ export class JobService {
     if (notStarted) result = emptyResult(notStarted);
     else {
       job.state = 'running';
-      job.startedAt = Date.now();
+      const startedAt = (job.startedAt = Date.now());
+      // Written beside the start, not before it (a job's start is a measured fast path); a
+      // server that dies meanwhile marks it ended at its next start either way.
+      job.marked = job.inserted.then(() => this.store.jobs.markRunning(job.id, startedAt));
+      job.marked.catch((e: unknown) => this.log.error({ err: e, job: job.id }, 'recording a running job failed'));
       try {
         const running = await this.runner.run(job.spec, (stream, chunk) => {
           for (const l of job.listeners) l.output(stream, chunk);
@@ -325,6 +337,7 @@ export class JobService {
       }
       this.scheduler.release(job, result.wallMs);
       if (result.status === 'timeout' && job.ticket?.cutByCredits) result.note ??= 'stopped when its reserved credits ran out';
+      if (result.status === 'killed' && job.killNote) result.note ??= job.killNote;
     }
     job.ticket?.finished({ started: !notStarted && result.wallMs > 0, wallMs: result.wallMs, status: result.status });
     const finishedAt = Date.now();
@@ -349,6 +362,7 @@ export class JobService {
     };
     try {
       await job.inserted;
+      await job.marked.catch(() => undefined);
       await this.store.jobs.finish(job.id, finish);
     } catch (e) {
       this.log.error({ err: e, job: job.id }, 'recording a job result failed');
@@ -375,6 +389,9 @@ export class JobService {
     return view;
   }
 }
+
+/** The note of a job killed because the server shut down (SIGTERM, Ctrl-C). */
+export const SHUTDOWN_NOTE = 'server-shutdown: the server shut down while the job ran';
 
 function mayAccess(user: User, ownerId: string): boolean {
   return user.role === 'admin' || user.id === ownerId;
