@@ -208,6 +208,8 @@ export class InstanceService {
   ): Promise<Instance> {
     const r = await this.find(user, ref);
     await this.admissions.run(r.ownerId, async () => {
+      // A start is refused like a create when its driver cannot run it now (no sandbox).
+      if (desired === 'running') await this.supervisor.admit(r.spec);
       if (desired === 'running') await this.gate?.admitInstance(user, r.ownerId, r.spec, { instanceId: r.id, start: true });
       await this.store.instances.setDesired(r.id, desired);
     });
