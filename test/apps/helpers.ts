@@ -20,15 +20,14 @@ http.createServer((q, s) => {
 
 /** An archive of the web app tagged `tag`, with a Procfile (default: `web: node server.js`) and extra files. */
 export function webApp(tag: string, opts: { procfile?: string; files?: TarEntry[] } = {}): Buffer {
-  return tarBytes(
-    [
-      { path: 'Procfile', body: opts.procfile ?? 'web: node server.js\n' },
-      { path: 'server.js', body: WEB_APP },
-      { path: 'tag.json', body: JSON.stringify(tag) },
-      ...(opts.files ?? []),
-    ],
-    { gzip: true },
-  );
+  const entries: TarEntry[] = [
+    { path: 'Procfile', body: opts.procfile ?? 'web: node server.js\n' },
+    { path: 'server.js', body: WEB_APP },
+    { path: 'tag.json', body: JSON.stringify(tag) },
+  ];
+  // Extra files replace the defaults of the same path.
+  const extra = opts.files ?? [];
+  return tarBytes([...entries.filter((e) => !extra.some((x) => x.path === e.path)), ...extra], { gzip: true });
 }
 
 /** POST /apps/{name}/releases with an `options` field and the archive. */

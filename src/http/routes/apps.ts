@@ -26,7 +26,9 @@ import { readJsonAndArchive } from './instances/upload.js';
 const tags = ['apps'];
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, description: 'app name, or owner:name' }) });
 const ReleaseParams = Type.Object({ name: NameParams.properties.name, version: Type.Integer({ minimum: 1 }) });
-const Errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+/** The error body with its details kept (the quota and its limit, the field of a missing release). */
+const ErrorWithDetails = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) });
+const Errors = { 400: ErrorWithDetails, 403: ErrorWithDetails, 404: ErrorWithDetails, 409: ErrorWithDetails };
 /** A failed release: what failed, its state and exit, and its last log lines. */
 const DeployFailedBody = Type.Object({
   error: Type.Object({
@@ -96,7 +98,7 @@ export const appRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (a
 
   app.get(
     '/apps/:name/releases/:version',
-    { schema: { summary: 'One release', tags, params: ReleaseParams, response: { 200: ReleaseSchema, 404: ErrorBody } } },
+    { schema: { summary: 'One release', tags, params: ReleaseParams, response: { 200: ReleaseSchema, 404: ErrorWithDetails } } },
     async (request) => apps.release(requireScope(request, 'instances:read').user, request.params.name, request.params.version),
   );
 
