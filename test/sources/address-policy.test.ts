@@ -68,6 +68,7 @@ describe('the sources config section', () => {
       maxUnpackedBytes: 500 * 1024 * 1024,
       maxFiles: 10_000,
       downloadTimeoutSeconds: 60,
+      unpackTimeoutSeconds: 300,
     });
   });
 
@@ -81,6 +82,7 @@ describe('the sources config section', () => {
     [{ allowPrivate: ['nope'] }, /sources\.allowPrivate\.0.*cidr/],
     [{ maxFiles: 0 }, /sources\.maxFiles/],
     [{ downloadTimeoutSeconds: 'soon' }, /sources\.downloadTimeoutSeconds/],
+    [{ unpackTimeoutSeconds: 0 }, /sources\.unpackTimeoutSeconds/],
     [{ allowLoopback: true }, /unknown config key "sources\.allowLoopback"/],
   ])('refuses %j', (sources, message) => {
     expect(() => loadConfig({ env: {}, flags: { sources } })).toThrowError(message);

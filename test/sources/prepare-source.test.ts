@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadConfig } from '../../src/core/config.js';
 import { prepareSource, type PrepareSourceOptions, type SourceState } from '../../src/core/sources/index.js';
 import { tempDir } from '../helpers/server.js';
-import { tarBytes, zipBytes } from './helpers/archives.js';
+import { errors } from '../../src/core/errors.js';
+import { tarBytes, tarGzBomb, zipBytes } from './helpers/archives.js';
 import { startFileServer, type FileServer } from './helpers/file-server.js';
 
 const APP = tarBytes(
@@ -20,6 +21,7 @@ const APP = tarBytes(
 // Loopback only for the test server; everything else keeps the default policy.
 const config = loadConfig({ env: {}, flags: { sources: { allowPrivate: ['127.0.0.1/32'], maxUnpackedBytes: 1024 * 1024 } } }).sources;
 const defaults = loadConfig({ env: {} }).sources;
+const GiB = 1024 * 1024 * 1024;
 
 let server: FileServer;
 let work: string;
@@ -136,6 +138,31 @@ describe('prepareSource', () => {
     await expect(prepare({ url: `${server.url}/app.tgz` })).rejects.toMatchObject({ code: 'conflict' });
     expect(server.connections).toBe(before); // refused before downloading
     expect(existsSync(path.join(into, 'Procfile'))).toBe(true);
+  });
+
+  it('an unpack past sources.unpackTimeoutSeconds is stopped, the limit named', async () => {
+    // 6 GiB of a skipped entry type: nothing is written, the time goes into inflating it.
+    const slow = { ...config, maxUnpackedBytes: 8 * GiB, unpackTimeoutSeconds: 1 };
+    await expectFailure({ archive: tarGzBomb(6 * GiB, { type: 'SparseFile' }), config: slow }, 'bad_archive', /unpacking took longer than 1 s \(sources\.unpackTimeoutSeconds\)/);
+  });
+
+  it('a signal cancels an unpack in progress with its reason', async () => {
+    const controller = new AbortController();
+    const reason = errors.sourceCancelled('cancelled: test');
+    const big = { ...config, maxUnpackedBytes: 8 * GiB };
+    const failing = expectFailure({ archive: tarGzBomb(6 * GiB, { type: 'SparseFile' }), config: big, signal: controller.signal }, 'source_cancelled');
+    while (!states.includes('unpacking')) await new Promise((r) => setTimeout(r, 10));
+    controller.abort(reason);
+    await failing;
+  });
+
+  it('a signal cancels a download in progress', async () => {
+    server.routes.set('/hang.tgz', { headers: { 'content-type': 'application/gzip' }, hang: true });
+    const controller = new AbortController();
+    const failing = expectFailure({ url: `${server.url}/hang.tgz`, signal: controller.signal }, 'source_cancelled');
+    while (!server.requests.includes('/hang.tgz')) await new Promise((r) => setTimeout(r, 10));
+    controller.abort(errors.sourceCancelled('cancelled: test'));
+    await failing;
   });
 
   it('url and archive are exclusive', async () => {

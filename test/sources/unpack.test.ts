@@ -1,14 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errors } from '../../src/core/errors.js';
 import { unpackArchive, type UnpackLimits } from '../../src/core/sources/unpack.js';
 import { tempDir } from '../helpers/server.js';
-import { tarBytes, zipBytes, type TarEntry, type ZipEntry } from './helpers/archives.js';
+import { gzippedZeros, tarBytes, tarGzBomb, zipBytes, type TarEntry, type ZipEntry } from './helpers/archives.js';
 
 const LIMITS: UnpackLimits = { maxUnpackedBytes: 1024 * 1024, maxFiles: 50 };
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 let work: string;
 let into: string;
@@ -18,10 +21,10 @@ beforeEach(async () => {
 });
 afterEach(() => rm(work, { recursive: true, force: true }));
 
-async function unpack(bytes: Buffer, limits = LIMITS) {
+async function unpack(bytes: Buffer, limits = LIMITS, signal?: AbortSignal) {
   const file = path.join(work, 'archive');
   await writeFile(file, bytes);
-  return unpackArchive(file, into, limits);
+  return unpackArchive(file, into, limits, signal);
 }
 
 /** Unpacking fails with bad_archive, the message matching `reason`, and leaves nothing behind. */
@@ -237,9 +240,36 @@ describe('bombs and caps', () => {
     await expectRefused(bytes, /"bomb": unpacked size exceeds the cap/);
   });
 
-  it('a gzip bomb of padding after the end of the tar stream is cut off', async () => {
-    const bytes = gzipSync(Buffer.concat([tarBytes([{ path: 'a', body: 'x' }]), Buffer.alloc(20 * MiB)]));
-    await expectRefused(bytes, /unpacked tar stream is larger than/);
+  it('a gzip bomb of padding after the end of the tar stream is never inflated', async () => {
+    // 1 GiB of zeros after the end-of-archive marker: reading stops at the marker (else the
+    // stream cap, ~1.2 MiB here, would refuse it — and node-tar would buffer all of it).
+    const bytes = Buffer.concat([gzipSync(tarBytes([{ path: 'a', body: 'x' }])), gzippedZeros(GiB)]);
+    const result = await unpack(bytes);
+    expect(result.entries).toBe(1);
+    expect(await readFile(path.join(into, 'a'), 'utf8')).toBe('x');
+  });
+
+  it('a raw gzip bomb (zeros, not a tar) is refused at its first block', async () => {
+    await expectRefused(gzippedZeros(GiB), /not a valid tar archive: the gzip data begins with an empty block/);
+  });
+
+  it('a gzip of something that is not a tar is refused at its first block', async () => {
+    await expectRefused(gzipSync(Buffer.from('hello world\n'.repeat(100_000))), /the gzip data does not begin with a tar header/);
+  });
+
+  it('tar.gz bomb: one 1 GiB file, refused by its declared size, the limit named', async () => {
+    await expectRefused(tarGzBomb(GiB), /"bomb": unpacked size exceeds the cap of 1048576 bytes \(sources\.maxUnpackedBytes\)/);
+  });
+
+  it('tar.gz bomb: many small files adding up past the cap', async () => {
+    const entries = Array.from({ length: 40 }, (_, i) => ({ path: `f${i}`, body: Buffer.alloc(64 * 1024) }));
+    await expectRefused(tarBytes(entries, { gzip: true }), /"f16": unpacked size exceeds the cap of 1048576 bytes \(sources\.maxUnpackedBytes\)/);
+  });
+
+  it('tar.gz bomb of skipped entries: the decompressed stream is capped, the limit named', async () => {
+    // node-tar skips entry types it does not know (here a sparse file) unwritten, so the
+    // writer never counts them: the cap on the decompressed stream does.
+    await expectRefused(tarGzBomb(GiB, { type: 'SparseFile' }), /unpacked tar stream is larger than \d+ bytes \(sources\.maxUnpackedBytes plus/);
   });
 
   it('a gzip inside the gzip is refused', async () => {
@@ -256,6 +286,37 @@ describe('bombs and caps', () => {
   it('implied directories count as entries too', async () => {
     const deep = Array.from({ length: 60 }, (_, i) => `d${i}`).join('/');
     await expectRefused(tarBytes([{ path: `${deep}/f`, body: 'x' }]), /more than 50 entries/);
+  });
+});
+
+describe('cancelling', () => {
+  /** Bytes written into the tree so far (its files are at the top level here). */
+  async function written(): Promise<number> {
+    const names = await readdir(into).catch(() => []);
+    const sizes = await Promise.all(names.map((n) => stat(path.join(into, n)).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
+  }
+
+  it.each<[string, () => Buffer]>([
+    ['tar.gz', () => tarGzBomb(GiB)],
+    ['zip', () => zipBytes(Array.from({ length: 8 }, (_, i) => ({ name: `z${i}`, body: Buffer.alloc(8 * MiB), deflate: true })))],
+  ])('an abort stops a %s unpack at once and removes the tree', async (_, make) => {
+    const controller = new AbortController();
+    const reason = errors.sourceCancelled('cancelled: test');
+    const unpacking = unpack(make(), { maxUnpackedBytes: 4 * GiB, maxFiles: 50 }, controller.signal);
+    unpacking.catch(() => {});
+    while ((await written()) < MiB) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(reason);
+    await expect(unpacking).rejects.toBe(reason);
+    expect(existsSync(into)).toBe(false);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(into)).toBe(false); // nothing kept writing
+  });
+
+  it('an already aborted signal unpacks nothing', async () => {
+    const reason = errors.sourceCancelled('cancelled: test');
+    await expect(unpack(tarBytes([{ path: 'a', body: 'x' }]), LIMITS, AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(existsSync(into)).toBe(false);
   });
 });
 
@@ -292,6 +353,11 @@ describe('not archives', () => {
   it('a truncated zip is refused', async () => {
     const bytes = zipBytes([{ name: 'a', body: 'hello world' }]);
     await expectRefused(bytes.subarray(0, bytes.length - 10), /not a valid zip archive/);
+  });
+
+  it('a tar.gz cut off in the middle of a file is refused', async () => {
+    const bytes = tarBytes([{ path: 'a', body: randomBytes(256 * 1024) }], { gzip: true });
+    await expectRefused(bytes.subarray(0, bytes.length / 2), /not a valid tar archive/);
   });
 
   it('a tar with a bad checksum is refused', async () => {

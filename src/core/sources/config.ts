@@ -1,7 +1,7 @@
 /**
  * The `sources` section of the config: which private address ranges downloads may reach,
- * and the caps on archive size, unpacked size, file count and download time. Lives here so
- * src/core/config.ts only needs one line for it.
+ * and the caps on archive size, unpacked size, file count, download and unpack time. Lives
+ * here so src/core/config.ts only needs one line for it.
  */
 import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { isCidr } from './address-policy.js';
@@ -23,6 +23,8 @@ export const SourcesConfigSchema = Type.Object(
     maxFiles: Type.Integer({ minimum: 1, default: 10_000 }),
     /** Time limit of a whole download, redirects included. */
     downloadTimeoutSeconds: Type.Integer({ minimum: 1, default: 60 }),
+    /** Time limit of unpacking an archive and reading its Procfile (after any download). */
+    unpackTimeoutSeconds: Type.Integer({ minimum: 1, default: 300 }),
   },
   { additionalProperties: false, default: {} },
 );

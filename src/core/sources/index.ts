@@ -13,8 +13,9 @@
  *
  * On any failure `into` does not exist afterwards and the error is a CorralError:
  * `source_refused` (address policy, not http/https), `download_failed` (status, content
- * type, timeout, network), `source_too_large`, `bad_archive`, `no_procfile`,
- * `procfile_invalid` (with the line), `unknown_process_type`. docs/sources.md has the
+ * type, timeout, network), `source_too_large`, `bad_archive` (also past
+ * `unpackTimeoutSeconds`), `no_procfile`, `procfile_invalid` (with the line),
+ * `unknown_process_type`, or the reason `signal` was aborted with. docs/sources.md has the
  * mapping to smartmob-agent's states.
  */
 import { randomUUID } from 'node:crypto';
@@ -50,7 +51,7 @@ export interface PrepareSourceOptions {
   processType?: string;
   /** Called as the work moves on: 'downloading' (URL sources only), then 'unpacking'. */
   onState?: (state: SourceState) => void;
-  /** Aborts a download in progress. */
+  /** Cancels the download or unpack in progress at once; the call rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Host name resolver for downloads (tests); the system's by default. */
   resolve?: Resolver;
@@ -93,20 +94,35 @@ export async function prepareSource(opts: PrepareSourceOptions): Promise<Prepare
         ...(opts.signal && { signal: opts.signal }),
         ...(opts.resolve && { resolve: opts.resolve }),
       });
-    } else {
-      await writeCappedFile(archiveFile, opts.archive!, config.maxDownloadBytes);
     }
-    opts.onState?.('unpacking');
-    const unpacked = await unpackArchive(archiveFile, opts.into, { maxUnpackedBytes: config.maxUnpackedBytes, maxFiles: config.maxFiles });
+    const deadline = unpackDeadline(config.unpackTimeoutSeconds, opts.signal);
     try {
-      return await withProcfile(unpacked, opts.processType);
-    } catch (e) {
-      await rm(opts.into, { recursive: true, force: true });
-      throw e;
+      if (opts.archive !== undefined) await writeCappedFile(archiveFile, opts.archive, config.maxDownloadBytes, deadline.signal);
+      opts.onState?.('unpacking');
+      const limits = { maxUnpackedBytes: config.maxUnpackedBytes, maxFiles: config.maxFiles };
+      const unpacked = await unpackArchive(archiveFile, opts.into, limits, deadline.signal);
+      try {
+        return await withProcfile(unpacked, opts.processType);
+      } catch (e) {
+        await rm(opts.into, { recursive: true, force: true });
+        throw e;
+      }
+    } finally {
+      deadline.clear();
     }
   } finally {
     await rm(archiveFile, { force: true });
   }
+}
+
+/** `parent` (cancellation) or the unpack time limit, whichever comes first. */
+function unpackDeadline(seconds: number, parent: AbortSignal | undefined): { signal: AbortSignal; clear(): void } {
+  const timeout = new AbortController();
+  const timer = setTimeout(
+    () => timeout.abort(errors.badArchive(`unpacking took longer than ${seconds} s (sources.unpackTimeoutSeconds)`)),
+    seconds * 1000,
+  );
+  return { signal: parent ? AbortSignal.any([parent, timeout.signal]) : timeout.signal, clear: () => clearTimeout(timer) };
 }
 
 async function withProcfile(unpacked: Unpacked, processType: string | undefined): Promise<PreparedSource> {

@@ -11,12 +11,15 @@
  *   one leads; hard links may only point at a regular file created earlier;
  * - modes keep only the permission bits (setuid, setgid and sticky are dropped), and the
  *   owner can always read and write (and enter directories) so the tree can be removed;
- * - the entry count and the total unpacked size are capped while writing (zip and tar bombs).
+ * - the entry count and the total unpacked size are capped while writing (zip and tar bombs);
+ * - an aborted `signal` (instance deleted, server stopping, time limit) stops it at the next
+ *   entry or chunk, with the signal's reason as the error.
  */
 import { constants } from 'node:fs';
 import { chmod, link, mkdir, open, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errors, type CorralError } from '../errors.js';
+import { abortable } from './abortable.js';
 
 export interface UnpackLimits {
   /** Total bytes of file content. */
@@ -41,6 +44,7 @@ export class TreeWriter {
     /** An existing, empty directory. */
     readonly root: string,
     private readonly limits: UnpackLimits,
+    private readonly signal?: AbortSignal,
   ) {}
 
   get stats(): { entries: number; bytes: number } {
@@ -72,7 +76,7 @@ export class TreeWriter {
     const handle = await open(this.abs(rel), flags, 0o600);
     try {
       await handle.chmod(fileMode(mode));
-      for await (const chunk of body) {
+      for await (const chunk of abortable(body, this.signal)) {
         this.bytes += chunk.length;
         if (this.bytes > this.limits.maxUnpackedBytes) throw this.tooBig(rawName);
         await handle.write(chunk);
@@ -206,12 +210,15 @@ export class TreeWriter {
   }
 
   private add(rawName: string, rel: string, node: Node): void {
-    if (++this.entries > this.limits.maxFiles) throw this.refuse(rawName, `more than ${this.limits.maxFiles} entries in the archive`);
+    this.signal?.throwIfAborted();
+    if (++this.entries > this.limits.maxFiles) {
+      throw this.refuse(rawName, `more than ${this.limits.maxFiles} entries in the archive (sources.maxFiles)`);
+    }
     this.nodes.set(rel, node);
   }
 
   private tooBig(rawName: string): CorralError {
-    return this.refuse(rawName, `unpacked size exceeds the cap of ${this.limits.maxUnpackedBytes} bytes`);
+    return this.refuse(rawName, `unpacked size exceeds the cap of ${this.limits.maxUnpackedBytes} bytes (sources.maxUnpackedBytes)`);
   }
 }
 

@@ -2,7 +2,10 @@
  * Reads a zip archive with yauzl and hands each entry to the TreeWriter, which owns the
  * policy. Names are decoded here (not by yauzl) so that bad names get the writer's error
  * messages; yauzl checks that every entry's actual size matches the declared one, and the
- * declared sizes are checked against the caps before anything is inflated.
+ * declared sizes are checked against the caps before anything is inflated. Inflating is
+ * yauzl's zlib stream (off the event loop); every inflated chunk is counted by the writer. An
+ * aborted signal stops it at the writer's next chunk; the entry in progress settles before
+ * this returns, so the caller can remove the tree.
  */
 import type { Readable } from 'node:stream';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -16,7 +19,8 @@ const S_IFLNK = 0o120000;
 const MADE_BY_UNIX = 3;
 const MAX_LINK_TARGET_BYTES = 1024;
 
-export async function unpackZip(file: string, tree: TreeWriter, limits: UnpackLimits): Promise<void> {
+export async function unpackZip(file: string, tree: TreeWriter, limits: UnpackLimits, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   let zip: ZipFile;
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true });
@@ -27,14 +31,30 @@ export async function unpackZip(file: string, tree: TreeWriter, limits: UnpackLi
     if (zip.entryCount > limits.maxFiles) {
       throw errors.badArchive(`the zip archive has ${zip.entryCount} entries, more than the cap of ${limits.maxFiles}`);
     }
-    await new Promise<void>((resolve, reject) => {
-      zip.on('entry', (entry: Entry) => {
-        writeEntry(zip, tree, entry).then(() => zip.readEntry(), reject);
+    let writing: Promise<void> = Promise.resolve();
+    let onAbort = () => {};
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let done = false;
+        const finish = (e?: unknown) => {
+          done = true;
+          if (e === undefined) resolve();
+          else reject(e);
+        };
+        onAbort = () => finish(signal!.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        zip.on('entry', (entry: Entry) => {
+          writing = writeEntry(zip, tree, entry);
+          writing.then(() => done || zip.readEntry(), finish);
+        });
+        zip.on('end', () => finish());
+        zip.on('error', finish);
+        zip.readEntry();
       });
-      zip.on('end', resolve);
-      zip.on('error', reject);
-      zip.readEntry();
-    });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await writing.catch(() => {}); // the entry in progress stops at its next chunk
+    }
   } catch (e) {
     throw isCorralError(e) ? e : errors.badArchive(`not a valid zip archive: ${(e as Error).message}`);
   } finally {

@@ -3,7 +3,8 @@
  * that must not exist yet. The rules — no absolute paths, no `..`, no links leading out, no
  * device files, no setuid bits, caps on entries and unpacked bytes — live in TreeWriter.
  * On any failure the partly unpacked directory is removed and a `bad_archive` error names
- * the entry and the reason.
+ * the entry and the reason. An aborted `signal` stops the work at once (its reason is the
+ * error), and the directory is removed too.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { errors } from '../errors.js';
@@ -25,7 +26,8 @@ export interface Unpacked {
   tree: TreeWriter;
 }
 
-export async function unpackArchive(file: string, into: string, limits: UnpackLimits): Promise<Unpacked> {
+export async function unpackArchive(file: string, into: string, limits: UnpackLimits, signal?: AbortSignal): Promise<Unpacked> {
+  signal?.throwIfAborted();
   const format = await sniffArchiveFile(file);
   if (!format) throw errors.badArchive('not a tar, tar.gz or zip archive');
   try {
@@ -34,10 +36,11 @@ export async function unpackArchive(file: string, into: string, limits: UnpackLi
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw errors.conflict(`cannot unpack into ${into}: it already exists`);
     throw e;
   }
-  const tree = new TreeWriter(into, limits);
+  const tree = new TreeWriter(into, limits, signal);
   try {
-    if (format === 'zip') await unpackZip(file, tree, limits);
-    else await unpackTar(file, format === 'tar.gz', tree, limits);
+    if (format === 'zip') await unpackZip(file, tree, limits, signal);
+    else await unpackTar(file, format === 'tar.gz', tree, limits, signal);
+    signal?.throwIfAborted();
     tree.finish();
   } catch (e) {
     await rm(into, { recursive: true, force: true });

@@ -33,6 +33,28 @@ export function tarBytes(entries: TarEntry[], opts: { gzip?: boolean } = {}): Bu
   return opts.gzip ? gzipSync(tar) : tar;
 }
 
+const BOMB_CHUNK = 16 * 1024 * 1024;
+let zerosMember: Buffer | undefined;
+
+/**
+ * `bytes` zeros as a gzip stream of repeated members (gunzip reads them as one stream), so a
+ * gigabyte costs about 1 MiB and a few milliseconds to build, never held uncompressed.
+ */
+export function gzippedZeros(bytes: number): Buffer {
+  zerosMember ??= gzipSync(Buffer.alloc(BOMB_CHUNK));
+  const members: Buffer[] = Array.from({ length: Math.floor(bytes / BOMB_CHUNK) }, () => zerosMember!);
+  if (bytes % BOMB_CHUNK) members.push(gzipSync(Buffer.alloc(bytes % BOMB_CHUNK)));
+  return Buffer.concat(members);
+}
+
+/** A tar.gz holding one entry of `size` zeros (a file unless `type` says otherwise): a gzip bomb. */
+export function tarGzBomb(size: number, opts: { name?: string; type?: EntryTypeName } = {}): Buffer {
+  const header = Buffer.alloc(512);
+  new Header({ path: opts.name ?? 'bomb', type: opts.type ?? 'File', size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 }).encode(header);
+  const padded = Math.ceil(size / 512) * 512;
+  return Buffer.concat([gzipSync(header), gzippedZeros(padded + 1024)]); // the last two empty blocks end the archive
+}
+
 export interface ZipEntry {
   name: string | Buffer;
   body?: string | Buffer;
