@@ -3,7 +3,9 @@
  * request or when there is no tmpfs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobWorkRoot } from '../../src/core/jobs/work-root.js';
+import { chown, lstat, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { jobWorkRoot, sweepJobWorkRoots } from '../../src/core/jobs/work-root.js';
 import { createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { runJob } from './helpers.js';
 
@@ -22,6 +24,52 @@ describe('jobWorkRoot', () => {
     expect(jobWorkRoot('/srv/corral', 'memory', notTmpfs)).toEqual({ root: '/srv/corral/jobs', inMemory: false });
     // A tmpfs too small to share (Docker's 64 MiB /dev/shm): disk as well.
     expect(jobWorkRoot('/srv/corral', 'memory', '/dev/shm', 2 ** 60)).toEqual({ root: '/srv/corral/jobs', inMemory: false });
+  });
+});
+
+describe('sweepJobWorkRoots (leftovers of a killed server)', () => {
+  const exists = (p: string) => lstat(p).then(() => true, () => false);
+  /** A fake shared tmpfs dir and a data dir, with the roots a server of that data dir uses. */
+  async function layout() {
+    const shm = await tempDir('corral-fake-shm-');
+    const data = await tempDir('corral-sweep-data-');
+    const memory = path.basename(jobWorkRoot(data, 'memory').root);
+    return { shm, data, memoryRoot: path.join(shm, memory), diskRoot: path.join(data, 'jobs') };
+  }
+
+  it('removes this data dir\'s roots in both places, nothing else on the shared dir', async () => {
+    const { shm, data, memoryRoot, diskRoot } = await layout();
+    for (const root of [memoryRoot, diskRoot]) {
+      await mkdir(path.join(root, 'sandbox-1', 'work'), { recursive: true });
+      await writeFile(path.join(root, 'sandbox-1', 'work', 'main.sh'), 'echo');
+    }
+    const other = path.join(shm, 'corral-jobs-0123456789abcdef');
+    await mkdir(other);
+    expect((await sweepJobWorkRoots(data, shm)).sort()).toEqual([memoryRoot, diskRoot].sort());
+    expect(await exists(memoryRoot)).toBe(false);
+    expect(await exists(diskRoot)).toBe(false);
+    expect(await exists(other)).toBe(true);
+    await rm(shm, { recursive: true });
+    await rm(data, { recursive: true });
+  });
+
+  it('leaves a symlink or a dir of another user under the name alone', async () => {
+    const { shm, data, memoryRoot } = await layout();
+    const target = await tempDir('corral-sweep-target-');
+    await writeFile(path.join(target, 'keep'), 'x');
+    await symlink(target, memoryRoot);
+    expect(await sweepJobWorkRoots(data, shm)).toEqual([]);
+    expect(await exists(path.join(target, 'keep'))).toBe(true);
+    await rm(memoryRoot);
+    if (process.getuid?.() === 0) {
+      await mkdir(memoryRoot);
+      await chown(memoryRoot, 65534, 65534);
+      expect(await sweepJobWorkRoots(data, shm)).toEqual([]);
+      expect(await exists(memoryRoot)).toBe(true);
+    }
+    await rm(shm, { recursive: true });
+    await rm(data, { recursive: true });
+    await rm(target, { recursive: true });
   });
 });
 
