@@ -1,7 +1,9 @@
 /**
  * The dashboard and the proxy in a real browser (Debian's chromium via playwright-core):
- * log in, see an instance, open it through the proxy, talk to its WebSocket echo, watch the
- * live log, log out and lose access; a second user cannot open the first user's instance.
+ * log in on the main origin (http://localhost:{port}), see an instance, open it on its own
+ * host (echo--alice.localhost) through the proxy's login handshake, talk to its WebSocket
+ * echo, watch the live log, log out and lose access; a second user cannot open the first
+ * user's instance.
  * Screenshots go to test-artifacts/.
  */
 import { mkdir } from 'node:fs/promises';
@@ -42,11 +44,16 @@ let n = 0; setInterval(() => console.log('tick ' + (++n)), 200);
 
 let server: TestServer;
 let browser: Browser;
+/** The main origin (the session cookie is host-only: the dashboard and the handshake must share it). */
+let main: string;
+let appUrl: string;
 let instanceId: string;
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer();
+  main = `http://localhost:${new URL(server.url).port}`;
+  appUrl = `http://echo--alice.localhost:${new URL(server.url).port}/`;
   const alice = await createUser(server, 'alice');
   await createUser(server, 'bob');
   const created = await api(server, alice, 'POST', '/api/v1/instances', {
@@ -68,7 +75,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART
 
 /** Opens a fresh browser context, logs in through the form and waits for the dashboard. */
 async function loggedIn(name: string, password = `${name}-password`): Promise<{ context: BrowserContext; page: Page }> {
-  return logInWithForm(browser, server.url, name, password, { beforeSubmit: (page) => (name === 'alice' ? shot(page, 'login') : Promise.resolve()) });
+  return logInWithForm(browser, main, name, password, { beforeSubmit: (page) => (name === 'alice' ? shot(page, 'login') : Promise.resolve()) });
 }
 
 
@@ -80,16 +87,19 @@ describe('in a browser', () => {
     await expect.poll(() => row.locator('.state').textContent(), { timeout: 15_000 }).toBe('running');
     await shot(page, 'instances');
 
-    // Open through the proxy: the app's page loads, and its WebSocket echoes through corral.
+    // Open from the dashboard: the app's own host, reached through the handshake; its page
+    // loads and its WebSocket echoes through corral.
+    expect(await row.getByRole('link', { name: 'Open' }).getAttribute('href')).toBe(appUrl);
     const app = await context.newPage();
-    const res = await app.goto(`${server.url}/i/alice/echo/`);
+    const res = await app.goto(appUrl);
     expect(res?.status()).toBe(200);
+    expect(app.url()).toBe(appUrl);
     await expect.poll(() => app.locator('h1').textContent()).toBe('hello from echo');
     await expect.poll(() => app.locator('#out').textContent(), { timeout: 10_000 }).toBe('echo: ping for alice');
     await shot(app, 'proxied-app');
 
     // Live log: lines keep arriving.
-    await page.goto(`${server.url}/ui/#/instances/${instanceId}`);
+    await page.goto(`${main}/ui/#/instances/${instanceId}`);
     const log = page.locator('pre.log');
     await expect.poll(() => log.textContent(), { timeout: 10_000 }).toContain('tick');
     const ticks = async () => Number(/tick (\d+)\s*$/.exec((await log.textContent()) ?? '')?.[1] ?? 0);
@@ -107,8 +117,8 @@ describe('in a browser', () => {
       ws.onerror = () => resolve(true);
     }));
     expect(wsClosed).toBe(true);
-    const after = await app.goto(`${server.url}/i/alice/echo/`);
-    expect(after?.url()).toContain('/login?next=');
+    const after = await app.goto(appUrl);
+    expect(after?.url()).toContain(`${main}/login?next=`);
     await shot(app, 'after-logout');
     await context.close();
   }, 90_000);
@@ -116,11 +126,11 @@ describe('in a browser', () => {
   it('shows the admin, jobs and tokens pages, and an admin can add a user from the dashboard', async () => {
     const { context, page } = await loggedIn('admin', ADMIN_PASSWORD);
 
-    await page.goto(`${server.url}/ui/#/admin/instances`);
+    await page.goto(`${main}/ui/#/admin/instances`);
     await expect.poll(() => page.locator('tr[data-instance="echo"] td').nth(1).textContent(), { timeout: 10_000 }).toBe('alice');
     await shot(page, 'admin-instances');
 
-    await page.goto(`${server.url}/ui/#/admin/users`);
+    await page.goto(`${main}/ui/#/admin/users`);
     await page.getByLabel('Name', { exact: true }).fill('carol');
     await page.getByLabel('Password', { exact: true }).fill('carol-password');
     await page.getByRole('button', { name: 'Add' }).click();
@@ -128,13 +138,13 @@ describe('in a browser', () => {
     await shot(page, 'admin-users');
     expect((await api(server, server.adminToken, 'GET', '/api/v1/users/carol')).status).toBe(200);
 
-    await page.goto(`${server.url}/ui/#/tokens`);
+    await page.goto(`${main}/ui/#/tokens`);
     await page.getByLabel('Name', { exact: true }).fill('from-the-browser');
     await page.getByRole('button', { name: 'Create' }).click();
     await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('shown only now');
     await shot(page, 'tokens');
 
-    await page.goto(`${server.url}/ui/#/jobs`);
+    await page.goto(`${main}/ui/#/jobs`);
     await expect.poll(() => page.locator('h1').textContent()).toBe('Run a job');
     await page.getByLabel('Entry command').fill('sh main.sh');
     await page.getByRole('button', { name: 'Run' }).click();
@@ -146,8 +156,8 @@ describe('in a browser', () => {
   it("a second user cannot open the first user's instance", async () => {
     const { context, page } = await loggedIn('bob');
     await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('No instances yet');
-    const res = await page.goto(`${server.url}/i/alice/echo/`);
-    expect(res?.status()).toBe(404);
+    const res = await page.goto(appUrl);
+    expect(res?.status()).toBe(404); // at the handshake: no code for bob
     expect(await page.content()).not.toContain('hello from echo');
     await shot(page, 'other-user-404');
     await context.close();
