@@ -158,7 +158,8 @@ describe('split roles: unprivileged proxies in front of one manager', () => {
         body: JSON.stringify({ name, password }),
       }).then((r) => r.status);
     const viaProxy = (ip: string) => ({ 'x-corral-internal': SECRET, 'x-forwarded-for': ip });
-    for (let i = 0; i < 5; i++) expect(await loginAt(`ghost${i}`, 'wrong-password', viaProxy('203.0.113.9'))).toBe(401);
+    // 20 failures across users lock an address (auth.loginMaxFailuresPerAddress: 4 × loginMaxFailures).
+    for (let i = 0; i < 20; i++) expect(await loginAt(`ghost${i}`, 'wrong-password', viaProxy('203.0.113.9'))).toBe(401);
     expect(await loginAt('admin', ADMIN_PASSWORD, viaProxy('203.0.113.9'))).toBe(429); // that address is locked
     expect(await loginAt('admin', ADMIN_PASSWORD, viaProxy('203.0.113.10'))).toBe(200); // another is not
     // Without the secret (or with a wrong one) the forwarding header is ignored: not locked.
