@@ -11,13 +11,13 @@ import { detectSandbox } from '../../src/drivers/process/detect.js';
 import { rm } from 'node:fs/promises';
 import { loadConfig } from '../../src/core/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, createUser, spawnServer, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createInstance, waitForState } from '../instances/helpers.js';
 import { processesWith, runJob } from '../jobs/helpers.js';
 
 const MISSING_BWRAP = '/nonexistent/corral-test/bwrap';
 const CANARY = `canary-${process.pid}-fail-closed`;
-process.env.CORRAL_TEST_CANARY = CANARY;
+process.env.SERVER_SECRET_CANARY = CANARY;
 
 const sandbox = await detectSandbox();
 
@@ -111,6 +111,20 @@ describe('drivers.process.sandbox: none runs work unsandboxed, on purpose', () =
     expect(res.body.stdout).toBe('started\n');
     await new Promise((r) => setTimeout(r, 200));
     expect(await processesWith(`sleep ${marker}`)).toEqual([]);
+  });
+
+  it('every start logs it at warn level (a server child process: needs `npm run build`)', async () => {
+    const data = await tempDir();
+    try {
+      for (let start = 0; start < 2; start++) {
+        const child = await spawnServer(data, { CORRAL_DRIVERS__PROCESS__SANDBOX: 'none' });
+        await child.kill('SIGKILL');
+        const warnings = child.output().split('\n').filter((l) => l.includes('"level":40'));
+        expect(warnings.join('\n')).toMatch(/drivers\.process\.sandbox is none: instances and jobs run UNSANDBOXED/);
+      }
+    } finally {
+      await rm(data, { recursive: true, force: true });
+    }
   });
 
   it('doctor flags it loudly', async () => {
