@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VERSION } from '../../src/core/version.js';
-import { ADMIN_PASSWORD, createUser, login, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, createToken, createUser, login, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { runCli } from './run-cli.js';
 
 // Each test spawns several CLI processes: allow for a busy machine.
@@ -129,6 +129,9 @@ describe('logged in as admin', () => {
     await login(server.url, 'admin', 'admin-next-password');
     // Put it back for the other tests.
     expect((await corral(['user', 'passwd', '--password-stdin'], `admin-next-password\n${ADMIN_PASSWORD}\n`)).code).toBe(0);
+    // A changed password revokes the user's other tokens (the CLI's own, which made the change,
+    // stays): the test's admin token is one of them.
+    server.adminToken = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'test-admin-2');
   });
 
   it('creates, lists, inspects and revokes tokens', async () => {
