@@ -189,6 +189,8 @@ const bench: Benchmark = async () => {
     const corral = start(...withRoomForSockets(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', String(port)]), {
       CORRAL_ADMIN_PASSWORD: PASSWORD,
       CORRAL_LOG_LEVEL: 'warn',
+      // Reached at /i/… with the session cookie, as before instance hosts (docs/proxy.md).
+      CORRAL_PROXY__PATH_ROUTING: 'true',
     });
     children.push(corral);
     const url = `http://127.0.0.1:${port}`;

@@ -25,6 +25,7 @@ describe('split roles: unprivileged proxies in front of one manager', () => {
     CORRAL_DATABASE_URL: databaseUrl,
     CORRAL_CLUSTER__MANAGER_URL: manager.url,
     CORRAL_CLUSTER__INTERNAL_SECRET: SECRET,
+    CORRAL_PROXY__PATH_ROUTING: 'true', // instances are reached at /i/… with the session cookie (docs/proxy.md)
   });
 
   beforeAll(async () => {

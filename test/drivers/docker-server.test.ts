@@ -21,6 +21,7 @@ const NETWORK = 'corral-test';
 const UNREACHABLE = '127.0.0.1:1/corral/absent:1';
 
 const dockerConfig = (extra: Record<string, unknown> = {}) => ({
+  proxy: { pathRouting: true }, // instances are reached at /i/… with the session cookie below (docs/proxy.md)
   drivers: {
     enabled: ['process', 'docker'],
     docker: { images: ['corral-test/*', '127.0.0.1:1/**'], network: NETWORK, warmContainers: 1, ...extra },

@@ -189,6 +189,7 @@ describeDocker('swarm driver', () => {
         // which this machine's kernel may lack (the test above checks the mesh where it can).
         drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false }, swarm: { pinToLocalNode: true } },
         instances: { restart: { initialDelayMs: 200 } },
+        proxy: { pathRouting: true }, // the instance is reached at /i/… with the session cookie (docs/proxy.md)
       });
       ids.push((await import('../../src/core/drivers/index.js')).serverIdOf(server.data));
     }, 60_000);
