@@ -174,6 +174,15 @@ describe('process driver specifics', () => {
     });
   });
 
+  it('without a working bwrap it refuses every workload, naming the fix (fail closed)', async () => {
+    const noBwrap = new ProcessDriver({ hide: [], bwrap: '/nonexistent/bwrap', warn: () => {} });
+    const refused = { code: 'driver_unavailable', status: 503, message: expect.stringMatching(/apt-get install bubblewrap.*drivers\.process\.sandbox: none/) };
+    await expect(noBwrap.admit()).rejects.toMatchObject(refused);
+    const refusedSpec = spec('refused', 'echo should-not-run');
+    await expect(noBwrap.start(refusedSpec, { output: () => {}, exit: () => {} })).rejects.toMatchObject(refused);
+    expect((await noBwrap.isolation()).notes.join('\n')).toMatch(/workloads are refused/);
+  });
+
   it('isolation() reports what this machine gives, and what it does not', async () => {
     const iso = await driver.isolation();
     expect(iso).toMatchObject({ filesystem: sandbox.available, processes: sandbox.available, memory: cgroupsWork, pids: cgroupsWork });
