@@ -1,8 +1,8 @@
 /**
  * Test images, built locally with `docker import` because nothing can be pulled here:
  * - corral-test/busybox:1 — busybox-static and its applets in /bin;
- * - corral-test/python:1 — the same plus the host's python3 with its shared libraries and
- *   standard library (tests, tkinter and the like left out).
+ * - corral-test/python:2 — the same plus the host's python3 with its shared libraries and
+ *   standard library (tests, tkinter and the like left out), ctypes' libffi included.
  * Each is built once per engine: an image that exists already is kept.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ import type { Engine } from '../../src/drivers/docker/engine.js';
 import { hasImage } from '../../src/drivers/docker/engine.js';
 
 export const BUSYBOX_IMAGE = 'corral-test/busybox:1';
-export const PYTHON_IMAGE = 'corral-test/python:1';
+export const PYTHON_IMAGE = 'corral-test/python:2';
 
 const BUSYBOX = '/bin/busybox';
 const PYTHON = '/usr/bin/python3';
@@ -71,8 +71,8 @@ function pythonTree(dir: string): void {
   const real = execFileSync('readlink', ['-f', PYTHON], { encoding: 'utf8' }).trim();
   copyInto(dir, real, '/usr/bin/python3');
   const ldd = execFileSync('ldd', [real], { encoding: 'utf8' });
-  for (const m of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) {
-    const lib = m[1]!;
+  const stdlib = pythonStdlib();
+  for (const lib of [...[...ldd.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]!), ...(stdlib ? ctypesLibs(stdlib) : [])]) {
     copyInto(dir, lib, lib.startsWith('/lib64/') ? lib : `/lib/x86_64-linux-gnu/${path.basename(lib)}`);
   }
 }
@@ -80,6 +80,18 @@ function pythonTree(dir: string): void {
 function copyInto(root: string, from: string, to: string): void {
   mkdirSync(path.join(root, path.dirname(to)), { recursive: true });
   copyFileSync(from, path.join(root, to));
+}
+
+/** The shared libraries python's ctypes module needs beyond python3's own (libffi). */
+function ctypesLibs(stdlib: string): string[] {
+  try {
+    const dynload = path.join(stdlib, 'lib-dynload');
+    const mod = execFileSync('sh', ['-c', `ls ${dynload}/_ctypes.*.so`], { encoding: 'utf8' }).trim();
+    const ldd = execFileSync('ldd', [mod], { encoding: 'utf8' });
+    return [...ldd.matchAll(/=> (\/\S*libffi\S*)/g)].map((m) => m[1]!);
+  } catch {
+    return [];
+  }
 }
 
 /** /usr/lib/python3.X of the host's python3. */

@@ -20,8 +20,17 @@ export const DockerConfigSchema = Type.Object(
     user: Type.String({ default: '65534:65534' }),
     /** Bridge network of instances with network access; created when missing, with inter-container traffic off. */
     network: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$', default: 'corral' }),
-    /** Pre-started containers kept ready per job runtime image; 0 = none. */
+    /** Pre-started job containers kept ready per job runtime image at least; 0 = none. */
     warmContainers: Type.Integer({ minimum: 0, maximum: 64, default: 2 }),
+    /**
+     * Job containers waiting for a job, pre-started and idle ones of all owners together, at
+     * most: demand grows the pre-started pool up to it, and past it the idlest are removed.
+     */
+    maxIdleContainers: Type.Integer({ minimum: 0, maximum: 1024, default: 16 }),
+    /** Jobs one job container runs (for one owner) before it is removed; 1 = a fresh container per job. */
+    jobsPerContainer: Type.Integer({ minimum: 1, default: 100 }),
+    /** A job container that waited this long for its owner's next job is removed. */
+    containerIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
     /** Size of the private /tmp (a tmpfs) of each container. */
     tmpBytes: Type.Integer({ minimum: 1024 * 1024, default: 64 * 1024 * 1024 }),
   },

@@ -42,7 +42,8 @@ export function hostConfig(s: ContainerSettings, limits: Limits, network: boolea
     Init: true,
     RestartPolicy: { Name: 'no' },
     ReadonlyRootfs: true,
-    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${s.tmpBytes}` },
+    // mode=1777: without it the engine makes the tmpfs root-owned 0755, and the workload's user could not write there.
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,mode=1777,size=${s.tmpBytes}` },
     CapDrop: ['ALL'],
     SecurityOpt: ['no-new-privileges'],
     NetworkMode: network ? s.network : 'none',

@@ -1,23 +1,28 @@
 /**
- * A warm job container reports its command's exit code in-band: after the command, its shell
- * prints a marker line with a per-job nonce and the code on stdout and on stderr. Seeing the
- * marker on both streams means every byte the command wrote to them has arrived (each stream
- * keeps its order), so the result is known at once rather than after the engine noticed the
- * container's exit (tens of milliseconds later). This filter cuts the marker out of a stream.
+ * A job container reports its command's exit code in-band: after the command (and the reset
+ * that follows it), its shell prints a marker line with a per-job nonce, the code and whether
+ * the reset left the container clean, on stdout and on stderr. Seeing the marker on both
+ * streams means every byte the job wrote to them has arrived (each stream keeps its order), so
+ * the result is known at once rather than after the engine noticed an exit (tens of
+ * milliseconds later). This filter cuts the marker out of a stream. A job can print a marker
+ * of its own (the nonce is no secret from it): that only tells its own result early, and the
+ * runner checks on the host that nothing of it still runs before reusing the container.
  */
 export class ExitMarker {
   private readonly prefix: Buffer;
   private held: Buffer = Buffer.alloc(0);
   /** The code once the marker passed; undefined before. */
   code: number | undefined;
+  /** Whether the shell's reset after the job left nothing behind (undefined: not reported). */
+  clean: boolean | undefined;
 
   constructor(nonce: string) {
     this.prefix = Buffer.from(`\x1ecorral-${nonce}:`);
   }
 
-  /** The shell line that prints the marker with the code in `$var`. */
-  static printf(nonce: string, variable: string, fd: 1 | 2): string {
-    return `printf '\\036corral-%s:%d\\n' ${nonce} "$${variable}"${fd === 2 ? ' >&2' : ''}`;
+  /** The shell line that prints the marker: the nonce, the code and the clean flag (0/1) are shell words. */
+  static printf(nonce: string, code: string, clean: string, fd: 1 | 2): string {
+    return `printf '\\036corral-%s:%d:%d\\n' ${nonce} ${code} ${clean}${fd === 2 ? ' >&2' : ''}`;
   }
 
   /** Returns the part of `chunk` that is the job's own output (possibly empty). */
@@ -31,7 +36,9 @@ export class ExitMarker {
         this.held = Buffer.from(buf.subarray(at));
         return buf.subarray(0, at);
       }
-      this.code = Number(buf.subarray(at + this.prefix.length, end).toString());
+      const [code, clean] = buf.subarray(at + this.prefix.length, end).toString().split(':');
+      this.code = Number(code);
+      this.clean = clean === undefined ? undefined : clean === '1';
       this.held = Buffer.alloc(0);
       return Buffer.concat([buf.subarray(0, at), buf.subarray(end + 1)]);
     }

@@ -1,149 +1,78 @@
 /**
- * Jobs on docker: one single-use container per job, from the image of the job's runtime, with
- * no network unless the job has it. The job's files are written to a host dir bind-mounted at
- * /work (its output file is read back from there once the container is dead); its command
- * comes through a read-only control dir. Containers of the default profile are pre-started
- * (a warm pool per image): they wait in `read` for a "go" line on stdin, so a job on a warm
- * container costs a few writes instead of a create and a start.
+ * Jobs on docker. Each job runs in a job container ("box", job-box.ts) from the image of its
+ * runtime, with no network unless the job has it: its files written to a host dir bind-mounted
+ * at /work (its output file read back from there once nothing of the job runs), its command and
+ * stdin through a read-only control dir. A box's agent shell runs one job after another, so a
+ * job on a waiting box costs a few file writes and one line on stdin instead of a create and
+ * a start (a few hundred milliseconds).
+ *
+ * The reuse rules: a box that ran a job belongs to that job's owner and profile (image,
+ * network, limits) and is only ever given to them again (job-pool.ts); between two jobs the
+ * agent kills every process of the finished one and empties /tmp, /dev/shm and /dev/mqueue,
+ * a subshell per job means fresh variables, cwd and umask, and the runner empties /work — but
+ * only once the container's cgroup, read on the host, holds nothing but the init and the
+ * waiting agent. A box is retired (removed, never reused) after a job that ended in timeout,
+ * memory, output-limit or killed, after one whose reset was not clean, after
+ * `jobsPerContainer` jobs, after `containerIdleSeconds` idle, and when its cgroup cannot be
+ * read or it runs as root (then every box runs one job). Interactive jobs read the
+ * container's stdin and are their box's last. docs/docker.md has the threat model.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
-import type { JobLimits, JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
-import { SANDBOX_PATH } from '../../core/jobs/runtimes.js';
+import type { JobResult, JobRunner, JobSpec, JobStatus, RunningJob } from '../../core/jobs/runner.js';
 import type { OutputStream } from '../driver.js';
 import { jobOutput, jobResult } from '../job-output.js';
 import type { DockerConfig } from './config.js';
-import { attach, endInput, removeContainer, waitForExit, type Attached } from './container-io.js';
-import { containerSettings, hostConfig, hostOwner, labels, type ContainerSettings } from './container-spec.js';
+import { endInput, exitStatus, removeContainer } from './container-io.js';
+import { containerSettings } from './container-spec.js';
 import { ensureImage, type Engine } from './engine.js';
 import { ExitMarker } from './exit-marker.js';
+import { JobBox, jobCommand, profileKey, type BoxOptions, type Profile } from './job-box.js';
+import { JobPool } from './job-pool.js';
 import { ownedBy } from './labels.js';
 import { networkEnsurer } from './network.js';
-
-const WORK_MOUNT = '/work';
-const CONTROL_MOUNT = '/.corral';
-/** Waits for the go line (the rest of stdin is the job's), then runs the job's command. */
-const WAITER = `IFS= read -r _ || exit 0; . ${CONTROL_MOUNT}/cmd`;
-
-/** What must be equal for a pre-started container to fit a job. */
-interface Profile {
-  image: string;
-  network: boolean;
-  limits: Pick<JobLimits, 'memoryBytes' | 'pids' | 'cpus' | 'fileSizeBytes' | 'openFiles'>;
-}
 
 export interface DockerJobRunnerOptions {
   engine: Engine;
   serverId: string;
   config: DockerConfig;
-  /** Host dir under which each job gets its own dir (inside corral's data dir). */
+  /** Host dir under which each box gets its own dir (inside corral's data dir). */
   root: string;
-  /** Images kept warm, with the default limits. */
+  /** Images kept pre-started, with the default limits. */
   warmImages: string[];
   defaults: Profile['limits'];
   onError?: (err: unknown) => void;
 }
 
-const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
-
-/** The job's command in a subshell, then its exit code as a marker on both streams (exit-marker.ts). */
-const jobScript = (command: string, nonce: string) =>
-  `(\n${command}\n)\ncorral_status=$?\n${ExitMarker.printf(nonce, 'corral_status', 1)}\n${ExitMarker.printf(nonce, 'corral_status', 2)}\nexit "$corral_status"\n`;
-
-/** One single-use container: created (and started), then given one job, then removed. */
-class Box {
-  readonly dir: string;
-  readonly workDir: string;
-  readonly controlDir: string;
-  container!: Docker.Container;
-  io!: Attached;
-  /** The exit, as soon as the container was started. */
-  exit!: Promise<Awaited<ReturnType<typeof waitForExit>>>;
-  exited = false;
-  /** Output goes here once a job owns the box. */
-  onOutput: (stream: OutputStream, chunk: Buffer) => void = () => {};
-
-  private constructor(root: string) {
-    this.dir = path.join(root, randomUUID());
-    this.workDir = path.join(this.dir, 'work');
-    this.controlDir = path.join(this.dir, 'control');
-  }
-
-  static async start(opts: DockerJobRunnerOptions, settings: ContainerSettings, profile: Profile, owner: string): Promise<Box> {
-    const box = new Box(opts.root);
-    mkdirSync(box.workDir, { recursive: true, mode: 0o755 });
-    mkdirSync(box.controlDir, { mode: 0o755 });
-    const hostUser = hostOwner(settings.user);
-    if (hostUser) chownSync(box.workDir, hostUser.uid, hostUser.gid);
-    const { limits } = profile;
-    try {
-      box.container = await opts.engine.createContainer({
-        Image: profile.image,
-        Entrypoint: [],
-        Cmd: ['/bin/sh', '-c', WAITER],
-        Env: [`PATH=${SANDBOX_PATH}`, `HOME=${WORK_MOUNT}`, 'TMPDIR=/tmp', 'LANG=C.UTF-8'],
-        WorkingDir: WORK_MOUNT,
-        ...(settings.user && { User: settings.user }),
-        Hostname: 'job',
-        Labels: labels(settings, 'job', owner),
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        OpenStdin: true,
-        // Ending our side of the attach closes the job's stdin.
-        StdinOnce: true,
-        Tty: false,
-        HostConfig: {
-          ...hostConfig(settings, limits, profile.network),
-          Mounts: [
-            { Type: 'bind', Source: box.workDir, Target: WORK_MOUNT, ReadOnly: false },
-            { Type: 'bind', Source: box.controlDir, Target: CONTROL_MOUNT, ReadOnly: true },
-          ],
-          Ulimits: [
-            { Name: 'fsize', Soft: limits.fileSizeBytes, Hard: limits.fileSizeBytes },
-            { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
-            { Name: 'core', Soft: 0, Hard: 0 },
-          ],
-        },
-      });
-      box.io = await attach(box.container, false, (stream, chunk) => box.onOutput(stream, chunk));
-      await box.container.start();
-    } catch (e) {
-      await box.destroy();
-      throw e;
-    }
-    box.exit = waitForExit(box.container, box.io).finally(() => (box.exited = true));
-    return box;
-  }
-
-  kill(): void {
-    if (!this.exited) void this.container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
-  }
-
-  async destroy(): Promise<void> {
-    this.io?.stream.destroy();
-    if (this.container) await removeContainer(this.container).catch(() => undefined);
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
+/** Statuses after which a box may run another job; any other end retires it. */
+const NORMAL_END: ReadonlySet<JobStatus> = new Set(['ok', 'error']);
 
 export class DockerJobRunner implements JobRunner {
   readonly name = 'docker';
-  private readonly warm = new Map<string, Promise<Box | undefined>[]>();
-  private readonly running = new Set<Box>();
+  private readonly pool: JobPool;
+  private readonly running = new Set<JobBox>();
   private readonly cleanups = new Set<Promise<void>>();
-  private readonly settings: ContainerSettings;
+  private readonly boxes: BoxOptions;
   private readonly ensureNetwork: () => Promise<void>;
   private closed = false;
 
   private constructor(private readonly opts: DockerJobRunnerOptions) {
-    this.settings = containerSettings(opts.serverId, opts.config);
+    this.boxes = { engine: opts.engine, settings: containerSettings(opts.serverId, opts.config), root: opts.root };
     this.ensureNetwork = networkEnsurer(opts.engine, opts.config.network);
+    const c = opts.config;
+    this.pool = new JobPool({
+      images: opts.warmImages.map((image) => ({ image, key: profileKey(this.defaultProfile(image)) })),
+      min: c.warmContainers,
+      max: Math.max(c.warmContainers, c.maxIdleContainers),
+      idleMs: c.containerIdleSeconds * 1000,
+      start: (image) => JobBox.start(this.boxes, this.defaultProfile(image)),
+      retire: (box) => this.retire(box),
+      onError: opts.onError,
+    });
   }
 
   /** A runner; job containers a dead server left behind are removed first. */
@@ -153,24 +82,27 @@ export class DockerJobRunner implements JobRunner {
     await rm(opts.root, { recursive: true, force: true });
     await mkdir(opts.root, { recursive: true, mode: 0o700 });
     const runner = new DockerJobRunner(opts);
-    runner.refill();
+    runner.pool.refill();
     return runner;
   }
 
-  async run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): Promise<RunningJob> {
+  /** `last`: the box runs no other job after this one (probes, not a user's job). */
+  async run(spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void, last = false): Promise<RunningJob> {
     if (this.closed) throw errors.driverUnavailable('the job runner is closed');
     const box = await this.boxFor(spec);
     this.running.add(box);
     const nonce = randomBytes(12).toString('hex');
     try {
       await writeFiles(box.workDir, spec.files);
-      writeFileSync(path.join(box.controlDir, 'cmd'), jobScript(spec.command, nonce));
+      writeFileSync(path.join(box.controlDir, 'cmd'), jobCommand(spec.command, spec.keepStdinOpen));
+      if (!spec.keepStdinOpen) writeFileSync(path.join(box.controlDir, 'stdin'), spec.stdin ?? '');
     } catch (e) {
       this.running.delete(box);
-      await box.destroy();
+      this.retire(box);
       throw e;
     }
-    return this.start(box, spec, nonce, onOutput);
+    const final = last || spec.keepStdinOpen || !box.reusable || box.jobs + 1 >= this.opts.config.jobsPerContainer;
+    return this.start(box, spec, nonce, final, onOutput);
   }
 
   /** The first line `command` prints in a container of `image`, or undefined when it fails. */
@@ -189,7 +121,7 @@ export class DockerJobRunner implements JobRunner {
       maxOutputFileBytes: 0,
     };
     try {
-      const r = await (await this.run(spec, () => {})).done;
+      const r = await (await this.run(spec, () => {}, true)).done;
       if (r.status !== 'ok') return undefined;
       return (r.stdout.toString().trim() || r.stderr.toString().trim()).split('\n')[0]!.trim().slice(0, 200);
     } catch {
@@ -197,21 +129,31 @@ export class DockerJobRunner implements JobRunner {
     }
   }
 
-  /** Resolves once every warm container asked for so far has started (benchmarks, tests). */
+  /** Resolves once every pre-started container asked for so far has started (benchmarks, tests). */
   async warmed(): Promise<void> {
-    await Promise.all([...this.warm.values()].flat());
+    await this.pool.warmed();
+  }
+
+  /** The containers waiting for a job of `owner` (tests). */
+  idleOf(owner: string): { id: string; containerId: string; jobs: number }[] {
+    return this.pool.idleOf(owner).map((b) => ({ id: b.id, containerId: b.container.id, jobs: b.jobs }));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const idle = await Promise.all([...this.warm.values()].flatMap((pool) => pool.splice(0)));
-    await Promise.all([...idle, ...this.running].map((b) => b?.destroy()));
+    const held = await this.pool.close();
+    await Promise.all([...held, ...this.running].map((b) => b.destroy()));
     await Promise.all(this.cleanups);
   }
 
   private track(cleanup: Promise<void>): void {
     const p = cleanup.catch((e: unknown) => this.opts.onError?.(e)).finally(() => this.cleanups.delete(p));
     this.cleanups.add(p);
+  }
+
+  private retire(box: JobBox): void {
+    this.track(box.destroy());
+    this.pool.refill();
   }
 
   private profileOf(spec: JobSpec): Profile {
@@ -228,48 +170,26 @@ export class DockerJobRunner implements JobRunner {
     return { image, network: false, limits: this.opts.defaults };
   }
 
-  /** A warm container when one fits and still runs, else a new one. */
-  private async boxFor(spec: JobSpec): Promise<Box> {
+  /** The owner's idle box of this profile, a pre-started one, or a new one. */
+  private async boxFor(spec: JobSpec): Promise<JobBox> {
     const profile = this.profileOf(spec);
-    const pool = this.warm.get(profile.image);
-    if (pool && sameProfile(profile, this.defaultProfile(profile.image))) {
-      // Each take refills: bounded, so a pool whose starts keep failing cannot spin forever.
-      for (let tries = pool.length; tries > 0 && pool.length; tries--) {
-        const box = await pool.shift()!;
-        this.refill();
-        if (box && !box.exited) return box;
-        if (box) this.track(box.destroy());
-      }
-    }
+    const box = await this.pool.take(spec.owner, profileKey(profile), profile.image);
+    if (box) return box;
     await ensureImage(this.opts.engine, profile.image, { pull: this.opts.config.pull });
     if (profile.network) await this.ensureNetwork();
-    return Box.start(this.opts, this.settings, profile, spec.owner);
+    return JobBox.start(this.boxes, profile);
   }
 
-  /** Tops each image's pool of warm containers up, off the job's critical path. */
-  private refill(): void {
-    if (this.closed) return;
-    for (const image of this.opts.warmImages) {
-      let pool = this.warm.get(image);
-      if (!pool) this.warm.set(image, (pool = []));
-      while (pool.length < this.opts.config.warmContainers) {
-        pool.push(
-          new Promise<void>((r) => setImmediate(r))
-            .then(() => (this.closed ? undefined : Box.start(this.opts, this.settings, this.defaultProfile(image), '')))
-            .catch((e: unknown) => {
-              this.opts.onError?.(e);
-              return undefined;
-            }),
-        );
-      }
-    }
-  }
-
-  private start(box: Box, spec: JobSpec, nonce: string, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
+  private start(box: JobBox, spec: JobSpec, nonce: string, last: boolean, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
     const out = jobOutput(spec);
+    const cg = box.cgroup;
     let reason: JobStatus | undefined;
+    /** CPU and memory peak at the job's end (taken before a kill, while the cgroup still exists). */
+    let usage: { cpuNs?: number; peak?: number } | undefined;
+    const measure = () => (usage ??= cg && { cpuNs: cg.cpuNs(), peak: cg.memoryPeakBytes() });
     const stop = (why: JobStatus) => {
       reason ??= why;
+      measure();
       box.kill();
     };
     const keep = (stream: OutputStream, chunk: Buffer) => {
@@ -286,32 +206,64 @@ export class DockerJobRunner implements JobRunner {
       if (stdout.code !== undefined && stderr.code !== undefined) markersSeen(stdout.code);
     };
     const stdin = box.io.stream;
-    let stdinOpen = true;
+    let stdinOpen = spec.keepStdinOpen;
     const endJobInput = () => {
       if (stdinOpen) endInput(box.io);
       stdinOpen = false;
     };
 
+    // Before the go line: the job's CPU is counted from here, its memory peak starts over.
+    const cpu0 = cg?.cpuNs();
+    const peakFresh = box.jobs === 0 || !!cg?.resetPeak();
+    const oom0 = cg?.oomKills() ?? 0;
+    box.jobs++;
     const started = performance.now();
-    stdin.write(spec.stdin ? Buffer.concat([Buffer.from('go\n'), spec.stdin]) : 'go\n');
-    if (!spec.keepStdinOpen) endJobInput();
+    const go = Buffer.from(`${nonce} ${last ? 'last' : 'more'}\n`);
+    stdin.write(spec.keepStdinOpen && spec.stdin ? Buffer.concat([go, spec.stdin]) : go);
     const timer = setTimeout(() => stop('timeout'), spec.timeoutMs);
 
     const done = (async (): Promise<JobResult> => {
       const exit = box.exit.catch(() => ({ code: null, signal: null, oomKilled: false }));
       const first = await Promise.race([exit, marked]);
-      // The marker's code is final unless a signal ended the command (the memory limit's
-      // kill among them): then the engine's exit report says whether it was out of memory.
-      // An output file is read only once every process of the job is dead (nothing can swap
-      // it for a link meanwhile), so such jobs wait for the container's end too.
-      const fast = typeof first === 'number' && first < 128 && !reason && !spec.outputPath;
-      const { code, signal, oomKilled } = fast ? { code: first, signal: null, oomKilled: false } : await exit;
-      if (!fast) for (const stream of ['stdout', 'stderr'] as const) keep(stream, markers[stream].flush());
+      measure();
+      let end: { code: number | null; signal: string | null; oomKilled: boolean };
+      // Whether the box may run another job: the agent's reset and the host's look agree.
+      let clean = false;
+      if (typeof first === 'number' && !reason && !last) {
+        // The agent reported and waits for the next job. Something of this one may still run
+        // only if the job forged the marker: then it ends with the container.
+        clean = !!markers.stdout.clean && !!markers.stderr.clean && box.idleOnHost();
+        if (!clean) {
+          box.kill();
+          await exit;
+        }
+        end = { ...exitStatus(first, false), oomKilled: (cg?.oomKills() ?? 0) > oom0 };
+      } else if (typeof first === 'number' && first < 128 && !reason && !spec.outputPath) {
+        // The box's last job: its result is final; the container exits by itself.
+        end = { code: first, signal: null, oomKilled: false };
+      } else {
+        // Killed by corral, by a signal (the memory limit's among them: the engine's exit
+        // report says whether it was out of memory), or an output file to read once every
+        // process of the job is dead: the container's end.
+        end = await exit;
+        for (const stream of ['stdout', 'stderr'] as const) keep(stream, markers[stream].flush());
+      }
       const wallMs = performance.now() - started;
       clearTimeout(timer);
       this.running.delete(box);
-      const result = await jobResult(spec, box.workDir, out, { reason, oomKilled, code, signal, wallMs, cpuMs: null, memoryPeakBytes: null });
-      this.track(box.destroy());
+      box.onOutput = () => {};
+      const cpuMs = usage?.cpuNs !== undefined && cpu0 !== undefined ? Math.round((usage.cpuNs - cpu0) / 1000) / 1000 : null;
+      const memoryPeakBytes = peakFresh ? (usage?.peak ?? null) : null;
+      const result = await jobResult(spec, box.workDir, out, { reason, ...end, wallMs, cpuMs, memoryPeakBytes });
+      if (clean && NORMAL_END.has(result.status) && !this.closed) {
+        this.pool.give(spec.owner, box.key, box.emptyWorkDir().then(
+          () => box,
+          (e: unknown) => {
+            this.retire(box);
+            throw e;
+          },
+        ));
+      } else this.retire(box);
       return result;
     })();
 
