@@ -24,7 +24,7 @@ export interface Credential {
 const COOKIE_PREFIX = `${SESSION_COOKIE}=`;
 const HOST_COOKIE_PREFIX = `${HOST_COOKIE}=`;
 
-function presentedToken(req: IncomingMessage, url: string): Credential | undefined {
+export function presentedToken(req: IncomingMessage, url: string): Credential | undefined {
   const auth = req.headers.authorization;
   if (auth) {
     const m = /^bearer\s+(\S+)\s*$/i.exec(auth);

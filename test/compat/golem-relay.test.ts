@@ -8,8 +8,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, login, type TestServer } from '../helpers/server.js';
 import { connect, refusedHandshake, refusedWith, send, type Client } from '../relay/ws-client.js';
+import { grant } from '../credits/helpers.js';
 import { eventually } from './helpers.js';
 import { startGolemServer } from './golem-helpers.js';
 
@@ -200,15 +201,26 @@ describe('golems', () => {
     form.append('ports', '[80]');
     form.append('main.sh', new Blob(['exec python3 -m http.server "$PORT" --bind 127.0.0.1\n']), 'main.sh');
     form.append('index.html', new Blob(['ok']), 'index.html');
-    const made = await api(server, server.adminToken, 'POST', '/api/v1/golem-herder/tokens', { email: 'prefix@example.com', credits: 1000 });
-    const auth = { authorization: `Bearer ${made.body.token}` };
+    // The admin's own daemon: the admin's dashboard session is the credential a daemon page
+    // on the main origin would try to use.
+    const auth = { authorization: `Bearer ${server.adminToken}` };
+    await grant(server, 'admin', 1000); // daemons are metered
     const spawned = await fetch(`${root}/daemon/v1/spawn`, { method: 'POST', body: form, headers: auth });
     expect(spawned.status, await spawned.clone().text()).toBe(200);
     const reply = await eventually(
-      () => fetch(`${root}/daemon/v1/proxy/prefixed/`, { headers: auth }).then(async (r) => [r.status, await r.text()] as const),
+      () =>
+        fetch(`${root}/daemon/v1/proxy/prefixed/`, { headers: auth }).then(
+          async (r) => [r.status, await r.text(), r.headers.get('content-security-policy')] as const,
+        ),
       ([status]) => status === 200,
     );
     expect(reply[1]).toBe('ok');
+    // On the main origin a daemon page runs sandboxed (an opaque origin)…
+    expect(reply[2]).toMatch(/^sandbox /);
+    expect(reply[2]).not.toContain('allow-same-origin');
+    // …and the dashboard's session cookie is no credential for it: only tokens are.
+    const session = await login(server.url, 'admin', ADMIN_PASSWORD);
+    expect((await fetch(`${root}/daemon/v1/proxy/prefixed/`, { headers: { cookie: session.cookie } })).status).toBe(401);
     await fetch(`${root}/daemon/v1/kill/prefixed?wipe=true`, { headers: auth });
   });
 

@@ -4,10 +4,15 @@
  * and upgrades stream through untouched) and handed to the same Proxy as
  * `/i/{owner}/daemon-{name}/…`: it authenticates (the token needs a proxy scope), checks the
  * caller owns the daemon, and forwards over its pooled connections.
+ *
+ * Only tokens count here, never the dashboard's session cookie: a daemon's page must not be
+ * able to act with its viewer's corral session. Mounted under a prefix of the main listener,
+ * daemon pages share the dashboard's origin, so they are also sandboxed by CSP (an opaque
+ * origin), as path-routed instances are.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { presentedCredential } from '../../proxy/identity.js';
+import { presentedToken } from '../../proxy/identity.js';
 import { answers, rejectUpgrade, sendAnswer } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import type { ProxyRoute } from '../../proxy/route.js';
@@ -30,16 +35,24 @@ function parse(url: string, base: string): { name: string; prefix: string; upstr
 
 export function interceptDaemonProxy(server: Server, prefix: string, proxy: Proxy, tls: boolean): void {
   const base = `${prefix}/daemon/v1/proxy/`;
+  const onMainListener = prefix !== '';
 
   /** The proxy route for this request, or an answer when there is none. */
   async function routeOf(req: IncomingMessage): Promise<ProxyRoute | { status: number; reason: string }> {
     const parsed = parse(req.url ?? '/', base);
     if (!parsed) return { status: 404, reason: 'Not Found' };
-    const credential = presentedCredential(req, req.url ?? '/');
+    const credential = presentedToken(req, req.url ?? '/');
     const principal = credential && (await proxy.identity.principal(credential));
     if (!principal) return { status: 401, reason: 'Unauthorized' };
     // The daemon is the caller's own: its instance is looked up under their name.
-    return { owner: principal.user.name, instance: instanceNameFor('daemon', parsed.name), port: undefined, prefix: parsed.prefix, upstreamPath: parsed.upstreamPath };
+    return {
+      owner: principal.user.name,
+      instance: instanceNameFor('daemon', parsed.name),
+      port: undefined,
+      prefix: parsed.prefix,
+      upstreamPath: parsed.upstreamPath,
+      sandbox: onMainListener,
+    };
   }
 
   const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
