@@ -49,52 +49,51 @@ export class LoginThrottleStore {
   constructor(private readonly db: Db) {}
 
   /**
-   * Reserves one attempt on `key` when it is not locked and failures plus attempts in flight
-   * stay below `limit`. Returns undefined when reserved, else the row that refused it.
+   * Reserves one attempt on `key` (a new key starts with it) when the key is not locked and
+   * failures plus attempts in flight stay below `limit`: one upsert, decided by the database.
+   * Returns undefined when reserved, else the row that refused it.
    */
-  async reserve(key: string, limit: number, now: number, w: ThrottleWindows): Promise<ThrottleRow | undefined> {
-    await this.db
-      .insertInto('login_throttle')
-      .values({ key, failures: 0, pending: 0, locks: 0, locked_until: 0, last_failure: 0, last_attempt: now })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
-    await this.forgetStale(key, now, w);
+  async reserve(key: string, limit: number, now: number): Promise<ThrottleRow | undefined> {
     const r = await this.db
-      .updateTable('login_throttle')
-      .set((eb) => ({ pending: eb('pending', '+', 1), last_attempt: now }))
-      .where('key', '=', key)
-      .where('locked_until', '<=', now)
-      .where((eb) => eb(eb('failures', '+', eb.ref('pending')), '<', limit))
+      .insertInto('login_throttle')
+      .values({ key, failures: 0, pending: 1, locks: 0, locked_until: 0, last_failure: 0, last_attempt: now })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet((eb) => ({ pending: eb('login_throttle.pending', '+', 1), last_attempt: now }))
+          .where('login_throttle.locked_until', '<=', now)
+          .where((eb) => eb(eb('login_throttle.failures', '+', eb.ref('login_throttle.pending')), '<', limit)),
+      )
       .executeTakeFirst();
-    if (Number(r.numUpdatedRows) > 0) return undefined;
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) > 0) return undefined;
     const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
     return row ? toRow(row) : { failures: limit, pending: 0, locks: 0, lockedUntil: 0 };
   }
 
-  /** Drops what has aged out of its window. Each statement re-checks its own condition. */
-  private async forgetStale(key: string, now: number, w: ThrottleWindows): Promise<void> {
+  /**
+   * Drops what has aged out on these keys, in one statement (each row is judged on its values
+   * before the update): failures past their window, reservations left by a crash or a hung
+   * check, lock-out counts a day old.
+   */
+  async forgetStale(keys: string[], now: number, w: ThrottleWindows): Promise<void> {
+    const failuresOld = now - w.failureWindowMs;
+    const pendingOld = now - w.pendingStaleMs;
+    const locksOld = now - w.forgetLocksMs;
     await this.db
       .updateTable('login_throttle')
-      .set({ failures: 0 })
-      .where('key', '=', key)
-      .where('failures', '>', 0)
-      .where('last_failure', '<', now - w.failureWindowMs)
-      .where('locked_until', '<=', now)
-      .execute();
-    await this.db
-      .updateTable('login_throttle')
-      .set({ pending: 0 })
-      .where('key', '=', key)
-      .where('pending', '>', 0)
-      .where('last_attempt', '<', now - w.pendingStaleMs)
-      .execute();
-    await this.db
-      .updateTable('login_throttle')
-      .set({ locks: 0 })
-      .where('key', '=', key)
-      .where('locks', '>', 0)
-      .where('last_failure', '<', now - w.forgetLocksMs)
-      .where('locked_until', '<=', now)
+      .set((eb) => ({
+        failures: eb.case().when(eb.and([eb('last_failure', '<', failuresOld), eb('locked_until', '<=', now)])).then(0).else(eb.ref('failures')).end(),
+        pending: eb.case().when('last_attempt', '<', pendingOld).then(0).else(eb.ref('pending')).end(),
+        locks: eb.case().when(eb.and([eb('last_failure', '<', locksOld), eb('locked_until', '<=', now)])).then(0).else(eb.ref('locks')).end(),
+      }))
+      .where('key', 'in', keys)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('failures', '>', 0), eb('last_failure', '<', failuresOld), eb('locked_until', '<=', now)]),
+          eb.and([eb('pending', '>', 0), eb('last_attempt', '<', pendingOld)]),
+          eb.and([eb('locks', '>', 0), eb('last_failure', '<', locksOld), eb('locked_until', '<=', now)]),
+        ]),
+      )
       .execute();
   }
 

@@ -68,9 +68,10 @@ export class LoginThrottle {
     const keys = this.keysFor(subject, address);
     const now = this.now();
     await this.maybePrune(now);
+    await this.store.forgetStale(keys.map((k) => k.key), now, THROTTLE_WINDOWS);
     const held: Key[] = [];
     for (const k of keys) {
-      const refused = await this.store.reserve(k.key, k.limit, now, THROTTLE_WINDOWS);
+      const refused = await this.store.reserve(k.key, k.limit, now);
       if (!refused) {
         held.push(k);
         continue;
