@@ -2,7 +2,7 @@
 import { api } from '../lib/api.js';
 import { field, flash, h, render, when } from '../lib/dom.js';
 
-const SCOPES = ['instances:read', 'instances:write', 'jobs:read', 'jobs:write', 'proxy:read', 'proxy:write'];
+const SCOPES = ['instances:read', 'instances:write', 'jobs:read', 'jobs:write', 'proxy:read', 'proxy:write', 'account:write'];
 
 export async function tokensPage(main) {
   const tbody = h('tbody');
