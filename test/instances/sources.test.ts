@@ -2,10 +2,15 @@
  * Procfile apps: from an uploaded archive (multipart) and from a source_url served on
  * 127.0.0.1 (allowed by sources.allowPrivate), and the refusals — SSRF to loopback and the
  * metadata address, path traversal, no Procfile, unknown process type — as instance state.
+ * Then bombs (raw gzip, tar.gz, zip) against a running server, cancelling an unpack by
+ * DELETE and by SIGTERM, and upload temp files that must not outlive their request.
  */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { tarBytes, zipBytes } from '../sources/helpers/archives.js';
+import { ADMIN_PASSWORD, api, createToken, createUser, login, spawnServer, startTestServer, tempDir, type ChildServer, type TestServer } from '../helpers/server.js';
+import { gzippedZeros, tarBytes, tarGzBomb, zipBytes } from '../sources/helpers/archives.js';
 import { startFileServer, type FileServer } from '../sources/helpers/file-server.js';
 import { createInstance, waitFor } from './helpers.js';
 
@@ -130,5 +135,178 @@ describe('instances from sources', () => {
     expect(((await r5.json()) as { error: { code: string } }).error.code).toBe('bad_json');
     const list = await api(server, server.adminToken, 'GET', '/api/v1/instances');
     expect(list.body.instances.map((i: { name: string }) => i.name)).not.toContain('both');
+  });
+});
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Upload files waiting in the server's tmp dir. */
+async function uploadsLeft(server: TestServer): Promise<string[]> {
+  return (await readdir(path.join(server.data, 'tmp')).catch(() => [] as string[])).filter((n) => n.startsWith('upload-'));
+}
+
+/** What an instance's dir holds besides its data and logs (an unpacked source, an archive copy). */
+async function sourceLeftovers(server: TestServer, id: string): Promise<string[]> {
+  const names = await readdir(path.join(server.data, 'instances', id)).catch(() => [] as string[]);
+  return names.filter((n) => n === 'source' || n.startsWith('.source'));
+}
+
+/** A sparse-file entry node-tar skips unwritten: unpacking it is only inflating, no disk. */
+const slowBomb = (size: number) => tarGzBomb(size, { type: 'SparseFile' });
+
+describe('bombs against a running server', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ sources: { maxUnpackedBytes: 16 * MiB } });
+  });
+  afterAll(() => server.stop());
+
+  it.each<[string, () => Buffer, RegExp]>([
+    ['raw-gzip', () => gzippedZeros(GiB), /^bad_archive: not a valid tar archive: the gzip data begins with an empty block/],
+    ['tgz-one-huge-file', () => tarGzBomb(GiB), /^bad_archive: archive entry "bomb": unpacked size exceeds the cap of 16777216 bytes \(sources\.maxUnpackedBytes\)/],
+    [
+      'tgz-many-files',
+      () => tarBytes(Array.from({ length: 64 }, (_, i) => ({ path: `f${i}`, body: Buffer.alloc(512 * 1024) })), { gzip: true }),
+      /^bad_archive: archive entry "f32": unpacked size exceeds the cap of 16777216 bytes \(sources\.maxUnpackedBytes\)/,
+    ],
+    [
+      'zip',
+      () => zipBytes(Array.from({ length: 8 }, (_, i) => ({ name: `z${i}`, body: Buffer.alloc(8 * MiB), deflate: true }))),
+      /^bad_archive: archive entry "z2": unpacked size exceeds the cap of 16777216 bytes \(sources\.maxUnpackedBytes\)/,
+    ],
+  ])('%s: refused with the limit named, the server answering meanwhile, nothing left', async (name, make, reason) => {
+    const res = await upload(server, server.adminToken, { name }, make(), 'bomb.bin');
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    let healthy = 0;
+    let instance: { state: string; lastError: string | null } | undefined;
+    for (let i = 0; i < 300 && !(instance && settled(instance)); i++) {
+      const health = await fetch(`${server.url}/healthz`);
+      expect(health.status).toBe(200);
+      healthy++;
+      instance = (await api(server, server.adminToken, 'GET', `/api/v1/instances/${id}`)).body;
+      if (!settled(instance!)) await sleep(50);
+    }
+    expect(healthy).toBeGreaterThan(0);
+    expect(instance!.state).toBe('failed');
+    expect(instance!.lastError).toMatch(reason);
+    expect(await sourceLeftovers(server, id)).toEqual([]);
+  });
+});
+
+describe('cancelling an unpack', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ sources: { maxUnpackedBytes: 128 * GiB } });
+  });
+  afterAll(() => server.stop());
+
+  it('DELETE mid-unpack answers, stops the writing and removes the files', async () => {
+    const res = await upload(server, server.adminToken, { name: 'deleted-mid-unpack' }, tarGzBomb(4 * GiB));
+    const { id } = (await res.json()) as { id: string };
+    const dir = path.join(server.data, 'instances', id);
+    const bomb = path.join(dir, 'source', 'bomb');
+    for (let i = 0; i < 2000 && ((await stat(bomb).catch(() => undefined))?.size ?? 0) < MiB; i++) await sleep(5);
+    expect((await stat(bomb)).size).toBeGreaterThanOrEqual(MiB);
+    const deleted = await api(server, server.adminToken, 'DELETE', `/api/v1/instances/${id}`);
+    expect(deleted.status).toBe(204);
+    expect(existsSync(dir)).toBe(false);
+    await sleep(300);
+    expect(existsSync(dir)).toBe(false); // nothing kept writing
+    expect((await api(server, server.adminToken, 'GET', `/api/v1/instances/${id}`)).status).toBe(404);
+  });
+
+  it('a slow unpack does not hold up another instance', async () => {
+    const slow = await upload(server, server.adminToken, { name: 'slow' }, slowBomb(64 * GiB));
+    const { id } = (await slow.json()) as { id: string };
+    await waitFor(server, server.adminToken, id, (i) => i.state === 'unpacking');
+    const quick = await upload(server, server.adminToken, { name: 'quick' }, tarBytes([{ path: 'readme', body: 'no Procfile' }]));
+    const other = await waitFor(server, server.adminToken, ((await quick.json()) as { id: string }).id, settled);
+    expect(other.lastError).toMatch(/^no_procfile: /);
+    expect((await api(server, server.adminToken, 'GET', `/api/v1/instances/${id}`)).body.state).toBe('unpacking');
+    expect((await api(server, server.adminToken, 'DELETE', `/api/v1/instances/${id}`)).status).toBe(204);
+  });
+
+  /** SIGTERM and how the server ended; 'still running' after a minute (a 64 GiB unpack takes several), then SIGKILL. */
+  async function terminate(child: ChildServer) {
+    const ended = await Promise.race([child.kill('SIGTERM'), sleep(60_000).then(() => 'still running' as const)]);
+    if (ended === 'still running') await child.kill('SIGKILL');
+    return ended;
+  }
+
+  it('SIGTERM mid-unpack: the server exits, and the instance unpacks again after a restart', async () => {
+    const data = await tempDir();
+    const env = { CORRAL_SOURCES__MAX_UNPACKED_BYTES: String(128 * GiB) };
+    let child: ChildServer | undefined;
+    try {
+      child = await spawnServer(data, env);
+      const token = await createToken(child.url, await login(child.url, 'admin', ADMIN_PASSWORD), 'sigterm');
+      const res = await upload({ url: child.url } as TestServer, token, { name: 'unpacking' }, slowBomb(64 * GiB));
+      const { id } = (await res.json()) as { id: string };
+      await waitFor({ url: child.url }, token, id, (i) => i.state === 'unpacking');
+      expect(await terminate(child)).toEqual({ code: 0, signal: null });
+      expect(await readdir(path.join(data, 'instances', id))).not.toContain('source');
+
+      child = await spawnServer(data, env);
+      try {
+        // Cancelled by the stop, not failed: the new server unpacks it again.
+        const again = await waitFor({ url: child.url }, token, id, (i) => i.state === 'unpacking');
+        expect(again.lastError).toBeNull();
+      } finally {
+        expect(await terminate(child)).toEqual({ code: 0, signal: null });
+      }
+    } finally {
+      // A server that did not stop (the test failed) must not stay behind unpacking.
+      if (child && child.child.exitCode === null && child.child.signalCode === null) await child.kill('SIGKILL');
+      await rm(data, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('upload temp files', () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startTestServer({ quotas: { instances: 1 }, instances: { maxUploadBytes: MiB } });
+    token = await createUser(server, 'uploader');
+  });
+  afterAll(() => server.stop());
+
+  it('a refused upload leaves no temp file: quota, name taken, too large, bad spec', async () => {
+    expect((await upload(server, token, { name: 'first' }, app)).status).toBe(201);
+    const quota = await upload(server, token, { name: 'second' }, app);
+    expect(quota.status).toBe(403);
+    expect(((await quota.json()) as { error: { code: string } }).error.code).toBe('quota_exceeded');
+    expect(await uploadsLeft(server)).toEqual([]);
+
+    expect((await upload(server, server.adminToken, { name: 'taken' }, app)).status).toBe(201);
+    expect((await upload(server, server.adminToken, { name: 'taken' }, app)).status).toBe(409);
+    expect(await uploadsLeft(server)).toEqual([]);
+
+    expect((await upload(server, server.adminToken, { name: 'big' }, Buffer.alloc(2 * MiB))).status).toBe(413);
+    expect(await uploadsLeft(server)).toEqual([]);
+
+    // The archive part first, then a spec that fails validation.
+    const form = new FormData();
+    form.append('archive', new Blob([new Uint8Array(app)]), 'app.tgz');
+    form.append('spec', JSON.stringify({ name: 'Bad Name' }));
+    const bad = await fetch(`${server.url}/api/v1/instances`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+    expect(bad.status).toBe(400);
+    expect(await uploadsLeft(server)).toEqual([]);
+  });
+
+  it('stale upload files are swept at start, other temp files kept', async () => {
+    const data = await tempDir();
+    await mkdir(path.join(data, 'tmp'), { recursive: true });
+    await writeFile(path.join(data, 'tmp', 'upload-0a1b2c3d'), 'left by a crash');
+    await writeFile(path.join(data, 'tmp', 'release-keep'), 'not an upload');
+    const fresh = await startTestServer({ data });
+    try {
+      expect(await readdir(path.join(data, 'tmp'))).toEqual(['release-keep']);
+    } finally {
+      await fresh.stop();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { DiskWatch } from './disk-watch.js';
 import { InstanceEvents } from './events.js';
 import { InstanceService } from './service.js';
 import { sourcePreparer } from './source.js';
+import { InFlight } from '../sources/in-flight.js';
 import { Supervisor } from './supervisor.js';
 
 export class Instances {
@@ -20,20 +21,25 @@ export class Instances {
     private readonly driver: Driver,
     /** Stops instances over their disk limit. */
     readonly diskWatch: DiskWatch,
+    /** Source downloads and unpacks in progress, cancelled by a delete or by close(). */
+    private readonly sources: InFlight,
   ) {}
 
   /** `leases`: which instances this manager may supervise (all of them unless managers share a database). */
   static async open(config: Config, store: Store, driver: Driver, log: Logger, leases: InstanceLeases = soleLeases): Promise<Instances> {
     const events = new InstanceEvents();
-    const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config), leases);
+    const sources = new InFlight();
+    const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config, sources), leases);
     await supervisor.open();
-    const service = new InstanceService(store, supervisor, events, config.instances, config.data);
+    const service = new InstanceService(store, supervisor, events, config.instances, config.data, sources);
     const diskWatch = new DiskWatch(store, service, config.instances, config.data, log);
     diskWatch.start();
-    return new Instances(service, supervisor, driver, diskWatch);
+    return new Instances(service, supervisor, driver, diskWatch, sources);
   }
 
   async close(): Promise<void> {
+    // An unpack can take minutes: cancelled, not waited for (the next start unpacks again).
+    this.sources.cancelAll();
     await this.diskWatch.close();
     await this.supervisor.close();
     await this.driver.close();

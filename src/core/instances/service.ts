@@ -13,6 +13,7 @@ import type { InstanceRecord } from '../../store/instances.js';
 import { isUniqueViolation } from '../../store/dialect.js';
 import { errors } from '../errors.js';
 import { KeyedLock } from '../keyed-lock.js';
+import type { InFlight } from '../sources/in-flight.js';
 import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs } from './dirs.js';
 import type { InstanceEvent, InstanceEvents } from './events.js';
@@ -52,6 +53,8 @@ export class InstanceService {
     private readonly events: InstanceEvents,
     private readonly config: InstancesConfig,
     private readonly dataRoot: string,
+    /** Source downloads and unpacks in progress, by instance id (a delete cancels its own). */
+    private readonly sources?: InFlight,
   ) {}
 
   /**
@@ -130,6 +133,7 @@ export class InstanceService {
   async remove(user: User, ref: string): Promise<void> {
     const r = await this.find(user, ref);
     await this.store.instances.setDesired(r.id, 'deleted');
+    this.sources?.cancel(r.id); // else the delete waits behind an unpack that may take minutes
     await this.supervisor.converge(r.id);
   }
 

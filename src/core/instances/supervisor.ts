@@ -107,7 +107,8 @@ export class Supervisor {
       await this.takeOver(this.runner(r.id), r);
     }
     await this.cleanOrphans(known);
-    await Promise.all(mine.map((r) => this.converge(r.id)));
+    // A source may take minutes to download and unpack again: it must not hold up the start.
+    await Promise.all(mine.map((r) => (r.spec.source ? this.convergeInBackground(r.id) : this.converge(r.id))));
     this.leases.start((ids) => this.forget(ids));
     const every = this.config.reconcileSeconds * 1000;
     this.timer = setInterval(() => void this.reconcile(), every);
@@ -273,6 +274,8 @@ export class Supervisor {
       try {
         prepared = await this.prepareSource(r, runner.dirs, (state) => this.observe(r, { state }));
       } catch (e) {
+        // Cancelled by a delete or a server stop: not the source's fault; the next start unpacks again.
+        if (isCorralError(e) && e.code === 'source_cancelled') return this.observe(r, { state: 'stopped' });
         const message = isCorralError(e) ? `${e.code}: ${e.message}` : `source failed: ${(e as Error).message}`;
         runner.log.note(message);
         await this.observe(r, { state: 'failed', lastError: message });

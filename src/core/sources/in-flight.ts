@@ -33,13 +33,13 @@ export class InFlight {
   /** Cancels the runs under `key`; true if there were any. */
   cancel(key: string, reason = 'the instance is being deleted'): boolean {
     const set = this.running.get(key);
-    for (const controller of set ?? []) controller.abort(errors.sourceCancelled(`cancelled: ${reason}`));
+    for (const controller of set ?? []) controller.abort(errors.sourceCancelled(reason));
     return !!set?.size;
   }
 
   /** Cancels every run, and every later one as it starts. */
   cancelAll(reason = 'the server is stopping'): void {
-    this.closedBecause ??= errors.sourceCancelled(`cancelled: ${reason}`);
+    this.closedBecause ??= errors.sourceCancelled(reason);
     for (const set of this.running.values()) for (const controller of set) controller.abort(this.closedBecause);
   }
 }

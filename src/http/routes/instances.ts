@@ -12,7 +12,7 @@ import { InstancePatchSchema, InstanceSchema, InstanceSpecSchema, SignalName } f
 import { requireScope } from '../auth.js';
 import { ErrorBody } from '../errors.js';
 import { instanceStreamRoutes } from './instances/streams.js';
-import { readUpload } from './instances/upload.js';
+import { readUpload, sweepUploads, thenDiscard } from './instances/upload.js';
 
 const tags = ['instances'];
 const RefParams = Type.Object({
@@ -24,6 +24,7 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asy
   const service = corral.instances.service;
   const { maxUploadBytes } = corral.config.instances;
   await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1 } });
+  await sweepUploads(corral.config.data); // left by a server that stopped mid-upload
 
   app.post(
     '/instances',
@@ -45,7 +46,8 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asy
       const { spec, archive } = request.isMultipart()
         ? await readUpload(request, corral.config.data, maxUploadBytes)
         : { spec: request.body, archive: undefined };
-      const instance = await service.create(user, spec, archive);
+      // A refused create (quota, name taken, …) must not leave the upload behind.
+      const instance = await thenDiscard(archive, () => service.create(user, spec, archive));
       return reply.code(201).header('location', `${request.url.split('?')[0]}/${instance.id}`).send(instance);
     },
   );
