@@ -31,9 +31,20 @@ export interface DoctorReport {
 
 const MIN_NODE = [20, 19] as const;
 
-/** `process`: the drivers.process settings (sandbox none is flagged; bwrap is its path). */
-export async function runDoctor(opts: { data: string; process?: ProcessConfig }): Promise<DoctorReport> {
-  const checks = await Promise.all([checkNode(), checkDataDir(opts.data), checkSandbox(opts.process), checkCgroups(), checkDocker(), checkChromium()]);
+/**
+ * `process`: the drivers.process settings (sandbox none is flagged; bwrap is its path);
+ * `diskCheckSeconds`: how often instances' disk use is measured (instances.diskCheckSeconds).
+ */
+export async function runDoctor(opts: { data: string; process?: ProcessConfig; diskCheckSeconds?: number }): Promise<DoctorReport> {
+  const checks = await Promise.all([
+    checkNode(),
+    checkDataDir(opts.data),
+    checkSandbox(opts.process),
+    checkCgroups(),
+    checkDocker(),
+    checkChromium(),
+    checkDiskLimit(opts.diskCheckSeconds ?? 30),
+  ]);
   const ready = checks.slice(0, 2).every((c) => c.status === 'ok');
   return { checks, ready };
 }
@@ -126,6 +137,22 @@ async function checkDocker(): Promise<DoctorCheck> {
   });
   if (version instanceof Error) return { name: 'docker', status: 'missing', detail: `${socket}: engine does not answer: ${version.message}`, without };
   return { name: 'docker', status: 'ok', detail: `Docker Engine ${version} at ${socket}` };
+}
+
+/** Which kind of disk limit instances get: always corral's measuring (docs/isolation.md), never a kernel quota. */
+async function checkDiskLimit(everySeconds: number): Promise<DoctorCheck> {
+  const name = 'disk limit';
+  if (!everySeconds) {
+    return { name, status: 'missing', detail: 'instances.diskCheckSeconds is 0: diskBytes is not checked', without: 'an instance can fill the disk' };
+  }
+  return {
+    name,
+    status: 'limited',
+    detail:
+      `soft: each instance's data dir is measured every ${everySeconds} s (instances.diskCheckSeconds) and the instance ` +
+      'is stopped once over its diskBytes; no kernel quota is used',
+    without: 'between two checks an instance can write at disk speed past its cap (GBs per second); lower instances.diskCheckSeconds to shorten that',
+  };
 }
 
 const CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable', 'chrome'];

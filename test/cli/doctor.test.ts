@@ -19,7 +19,7 @@ describe('corral doctor', () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as DoctorReport;
     expect(report.ready).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium', 'disk limit']);
     for (const c of report.checks) {
       expect(['ok', 'limited', 'missing']).toContain(c.status);
       expect(c.detail).not.toBe('');
@@ -29,6 +29,8 @@ describe('corral doctor', () => {
     expect(byName.node!.detail).toContain(process.versions.node);
     expect(byName['data dir']!.detail).toContain('will be created');
     expect(byName.cgroups!.detail).toMatch(/^(v1|v2) at /);
+    // diskBytes is measured, never a kernel quota: doctor says it is soft, and how often.
+    expect(byName['disk limit']).toMatchObject({ status: 'limited', detail: expect.stringMatching(/^soft: .* every 30 s \(instances\.diskCheckSeconds\)/) });
     // Docker: ok exactly when an engine socket exists here (it must also answer).
     if (!existsSync('/var/run/docker.sock')) expect(byName.docker!.status).toBe('missing');
   });
@@ -36,7 +38,7 @@ describe('corral doctor', () => {
   it('prints one line per check for people', async () => {
     const r = await runCli(['doctor', '--data', dir]);
     expect(r.code).toBe(0);
-    for (const name of ['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium']) {
+    for (const name of ['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium', 'disk limit']) {
       expect(r.stdout).toMatch(new RegExp(`^(ok|limited|missing)\\s+${name}\\s`, 'm'));
     }
   });

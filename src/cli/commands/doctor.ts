@@ -9,13 +9,13 @@ const MARK: Record<CheckStatus, string> = { ok: 'ok     ', limited: 'limited', m
 
 export function registerDoctorCommand(program: Command): void {
   jsonOption(program.command('doctor'))
-    .description('check this machine: Node.js, data dir, bubblewrap, cgroups, Docker, chromium')
+    .description('check this machine: Node.js, data dir, bubblewrap, cgroups, Docker, chromium, the disk limit')
     .option('-c, --config <file>', 'config file (to find the data directory)')
     .option('-d, --data <dir>', 'data directory to check (default: from the config, ./corral-data)')
     .action(
       runAction.wrap(async (flags: { config?: string; data?: string; json?: boolean }) => {
-        const { data, drivers } = loadConfig({ file: flags.config, flags: { data: flags.data } });
-        const report = await runDoctor({ data, process: drivers.process });
+        const { data, drivers, instances } = loadConfig({ file: flags.config, flags: { data: flags.data } });
+        const report = await runDoctor({ data, process: drivers.process, diskCheckSeconds: instances.diskCheckSeconds });
         print(!!flags.json, report, () =>
           report.checks
             .map((c) => `${MARK[c.status]}  ${c.name.padEnd(10)}  ${c.detail}${c.without ? `\n${' '.repeat(21)}without it: ${c.without}` : ''}`)
