@@ -6,8 +6,9 @@
  * and tmpfs would not survive a restart. So corral measures: every `diskCheckSeconds` it
  * walks the data dir of each instance that should run (allocated blocks, hard links once,
  * symlinks not followed) and stops an instance over its cap, saying so in its last error.
- * Its files are kept, so the owner can shrink them and start it again. A workload can
- * overshoot by what it writes in one interval; RLIMIT_FSIZE (jobs) bounds a single file.
+ * Its files are kept, so the owner can shrink them and start it again. So it is a soft
+ * limit: a workload can overshoot by what it writes in one interval, at disk speed (3.9 GB
+ * in 3.7 s measured here, docs/isolation.md); `corral doctor` reports it as such.
  */
 import type { Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
