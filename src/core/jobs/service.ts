@@ -226,6 +226,27 @@ export class JobService {
     };
   }
 
+  /**
+   * Stops a queued or running job: it ends as `killed` with the note `cancelled` (a running
+   * one once its whole process tree is gone). Answers the job as it ended; a job that had
+   * already ended is a 409.
+   */
+  async cancel(user: User, id: string): Promise<JobView> {
+    const a = this.active.get(id);
+    if (!a) {
+      const done = await this.get(user, id);
+      throw errors.invalidState(`job "${id}" already ended (${done.status ?? 'done'}); nothing to cancel`, { details: { status: done.status } });
+    }
+    if (!mayAccess(user, a.userId)) throw errors.jobNotFound(id);
+    if (this.scheduler.cancel(a)) void this.execute(a, CANCELLED_NOTE);
+    else if (!a.killed) {
+      a.killed = true;
+      a.killNote = CANCELLED_NOTE;
+      a.running?.kill();
+    }
+    return a.done;
+  }
+
   /** Kills every job, then stops the runner. */
   async close(): Promise<void> {
     this.closed = true;
@@ -389,6 +410,9 @@ export class JobService {
     return view;
   }
 }
+
+/** The note of a job its owner (or an admin) cancelled. */
+export const CANCELLED_NOTE = 'cancelled';
 
 /** The note of a job killed because the server shut down (SIGTERM, Ctrl-C). */
 export const SHUTDOWN_NOTE = 'server-shutdown: the server shut down while the job ran';

@@ -83,6 +83,19 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (a
     async (request) => jobs.get(requireScope(request, 'jobs:read').user, request.params.id),
   );
 
+  // Cancel: DELETE (REST) or POST …/cancel (for clients that cannot send DELETE); both answer
+  // the job as it ended (killed, note "cancelled"), 409 when it had already ended.
+  const cancel = {
+    schema: {
+      summary: 'Cancel a queued or running job (status killed, note "cancelled"); 409 once it has ended',
+      tags,
+      params: IdParams,
+      response: { 200: JobViewSchema },
+    },
+  };
+  app.delete('/jobs/:id', cancel, async (request) => jobs.cancel(requireScope(request, 'jobs:write').user, request.params.id));
+  app.post('/jobs/:id/cancel', cancel, async (request) => jobs.cancel(requireScope(request, 'jobs:write').user, request.params.id));
+
   app.get(
     '/jobs/:id/attach',
     {
