@@ -29,7 +29,8 @@ describe('process driver', () => {
   describeDriverConformance('process (bwrap + cgroups)', async (ctx) => new ProcessDriver({ hide: [ctx.corralData], warn: () => {} }), {
     limits: { memory: cgroupsWork, pids: cgroupsWork, cpu: cgroupsWork },
     isolation: { filesystem: sandbox.available, network: sandbox.available },
-    sharesHostLoopback: true,
+    // Its own network namespace even with network=true (network.test.ts); without bwrap the host's.
+    sharesHostLoopback: !sandbox.available,
   });
 
   // The fallback a machine without bubblewrap gets: same lifecycle, limits still enforced.

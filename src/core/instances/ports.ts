@@ -35,7 +35,8 @@ export class PortAllocator {
   }
 }
 
-function freePort(): Promise<number> {
+/** A port the kernel says is free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

@@ -49,7 +49,7 @@ function run(file: string, args: string[], timeoutMs = 5000): Promise<{ code: nu
   });
 }
 
-async function findOnPath(name: string): Promise<string | undefined> {
+export async function findOnPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     if (!dir) continue;
     const candidate = path.join(dir, name);

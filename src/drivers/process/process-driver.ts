@@ -30,9 +30,10 @@ import { detectCgroups, detectSandbox, sandboxChoice, UNSANDBOXED_WARNING } from
 import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
+import { attachPasta, DEFAULT_NETWORK, detectPasta, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
 import { ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
-import { defaultSpawner, type Spawner } from './spawner.js';
+import { defaultSpawner, type Spawned, type Spawner } from './spawner.js';
 
 export interface ProcessDriverOptions {
   /**
@@ -60,6 +61,8 @@ export interface ProcessDriverOptions {
   warn?: (message: string) => void;
   /** How children are forked; default: the shared spawn host (spawner.ts). */
   spawner?: Spawner;
+  /** Own network namespace per workload, outbound policy (network.ts); default: none out, not shared. */
+  network?: NetworkPolicy;
 }
 
 const DRIVER = 'process';
@@ -69,6 +72,8 @@ interface Modes {
   refused?: string;
   cgroups: boolean;
   setpriv?: string;
+  /** Whether pasta works here (probed only when sandboxes have their own network). */
+  pasta?: PastaSupport;
 }
 
 export class ProcessDriver implements Driver {
@@ -107,7 +112,10 @@ export class ProcessDriver implements Driver {
         cgroups = cg.version !== 'none' && cg.writable;
       }
       const setpriv = bwrap ? undefined : await findSetpriv();
-      return { bwrap, refused, cgroups, setpriv };
+      const pasta = bwrap && !this.policy.hostNetwork ? await detectPasta(bwrap) : undefined;
+      if (pasta && !pasta.available) warn(`instances with ports are refused (${pasta.reason}); see docs/isolation.md`);
+      if (bwrap && this.policy.hostNetwork) warn('drivers.process.hostNetwork is true: workloads share the host network (UNSAFE: they reach every loopback service, corral and each other)');
+      return { bwrap, refused, cgroups, setpriv, pasta };
     })();
     return this.modesCache;
   }
@@ -125,7 +133,9 @@ export class ProcessDriver implements Driver {
     const notes: string[] = [];
     if (sandboxed) {
       notes.push(`bubblewrap ${sb.version ?? ''}: own user, pid, ipc and uts namespaces; system dirs read-only; private /tmp; only its own data dir writable`.replace('  ', ' '));
-      notes.push('network: none when network=false; with network=true the host network is shared (loopback services reachable)');
+      notes.push(this.policy.hostNetwork
+        ? 'network: the host network is shared (drivers.process.hostNetwork: UNSAFE, loopback services reachable)'
+        : `network: own namespace each; ports forwarded from 127.0.0.1 by pasta${modes.pasta?.available ? '' : ' (MISSING: instances with ports refused)'}; outbound: ${this.policy.outbound}`);
     } else if (modes.refused) {
       notes.push(`no sandbox: workloads are refused (${modes.refused})`);
     } else {
@@ -159,15 +169,17 @@ export class ProcessDriver implements Driver {
     const key = `${spec.instanceId}.${spec.generation}.${randomBytes(3).toString('hex')}`;
     const cgroup = modes.cgroups ? await createCgroup(key, spec.limits) : undefined;
     try {
+      const net = planNetwork({ sandboxed: !!modes.bwrap, policy: this.policy, pasta: modes.pasta, wantsNetwork: spec.network, ports: spec.ports });
       const inner = modes.bwrap
-        ? await this.sandboxed(modes.bwrap, spec, imageMounts)
+        ? await this.sandboxed(modes.bwrap, spec, imageMounts, net.shareHost, !!net.pasta)
         : unsandboxedCommand(spec);
       const argv = launchArgv({ procsFiles: cgroup?.procsFiles, rlimits: this.opts.rlimits, setpriv: modes.setpriv }, inner.argv);
       const child = await this.spawner
-        .spawn(argv, { pipes: 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd })
+        .spawn(argv, { pipes: net.pasta ? 5 : 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd })
         .catch((err: Error) => {
           throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
         });
+      const pasta = net.pasta ? await this.attach(net.pasta, child, spec) : undefined;
       const handle: Handle = {
         driver: DRIVER,
         instanceId: spec.instanceId,
@@ -184,6 +196,7 @@ export class ProcessDriver implements Driver {
         sandboxed: !!modes.bwrap,
         cgroup,
         sink,
+        pasta,
         onGone: () => this.live.delete(key),
       });
       // Recorded so adopt() can tell this process from a later one that reuses its pid.
@@ -203,7 +216,28 @@ export class ProcessDriver implements Driver {
     return mounts;
   }
 
-  private async sandboxed(bwrap: string, spec: WorkloadSpec, imageMounts: Mount[]) {
+  private get policy(): NetworkPolicy {
+    return this.opts.network ?? DEFAULT_NETWORK;
+  }
+
+  /**
+   * pasta for the new sandbox's namespace (its pid comes on fd 3), then the workload may start
+   * (fd 4): its ports and routes are there from its first instruction. On failure the sandbox goes.
+   */
+  private async attach(pasta: string, child: Spawned, spec: WorkloadSpec): Promise<Pasta> {
+    try {
+      const pid = await sandboxPid(child.stdio[3]!);
+      const fwd = await attachPasta({ pasta, pid, ports: spec.ports, outbound: spec.network ? this.policy.outbound : 'none', spawner: this.spawner });
+      child.stdio[4]!.end('go');
+      return fwd;
+    } catch (e) {
+      child.kill('SIGKILL');
+      await child.exited;
+      throw errors.driverUnavailable(`cannot give ${spec.instanceId} its network: ${(e as Error).message}`);
+    }
+  }
+
+  private async sandboxed(bwrap: string, spec: WorkloadSpec, imageMounts: Mount[], shareHost: boolean, reportPid: boolean) {
     const real = (m: Mount): Bind => {
       try {
         return { source: realpathSync(m.source), target: m.target };
@@ -221,7 +255,8 @@ export class ProcessDriver implements Driver {
       cwd: spec.cwd,
       writable,
       readOnly,
-      network: spec.network,
+      network: shareHost,
+      ...(reportPid && { infoFd: 3, blockFd: 4 }),
       hostname: hostnameOf(spec.instanceId),
       hide: await this.hidden(),
       etc: this.etcView?.current(),

@@ -8,17 +8,24 @@
  * and take the namespace down with SIGKILL, leaving no grace). The namespace's pid 1 ignores
  * signals it has no handler for, so the workload alone sees them. Without bwrap the tree is
  * the workload's process group plus its descendants.
+ *
+ * Its pasta (network.ts), when it has one, lives exactly as long: killed when the workload
+ * exits, before the exit is reported; and if pasta dies first the workload is killed too
+ * (unreachable, it would only look alive), so the restart policy brings both back.
  */
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExitStatus, Handle, Workload, WorkloadSink, WorkloadStats } from '../driver.js';
 import type { Cgroup } from './cgroups.js';
+import type { Pasta } from './network.js';
 import { errors } from '../../core/errors.js';
 import { descendants, killQuietly, signalName, signalNumber } from './proc.js';
 import type { Spawned } from './spawner.js';
 
 /** After the main process exits, how long stray holders of its pipes may keep them open. */
 const PIPE_DRAIN_MS = 200;
+/** How long the workload may take to end after its pasta did, before pasta's end is news. */
+const PASTA_GONE_MS = 1000;
 /** After SIGKILL of everything, how long until we report the exit regardless. */
 const KILL_SETTLE_MS = 5000;
 
@@ -29,6 +36,8 @@ export interface WorkloadParts {
   sandboxed: boolean;
   cgroup?: Cgroup;
   sink: WorkloadSink;
+  /** The forwarder attached to its network namespace (ports, outbound), if any. */
+  pasta?: Pasta;
   /** Called once after the exit was reported and the cgroup removed (the driver forgets it). */
   onGone: () => void;
 }
@@ -51,6 +60,14 @@ export class ProcessWorkload implements Workload {
     // A workload that closed its stdin must not crash the server with EPIPE.
     child.stdin.on('error', () => undefined);
     this.exited = this.watchExit(child.exited);
+    void parts.pasta?.exited.then(async (said) => {
+      // pasta also leaves by itself when the sandbox ends, often before we hear of that end:
+      // only a pasta gone while the workload runs on is news.
+      const ended = await Promise.race([child.exited.then(() => true), sleep(PASTA_GONE_MS, false, { ref: false })]);
+      if (ended || this.done) return;
+      sink.output('stderr', Buffer.from(`corral: the network forwarder (pasta) exited${said ? `: ${said}` : ''}; stopping\n`));
+      void this.killTree().catch(() => undefined);
+    });
     this.finished = this.exited
       .then(() => this.parts.cgroup?.remove())
       .catch(() => undefined)
@@ -63,6 +80,8 @@ export class ProcessWorkload implements Workload {
     // Leftovers (background children of an unsandboxed workload) must not outlive it. One
     // pass is enough here: the cgroup's removal later kills until it is empty.
     await this.killTree(false);
+    // Its ports are free again once the exit is reported (a restart may want them).
+    await this.parts.pasta?.stop();
     await this.drainPipes();
     const oomKilled = cgroup ? await cgroup.oomKilled() : false;
     this.done = true;

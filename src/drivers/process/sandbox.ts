@@ -5,7 +5,8 @@
  *
  * What a sandbox built here gets:
  *  - a read-only root (unless `readOnlyRoot: false`);
- *  - new user, pid, ipc and uts namespaces (and net when `network` is false), no capabilities;
+ *  - new user, pid, ipc and uts namespaces, and net unless `network` is true (the old shared
+ *    host network, an explicit unsafe choice: see network.ts), no capabilities;
  *  - `--die-with-parent` (the whole sandbox is SIGKILLed when the corral server dies) and
  *    `--new-session` (no TIOCSTI into the server's terminal);
  *  - /usr, /bin, /sbin, /lib* read-only and a safe subset of /etc read-only (no shadow,
@@ -44,8 +45,15 @@ export interface SandboxSpec {
   writable: Bind[];
   /** Extra read-only binds (runtimes, sources). */
   readOnly: Bind[];
-  /** false → own empty network namespace (only a down loopback). */
+  /**
+   * false → its own network namespace (only its own loopback; network.ts may attach pasta to
+   * it). true → the host's network namespace, shared: every loopback service is reachable.
+   */
   network: boolean;
+  /** bwrap writes `{"child-pid": …}` (the sandbox's pid 1, on the host) to this fd: network.ts. */
+  infoFd?: number;
+  /** The sandbox waits, namespaces made, until something can be read from this fd (or EOF). */
+  blockFd?: number;
   hostname?: string;
   /** Host paths that must stay invisible even when a bind would expose them. */
   hide?: string[];
@@ -153,6 +161,8 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
     // bwrap run by root keeps every capability (within the new user namespace) unless told.
     '--cap-drop', 'ALL',
     '--die-with-parent', '--new-session',
+    ...(spec.infoFd === undefined ? [] : ['--info-fd', String(spec.infoFd)]),
+    ...(spec.blockFd === undefined ? [] : ['--block-fd', String(spec.blockFd)]),
     ...system.args,
     ...etc.args,
     '--proc', '/proc', '--dev', '/dev',

@@ -1,0 +1,290 @@
+/**
+ * Each sandboxed workload's own network namespace, and the only ways in and out of it.
+ *
+ * bwrap gives every instance and job `--unshare-net`: a namespace with nothing but its own
+ * loopback. Another tenant's port, corral's own port and every service on the host's
+ * loopback are simply not there. When a workload needs more, one `pasta` (Debian's `passt`
+ * package) is attached to that namespace from outside:
+ *
+ *  - inbound: each of the instance's ports is bound on the HOST's 127.0.0.1 at its host port
+ *    and spliced to 127.0.0.1:<declared port> inside the namespace (`-t 127.0.0.1/H:C`). Only
+ *    local processes reach it — the proxy, and whoever holds a token for the proxy anyway;
+ *    another instance cannot, being in its own namespace.
+ *  - nothing from the namespace to the host's loopback: `-T none -U none` (pasta's default
+ *    would forward every port the workload listens on... the other way round too), and
+ *    `--no-map-gw` (else the gateway address leads to the host's 127.0.0.1).
+ *  - outbound per `drivers.process.outbound`: `none` (default) leaves pasta's tap interface
+ *    down, without address or route (the workload has no CAP_NET_ADMIN to change that), and
+ *    UDP/ICMP handlers off; `pasta` adds `--config-net`: the namespace gets the host's
+ *    address and default route, and its connections leave from the host like any local
+ *    program's — except to the host's loopback (see above). Services the host binds to all
+ *    addresses are then reachable as from the LAN, as from a docker bridge.
+ *
+ * pasta runs outside the workload's cgroup (its ~16–29 MB must not count against a small
+ * memory limit) and dies with the server: setpriv gives it a parent-death signal, and pasta
+ * joins the sandbox's own user namespace, so that signal survives (docs/isolation.md).
+ *
+ *   const pid = await sandboxPid(child.stdio[3])             // bwrap --info-fd 3 --block-fd 4
+ *   const fwd = await attachPasta({ pasta, pid, ports: [{ hostPort: 41234, containerPort: 8000 }],
+ *     outbound: 'none', spawner })
+ *   child.stdio[4].end('go')                                 // the workload starts now
+ *   …  await fwd.stop()
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv } from '../../core/child-env.js';
+import { errors } from '../../core/errors.js';
+import { freePort } from '../../core/instances/ports.js';
+import { findOnPath } from './detect.js';
+import { LocalSpawner, type Spawner } from './spawner.js';
+
+/** What a namespace may reach beyond itself (drivers.process.outbound). */
+export type Outbound = 'none' | 'pasta';
+
+/** The admin's network settings for the process driver (drivers.process). */
+export interface NetworkPolicy {
+  outbound: Outbound;
+  /** UNSAFE old mode: workloads share the host's network namespace (every loopback service). */
+  hostNetwork: boolean;
+}
+
+export const DEFAULT_NETWORK: NetworkPolicy = { outbound: 'none', hostNetwork: false };
+
+export interface ForwardedPort {
+  /** Bound on the host's 127.0.0.1. */
+  hostPort: number;
+  /** Where the app listens inside its namespace (on 127.0.0.1 or any address). */
+  containerPort: number;
+}
+
+export interface PastaArgvOptions {
+  pasta: string;
+  /** A process inside the target namespace (the sandbox's pid 1, from bwrap's --info-fd). */
+  pid: number;
+  ports: ForwardedPort[];
+  outbound: Outbound;
+  /** Parent-death signal (util-linux setpriv); undefined: none (pasta may outlive a crash). */
+  setpriv?: string;
+  /** pasta, started as root, drops to `nobody` before opening the namespace (and fails): keep uid 0. */
+  root: boolean;
+}
+
+/** The pasta command line (pure, for tests). */
+export function pastaArgv(o: PastaArgvOptions): string[] {
+  const args = [
+    o.pasta,
+    '--foreground', '--quiet',
+    ...(o.root ? ['--runas', '0'] : []),
+    // Inbound: only the declared ports, only on the host's loopback, TCP only.
+    ...(o.ports.length ? o.ports.flatMap((p) => ['-t', `127.0.0.1/${p.hostPort}:${p.containerPort}`]) : ['-t', 'none']),
+    '-u', 'none',
+    // Never from the namespace to the host's loopback, neither by port nor by the gateway.
+    '-T', 'none', '-U', 'none', '--no-map-gw',
+    // Without outbound the tap stays unconfigured; the handlers it would use are off too.
+    ...(o.outbound === 'pasta' ? ['--config-net'] : ['--ipv4-only', '--no-udp', '--no-icmp', '--no-dhcp', '--no-ndp', '--no-dhcpv6', '--no-ra']),
+    String(o.pid),
+  ];
+  return o.setpriv ? [o.setpriv, '--pdeathsig', 'KILL', '--', ...args] : args;
+}
+
+/** pasta logs to syslog too and says so on stderr when there is none: not part of an error. */
+const NOISE = /^Failed to send \d+ bytes to syslog$/;
+
+/** How long pasta may take to bind its ports (~30 ms here). */
+const READY_MS = 10_000;
+const POLL_MS = 2;
+
+/** Ports in LISTEN state on 127.0.0.1 in this network namespace (/proc/net/tcp, hex). */
+export function listeningOnLoopback(): Set<number> {
+  const out = new Set<number>();
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/tcp', 'latin1');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    // "  0: 0100007F:1F90 00000000:0000 0A …": local address, remote address, state 0A = LISTEN.
+    const m = /^\s*\d+: 0100007F:([0-9A-F]{4}) [0-9A-F]{8}:[0-9A-F]{4} 0A /.exec(line);
+    if (m) out.add(parseInt(m[1]!, 16));
+  }
+  return out;
+}
+
+/** One pasta attached to one namespace. */
+export interface Pasta {
+  readonly pid: number;
+  /** Resolves when pasta exited, with what it said on stderr. */
+  readonly exited: Promise<string>;
+  /** Kills it (it keeps no state worth a grace period) and waits for its exit. */
+  stop(): Promise<void>;
+}
+
+export interface AttachOptions {
+  pasta: string;
+  pid: number;
+  ports: ForwardedPort[];
+  outbound: Outbound;
+  spawner: Spawner;
+}
+
+const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
+
+/**
+ * Starts pasta for the namespace of `pid` and waits until it listens on every host port (or
+ * exits: then throws with its own message). Resolves at once when there are no ports.
+ */
+export async function attachPasta(o: AttachOptions): Promise<Pasta> {
+  const argv = pastaArgv({ ...o, setpriv: SETPRIV, root: process.getuid?.() === 0 });
+  const child = await o.spawner.spawn(argv, { pipes: 3, detached: true, env: childEnv() });
+  child.stdin.end();
+  child.stdout.resume();
+  const said = collect(child.stderr);
+  const exited = child.closed.then(async () => said());
+  const pasta: Pasta = {
+    pid: child.pid,
+    exited,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + READY_MS;
+  for (;;) {
+    if (gone) throw new Error(`pasta exited: ${(await exited) || `exit ${child.exitInfo?.code ?? child.exitInfo?.signal}`}`);
+    const listening = listeningOnLoopback();
+    if (o.ports.every((p) => listening.has(p.hostPort))) return pasta;
+    if (Date.now() > deadline) {
+      await pasta.stop();
+      throw new Error(`pasta did not bind 127.0.0.1:${o.ports.map((p) => p.hostPort).join(',')} within ${READY_MS / 1000} s`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+/** What pasta writes on stderr (its error messages), capped, without the syslog noise. */
+function collect(stream: Readable): () => string {
+  let text = '';
+  stream.on('data', (chunk: Buffer) => {
+    if (text.length < 4096) text += chunk.toString('utf8');
+  });
+  return () =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !NOISE.test(l))
+      .join('; ');
+}
+
+/** The host pid of a sandbox's pid 1, from the JSON bwrap writes to its --info-fd. */
+export function sandboxPid(info: Readable, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let settled = false;
+    const done = (err?: Error, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      info.removeAllListeners('data');
+      info.destroy();
+      if (err) reject(err);
+      else resolve(pid!);
+    };
+    const timer = setTimeout(() => done(new Error('bwrap did not report its sandbox')), timeoutMs);
+    info.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      // Only once all of it came: bwrap dies of SIGPIPE if its fd is closed while it writes.
+      if (!text.includes('}')) return;
+      const pid = Number((JSON.parse(text) as { 'child-pid'?: unknown })['child-pid']);
+      done(pid > 1 ? undefined : new Error(`bwrap reported no child-pid: ${text}`), pid);
+    });
+    info.once('end', () => done(new Error('bwrap exited before it reported its sandbox')));
+    info.once('error', (e) => done(e));
+  });
+}
+
+export interface PastaSupport {
+  available: boolean;
+  path?: string;
+  reason?: string;
+}
+
+/** The fix named wherever pasta is missing. */
+export const PASTA_FIX = 'install passt (apt-get install passt)';
+
+const pastaCache = new Map<string, Promise<PastaSupport>>();
+
+/**
+ * Whether pasta is installed and can attach to a sandbox made by `bwrap` here: tried for
+ * real once per process (a sandbox, pasta on a free port, both gone again; ~50 ms).
+ */
+export function detectPasta(bwrap: string): Promise<PastaSupport> {
+  let probe = pastaCache.get(bwrap);
+  if (!probe) pastaCache.set(bwrap, (probe = probePasta(bwrap)));
+  return probe;
+}
+
+async function probePasta(bwrap: string): Promise<PastaSupport> {
+  const pasta = await findOnPath('pasta');
+  if (!pasta) return { available: false, reason: `pasta not found on PATH (${PASTA_FIX})` };
+  const spawner = new LocalSpawner();
+  const argv = [bwrap, '--unshare-user', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', '--info-fd', '3', '--', 'sleep', '60'];
+  let sandbox;
+  try {
+    sandbox = await spawner.spawn(argv, { pipes: 4, env: childEnv() });
+    const pid = await sandboxPid(sandbox.stdio[3]!);
+    const port = await freePort();
+    const fwd = await attachPasta({ pasta, pid, ports: [{ hostPort: port, containerPort: port }], outbound: 'none', spawner });
+    await fwd.stop();
+    return { available: true, path: pasta };
+  } catch (e) {
+    return { available: false, path: pasta, reason: `pasta cannot attach to a sandbox here: ${(e as Error).message}` };
+  } finally {
+    sandbox?.kill('SIGKILL');
+  }
+}
+
+/** How one workload gets its network. */
+export interface NetworkPlan {
+  /** Share the host's network namespace (no sandbox, or hostNetwork). */
+  shareHost: boolean;
+  /** Attach this pasta binary to its own namespace. */
+  pasta?: string;
+}
+
+/**
+ * Decides a workload's network, or refuses it (503 naming the fix): fail closed, so a
+ * workload that needs pasta never silently falls back to the host's network.
+ *  - `wantsNetwork`: the spec asks for a network at all (instances do; jobs only when asked);
+ *  - `ports`: its host ports and where it listens inside.
+ */
+export function planNetwork(o: {
+  sandboxed: boolean;
+  policy: NetworkPolicy;
+  pasta: PastaSupport | undefined;
+  wantsNetwork: boolean;
+  ports: ForwardedPort[];
+}): NetworkPlan {
+  if (!o.sandboxed || o.policy.hostNetwork) {
+    // Nothing to map a declared port with: the app must listen on its host port itself.
+    const declared = o.ports.find((p) => p.containerPort !== p.hostPort);
+    if (declared) {
+      throw errors.driverUnavailable(
+        `port ${declared.containerPort} is declared, which needs each workload in its own network namespace; ` +
+          `this server shares the host's (${o.sandboxed ? 'drivers.process.hostNetwork: true' : 'no sandbox'}): listen on $PORT instead`,
+      );
+    }
+    return { shareHost: o.wantsNetwork };
+  }
+  const outbound = o.wantsNetwork && o.policy.outbound === 'pasta';
+  if (!o.ports.length && !outbound) return { shareHost: false };
+  if (o.pasta?.available && o.pasta.path) return { shareHost: false, pasta: o.pasta.path };
+  const what = o.ports.length ? 'its ports cannot be reached' : 'it cannot have the outbound network drivers.process.outbound gives';
+  throw errors.driverUnavailable(
+    `each workload runs in its own network namespace and ${what} without pasta (${o.pasta?.reason ?? 'not probed'}): ` +
+      `${PASTA_FIX}, or set drivers.process.hostNetwork: true to share the host's network (UNSAFE: every workload reaches every loopback service)`,
+  );
+}
