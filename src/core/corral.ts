@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { prepareDataDir } from './data-dir.js';
 import { openJobs, type JobService } from './jobs/index.js';
 import { Instances } from './instances/index.js';
+import { openStats, type InstanceStats } from './instances/stats.js';
 import { openApps, type AppService } from './apps/index.js';
 import { openDrivers } from './drivers/index.js';
 import { Relay } from './relay/index.js';
@@ -21,6 +22,8 @@ export class Corral {
   jobs!: JobService;
   /** Supervised long-lived workloads (set in open). */
   instances!: Instances;
+  /** Live CPU and memory samples of running instances, an hour kept (set in open). */
+  stats!: InstanceStats;
   /** Procfile apps: releases, switches, formation (set in open). */
   apps!: AppService;
   /** WebSocket rendezvous channels: one host side, typed peers. */
@@ -51,6 +54,7 @@ export class Corral {
       const drivers = await openDrivers(config, log);
       corral.jobs = await openJobs(config, store, log, drivers);
       corral.instances = await Instances.open(config, store, drivers.workloads, log, await openLeases(config, store, log));
+      corral.stats = await openStats(config.instances.stats, store, corral.instances);
       corral.credits = await Credits.open(config, store, corral.instances, corral.metrics, log);
       corral.instances.service.useGate(corral.credits);
       corral.apps = await openApps(config, store, corral.instances.service, log);
@@ -81,6 +85,7 @@ export class Corral {
     this.relay.close();
     // Workloads get their stop signal and grace period; the server waits for them.
     await this.apps?.close();
+    this.stats?.close();
     await this.instances?.close();
     await this.jobs?.close();
     // After workloads and jobs: their final debits are written before the store closes.

@@ -25,6 +25,7 @@ import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import { usageRoutes } from './routes/usage.js';
+import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { attachProxy } from '../proxy/index.js';
 import { registerRoleRoutes, setUpRole } from '../roles/index.js';
@@ -54,6 +55,7 @@ const LINKS: Record<string, string> = {
   events: `${API_PREFIX}/events`,
   runtimes: `${API_PREFIX}/runtimes`,
   usage: `${API_PREFIX}/usage`,
+  stats: `${API_PREFIX}/stats`,
   metrics: '/metrics',
   relay: `${API_PREFIX}/relay/{channel}`,
 };
@@ -127,8 +129,11 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(relayRoutes, { corral });
       await api.register(golemHerderAdminRoutes, { corral });
       await api.register(usageRoutes, { corral });
+      await api.register(statsRoutes, { corral });
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-      await api.register(swaggerUi, { routePrefix: '/docs' });
+      // indexPrefix: the page's assets are linked under /api/v1/docs/static/ also when it is
+      // opened without the trailing slash (else /docs/static/… 404s and the page is blank).
+      await api.register(swaggerUi, { routePrefix: '/docs', indexPrefix: API_PREFIX });
     },
     { prefix: API_PREFIX },
   );

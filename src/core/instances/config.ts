@@ -53,6 +53,14 @@ export const InstancesConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Live CPU and memory samples of running instances, kept in memory (stats.ts). */
+    stats: Type.Object(
+      {
+        intervalSeconds: Type.Number({ minimum: 0.2, default: 5, description: 'how often running instances are sampled' }),
+        keepSeconds: Type.Integer({ minimum: 10, default: 3600, description: 'how much history is kept per instance and for the server' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Limits of an instance whose spec sets none. */
     defaultLimits: LimitsConfig({ memoryBytes: 512 * MiB, cpus: 1, pids: 256, diskBytes: 1 * GiB }),
     /** The largest limits a spec may ask for. */

@@ -167,24 +167,38 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
 
   app.get(
     '/events',
-    { schema: { summary: 'Server-sent events: state changes of your instances (all, for admins)', tags } },
+    {
+      schema: {
+        summary:
+          'Server-sent events: state changes of your instances (all, for admins); every few seconds `stats`, their newest CPU and memory samples (admins: with the server\'s)',
+        tags,
+      },
+    },
     async (request, reply) => {
       const { user } = requireScope(request, 'instances:read');
+      const admin = user.role === 'admin';
       let unsubscribe = () => {};
+      let unsubscribeStats = () => {};
       let heartbeat: NodeJS.Timeout | undefined;
       const res = stream(reply, 'text/event-stream; charset=utf-8', () => {
         unsubscribe();
+        unsubscribeStats();
         clearInterval(heartbeat);
       });
       res.write(': corral instance events\nretry: 2000\n\n');
       heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
       let dropped = 0;
-      unsubscribe = service.subscribe(user, (e) => {
+      const send = (type: string, data: unknown) => {
         // A client this far behind misses events; it can re-read the list to catch up.
         if (res.writableLength > clientCap) return void dropped++;
         if (dropped) res.write(`event: dropped\ndata: ${JSON.stringify({ dropped })}\n\n`);
         dropped = 0;
-        res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+        res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      unsubscribe = service.subscribe(user, (e) => send(e.type, e));
+      unsubscribeStats = corral.stats.subscribe((tick) => {
+        const instances = tick.instances.filter((s) => admin || s.ownerId === user.id).map(({ ownerId: _o, ...s }) => s);
+        if (instances.length || admin) send('stats', { t: tick.t, instances, ...(admin && { server: tick.server }) });
       });
     },
   );
