@@ -6,6 +6,7 @@
  * DELETE and by SIGTERM, and upload temp files that must not outlive their request.
  */
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -294,6 +295,29 @@ describe('upload temp files', () => {
     form.append('spec', JSON.stringify({ name: 'Bad Name' }));
     const bad = await fetch(`${server.url}/api/v1/instances`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
     expect(bad.status).toBe(400);
+    expect(await uploadsLeft(server)).toEqual([]);
+  });
+
+  it('a client that goes away mid-upload leaves no temp file', async () => {
+    const boundary = 'corral-test-boundary';
+    const head =
+      `--${boundary}\r\ncontent-disposition: form-data; name="spec"\r\n\r\n{"name":"aborted"}\r\n` +
+      `--${boundary}\r\ncontent-disposition: form-data; name="archive"; filename="app.tgz"\r\ncontent-type: application/gzip\r\n\r\n`;
+    const { port } = new URL(server.url);
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/api/v1/instances',
+      headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 900 * 1024 },
+    });
+    req.on('error', () => {}); // the socket is destroyed below
+    req.write(head);
+    req.write(Buffer.alloc(256 * 1024, 1));
+    for (let i = 0; i < 400 && (await uploadsLeft(server)).length === 0; i++) await sleep(10);
+    expect(await uploadsLeft(server)).toHaveLength(1); // being written
+    req.destroy();
+    for (let i = 0; i < 400 && (await uploadsLeft(server)).length > 0; i++) await sleep(10);
     expect(await uploadsLeft(server)).toEqual([]);
   });
 
