@@ -109,7 +109,7 @@ describe('pasta command line', () => {
 describe('network plan', () => {
   const policy = { outbound: 'none' as const, hostNetwork: false };
   const missing = { available: false, reason: 'pasta not found on PATH' };
-  const ports = [{ hostPort: 41000, containerPort: 41000 }];
+  const ports = [{ name: 'web', hostPort: 41000, containerPort: 41000 }];
 
   it('refuses a workload with ports when pasta is missing, naming both fixes', () => {
     expect(() => planNetwork({ sandboxed: true, policy, pasta: missing, wantsNetwork: true, ports })).toThrow(
@@ -121,10 +121,14 @@ describe('network plan', () => {
     expect(planNetwork({ sandboxed: true, policy, pasta: missing, wantsNetwork: true, ports: [] })).toEqual({ shareHost: false });
   });
 
-  it('shares the host network only when the admin said so, and then refuses declared ports', () => {
+  it('shares the host network only when the admin said so, and then says the host port in PORT', () => {
     const unsafe = { ...policy, hostNetwork: true };
     expect(planNetwork({ sandboxed: true, policy: unsafe, pasta: undefined, wantsNetwork: true, ports })).toEqual({ shareHost: true });
-    expect(() => planNetwork({ sandboxed: true, policy: unsafe, pasta: undefined, wantsNetwork: true, ports: [{ hostPort: 41000, containerPort: 8000 }] })).toThrow(/port 8000 is declared/);
+    const declared = [{ name: 'p8000', hostPort: 41000, containerPort: 8000 }];
+    expect(planNetwork({ sandboxed: true, policy: unsafe, pasta: undefined, wantsNetwork: true, ports: declared })).toEqual({
+      shareHost: true,
+      env: { PORT: '41000', PORT_P8000: '41000' },
+    });
   });
 });
 
@@ -169,6 +173,13 @@ describe.skipIf(!real)('own network namespace per workload (bwrap + pasta)', () 
     expect(await greet(pa)).toBe('from-a');
     expect(await greet(pb)).toBe('from-b');
     expect(pastasFor(pa)).not.toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('lets a daemon bind a port below 1024 in its own namespace (bwrap run by root)', async () => {
+    const p = await freePort();
+    const r = await start(spec('low-port', fixedPortDaemon(80, 'from-80'), { ports: [{ name: 'p80', containerPort: 80, hostPort: p }] }));
+    await r.waitFor(/listening/);
+    expect(await greet(p)).toBe('from-80');
   });
 
   it("cannot reach another workload's host or declared port, nor a host loopback service", async () => {

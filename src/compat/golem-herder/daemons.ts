@@ -142,7 +142,8 @@ export const daemonRoutes: FastifyPluginAsyncTypebox<CompatPluginOptions<'golemH
           name: instanceNameFor('daemon', name),
           process: PROCESS,
           env: { [DAEMON_ENV]: name, [IMAGE_ENV]: image },
-          ports: ports.map((p) => ({ name: portName(p) })),
+          // Declared as docker mapped them: the daemon listens on p itself, whatever the host port.
+          ports: ports.map((p) => ({ name: portName(p), port: p })),
           restart: 'always',
           metered: true,
           creditsPerSecond: settings.creditsPerSecond,

@@ -55,10 +55,22 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** PORT = the first port, PORT_<NAME> for each. */
-export function portEnv(ports: { name: string; hostPort: number }[]): Record<string, string> {
+/**
+ * Each port as a workload sees it: the host port the proxy connects to, and the port the app
+ * listens on inside its sandbox — the one the spec declares (an old daemon's fixed 8000), or
+ * else the host port itself.
+ */
+export function workloadPorts(
+  declared: { name: string; port?: number }[],
+  allocated: { name: string; hostPort: number }[],
+): { name: string; containerPort: number; hostPort: number }[] {
+  return allocated.map((a) => ({ ...a, containerPort: declared.find((d) => d.name === a.name)?.port ?? a.hostPort }));
+}
+
+/** PORT = the first port, PORT_<NAME> for each: where the app should listen (inside its sandbox). */
+export function portEnv(ports: { name: string; containerPort: number }[]): Record<string, string> {
   const env: Record<string, string> = {};
-  if (ports[0]) env.PORT = String(ports[0].hostPort);
-  for (const p of ports) env[`PORT_${p.name.toUpperCase()}`] = String(p.hostPort);
+  if (ports[0]) env.PORT = String(ports[0].containerPort);
+  for (const p of ports) env[`PORT_${p.name.toUpperCase()}`] = String(p.containerPort);
   return env;
 }

@@ -33,6 +33,13 @@ export const SignalName = Type.Union(SIGNALS.map((s) => Type.Literal(s)));
 const PortSpec = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z][a-z0-9_]{0,30}$', description: 'becomes PORT_<NAME> in the env' }),
+    port: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        description: 'where the app listens inside its sandbox (a daemon with a fixed port); default: the host port. PORT and PORT_<NAME> say it',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -97,7 +104,7 @@ export interface InstanceSpec extends Omit<InstanceSpecInput, 'source'> {
   stopSignal: (typeof SIGNALS)[number];
   stopGraceSeconds: number;
   env: Record<string, string>;
-  ports: { name: string }[];
+  ports: { name: string; port?: number }[];
 }
 
 export const STATES = [

@@ -17,7 +17,7 @@ import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs, removeInstanceDirs, type InstanceDirs } from './dirs.js';
 import type { InstanceEvents } from './events.js';
 import { InstanceLog } from './logs.js';
-import { PortAllocator, portEnv } from './ports.js';
+import { PortAllocator, portEnv, workloadPorts } from './ports.js';
 import type { InstanceSpec, InstanceState } from './spec.js';
 import { ACTIVE_STATES, assertTransition } from './states.js';
 
@@ -335,7 +335,7 @@ export class Supervisor {
         CORRAL_INSTANCE_ID: r.id,
         // Python buffers stdout when it is not a terminal: its logs would show nothing for minutes.
         PYTHONUNBUFFERED: '1',
-        ...portEnv(ports),
+        ...portEnv(workloadPorts(spec.ports, ports)),
         ...spec.env,
         ...prepared?.env,
       },
@@ -343,7 +343,7 @@ export class Supervisor {
       dataDir: dirs.data,
       dataMount: cfg.dataMount,
       mounts: prepared ? [{ source: dirs.source, target: cfg.sourceMount, readOnly: false }] : [],
-      ports: ports.map((p) => ({ name: p.name, containerPort: p.hostPort, hostPort: p.hostPort })),
+      ports: workloadPorts(spec.ports, ports),
       limits: { ...cfg.defaultLimits, ...spec.limits },
       network: true,
       driver: spec.driver,

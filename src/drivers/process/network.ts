@@ -35,7 +35,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childEnv } from '../../core/child-env.js';
 import { errors } from '../../core/errors.js';
-import { freePort } from '../../core/instances/ports.js';
+import { freePort, portEnv } from '../../core/instances/ports.js';
 import { findOnPath } from './detect.js';
 import { LocalSpawner, type Spawner } from './spawner.js';
 
@@ -253,6 +253,8 @@ export interface NetworkPlan {
   shareHost: boolean;
   /** Attach this pasta binary to its own namespace. */
   pasta?: string;
+  /** Put over the workload's env: PORT and PORT_<NAME> moved to the host ports (shared network). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -266,18 +268,14 @@ export function planNetwork(o: {
   policy: NetworkPolicy;
   pasta: PastaSupport | undefined;
   wantsNetwork: boolean;
-  ports: ForwardedPort[];
+  ports: (ForwardedPort & { name: string })[];
 }): NetworkPlan {
   if (!o.sandboxed || o.policy.hostNetwork) {
-    // Nothing to map a declared port with: the app must listen on its host port itself.
-    const declared = o.ports.find((p) => p.containerPort !== p.hostPort);
-    if (declared) {
-      throw errors.driverUnavailable(
-        `port ${declared.containerPort} is declared, which needs each workload in its own network namespace; ` +
-          `this server shares the host's (${o.sandboxed ? 'drivers.process.hostNetwork: true' : 'no sandbox'}): listen on $PORT instead`,
-      );
-    }
-    return { shareHost: o.wantsNetwork };
+    // Nothing can map a declared port here: PORT says the host port, and an app that listens
+    // on $PORT works; one with a fixed port is not reachable (docs/isolation.md).
+    const moved = o.ports.some((p) => p.containerPort !== p.hostPort);
+    const env = moved ? portEnv(o.ports.map((p) => ({ name: p.name, containerPort: p.hostPort }))) : undefined;
+    return { shareHost: o.wantsNetwork, ...(env && { env }) };
   }
   const outbound = o.wantsNetwork && o.policy.outbound === 'pasta';
   if (!o.ports.length && !outbound) return { shareHost: false };

@@ -170,6 +170,7 @@ export class ProcessDriver implements Driver {
     const cgroup = modes.cgroups ? await createCgroup(key, spec.limits) : undefined;
     try {
       const net = planNetwork({ sandboxed: !!modes.bwrap, policy: this.policy, pasta: modes.pasta, wantsNetwork: spec.network, ports: spec.ports });
+      if (net.env) spec = { ...spec, env: { ...spec.env, ...net.env } };
       const inner = modes.bwrap
         ? await this.sandboxed(modes.bwrap, spec, imageMounts, net.shareHost, !!net.pasta)
         : unsandboxedCommand(spec);
@@ -256,6 +257,9 @@ export class ProcessDriver implements Driver {
       writable,
       readOnly,
       network: shareHost,
+      // A declared port below 1024 (a daemon's 80) in its own namespace: binding it there
+      // touches nothing else. Only bwrap run by root can grant it.
+      bindLowPorts: !shareHost && process.getuid?.() === 0,
       ...(reportPid && { infoFd: 3, blockFd: 4 }),
       hostname: hostnameOf(spec.instanceId),
       hide: await this.hidden(),

@@ -54,6 +54,8 @@ export interface SandboxSpec {
   infoFd?: number;
   /** The sandbox waits, namespaces made, until something can be read from this fd (or EOF). */
   blockFd?: number;
+  /** Keep CAP_NET_BIND_SERVICE (ports below 1024): only with its own network namespace. */
+  bindLowPorts?: boolean;
   hostname?: string;
   /** Host paths that must stay invisible even when a bind would expose them. */
   hide?: string[];
@@ -160,6 +162,7 @@ export function sandboxArgv(spec: SandboxSpec): string[] {
     ...(spec.network ? [] : ['--unshare-net']),
     // bwrap run by root keeps every capability (within the new user namespace) unless told.
     '--cap-drop', 'ALL',
+    ...(spec.bindLowPorts && !spec.network ? ['--cap-add', 'CAP_NET_BIND_SERVICE'] : []),
     '--die-with-parent', '--new-session',
     ...(spec.infoFd === undefined ? [] : ['--info-fd', String(spec.infoFd)]),
     ...(spec.blockFd === undefined ? [] : ['--block-fd', String(spec.blockFd)]),
