@@ -116,7 +116,7 @@ export interface Driver {
    * Checks, before a spec is stored, that it can run here (driver enabled, image allowed and
    * present); throws a CorralError saying why not. Absent = anything goes.
    */
-  admit?(req: { driver?: string; image?: string }): Promise<void>;
+  admit?(req: { driver?: string; image?: string; ports?: number }): Promise<void>;
   /** Handles of every workload this driver runs for corral, for orphan clean-up. */
   list(): Promise<Handle[]>;
   close(): Promise<void>;

@@ -9,6 +9,8 @@ import type { Driver, Handle, Isolation, Workload, WorkloadSink, WorkloadSpec } 
 export interface DriverRequest {
   driver?: string;
   image?: string;
+  /** How many ports it has (the process driver needs pasta for them). */
+  ports?: number;
 }
 
 /** A driver's admission check: allow-lists, images present. Throws a CorralError. */

@@ -443,7 +443,7 @@ export class Supervisor {
 
   /** Refuses a spec its driver cannot run (driver not enabled, image not allowed or missing). */
   async admit(spec: InstanceSpec): Promise<void> {
-    await this.driver.admit?.({ driver: spec.driver, image: spec.image });
+    await this.driver.admit?.({ driver: spec.driver, image: spec.image, ports: spec.ports.length });
   }
 
   /** Ends workloads the driver still runs for instances that no longer exist, and stale duplicates. */

@@ -30,6 +30,8 @@ export const ProcessConfigSchema = Type.Object(
      * reported at every start and by `corral doctor`.
      */
     hostNetwork: Type.Boolean({ default: false, description: "share the host's network namespace (UNSAFE: reaches every loopback service)" }),
+    /** Path of pasta (Debian's passt package); default: `pasta` on the server's PATH. */
+    pasta: Type.Optional(Type.String({ minLength: 1, description: 'path of pasta (default: found on PATH)' })),
   },
   { additionalProperties: false, default: {} },
 );

@@ -45,6 +45,8 @@ export type Outbound = 'none' | 'pasta';
 /** The admin's network settings for the process driver (drivers.process). */
 export interface NetworkPolicy {
   outbound: Outbound;
+  /** Path of pasta (drivers.process.pasta); default: found on PATH. */
+  pasta?: string;
   /** UNSAFE old mode: workloads share the host's network namespace (every loopback service). */
   hostNetwork: boolean;
 }
@@ -221,15 +223,17 @@ const pastaCache = new Map<string, Promise<PastaSupport>>();
  * Whether pasta is installed and can attach to a sandbox made by `bwrap` here: tried for
  * real once per process (a sandbox, pasta on a free port, both gone again; ~50 ms).
  */
-export function detectPasta(bwrap: string): Promise<PastaSupport> {
-  let probe = pastaCache.get(bwrap);
-  if (!probe) pastaCache.set(bwrap, (probe = probePasta(bwrap)));
+export function detectPasta(bwrap: string, pastaPath?: string): Promise<PastaSupport> {
+  const key = `${bwrap}\0${pastaPath ?? ''}`;
+  let probe = pastaCache.get(key);
+  if (!probe) pastaCache.set(key, (probe = probePasta(bwrap, pastaPath)));
   return probe;
 }
 
-async function probePasta(bwrap: string): Promise<PastaSupport> {
-  const pasta = await findOnPath('pasta');
+async function probePasta(bwrap: string, pastaPath: string | undefined): Promise<PastaSupport> {
+  const pasta = pastaPath ?? (await findOnPath('pasta'));
   if (!pasta) return { available: false, reason: `pasta not found on PATH (${PASTA_FIX})` };
+  if (!existsSync(pasta)) return { available: false, reason: `${pasta} does not exist (${PASTA_FIX})` };
   const spawner = new LocalSpawner();
   const argv = [bwrap, '--unshare-user', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', '--info-fd', '3', '--', 'sleep', '60'];
   let sandbox;
@@ -277,10 +281,19 @@ export function planNetwork(o: {
     const env = moved ? portEnv(o.ports.map((p) => ({ name: p.name, containerPort: p.hostPort }))) : undefined;
     return { shareHost: o.wantsNetwork, ...(env && { env }) };
   }
+  return needsPasta({ ...o, ports: o.ports.length }) ? { shareHost: false, pasta: o.pasta!.path! } : { shareHost: false };
+}
+
+/**
+ * Whether a workload in its own namespace needs pasta (it has ports, or wants the outbound
+ * network pasta gives); throws the 503 when it does and pasta does not work here. Also the
+ * admission check of a spec, before it is stored.
+ */
+export function needsPasta(o: { policy: NetworkPolicy; pasta: PastaSupport | undefined; wantsNetwork: boolean; ports: number }): boolean {
   const outbound = o.wantsNetwork && o.policy.outbound === 'pasta';
-  if (!o.ports.length && !outbound) return { shareHost: false };
-  if (o.pasta?.available && o.pasta.path) return { shareHost: false, pasta: o.pasta.path };
-  const what = o.ports.length ? 'its ports cannot be reached' : 'it cannot have the outbound network drivers.process.outbound gives';
+  if (!o.ports && !outbound) return false;
+  if (o.pasta?.available && o.pasta.path) return true;
+  const what = o.ports ? 'its ports cannot be reached' : 'it cannot have the outbound network drivers.process.outbound gives';
   throw errors.driverUnavailable(
     `each workload runs in its own network namespace and ${what} without pasta (${o.pasta?.reason ?? 'not probed'}): ` +
       `${PASTA_FIX}, or set drivers.process.hostNetwork: true to share the host's network (UNSAFE: every workload reaches every loopback service)`,

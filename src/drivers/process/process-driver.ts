@@ -30,7 +30,7 @@ import { detectCgroups, detectSandbox, sandboxChoice, UNSANDBOXED_WARNING } from
 import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
-import { attachPasta, DEFAULT_NETWORK, detectPasta, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
+import { attachPasta, DEFAULT_NETWORK, detectPasta, needsPasta, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
 import { ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
 import { defaultSpawner, type Spawned, type Spawner } from './spawner.js';
@@ -112,7 +112,7 @@ export class ProcessDriver implements Driver {
         cgroups = cg.version !== 'none' && cg.writable;
       }
       const setpriv = bwrap ? undefined : await findSetpriv();
-      const pasta = bwrap && !this.policy.hostNetwork ? await detectPasta(bwrap) : undefined;
+      const pasta = bwrap && !this.policy.hostNetwork ? await detectPasta(bwrap, this.policy.pasta) : undefined;
       if (pasta && !pasta.available) warn(`instances with ports are refused (${pasta.reason}); see docs/isolation.md`);
       if (bwrap && this.policy.hostNetwork) warn('drivers.process.hostNetwork is true: workloads share the host network (UNSAFE: they reach every loopback service, corral and each other)');
       return { bwrap, refused, cgroups, setpriv, pasta };
@@ -155,10 +155,14 @@ export class ProcessDriver implements Driver {
     };
   }
 
-  /** Refuses every spec while there is no sandbox (and none was not chosen). */
-  async admit(): Promise<void> {
-    const { refused } = await this.modes();
+  /**
+   * Refuses every spec while there is no sandbox (and none was not chosen), and one with
+   * ports while pasta, which they need, is missing (network.ts).
+   */
+  async admit(req: { ports?: number } = {}): Promise<void> {
+    const { refused, bwrap, pasta } = await this.modes();
     if (refused) throw errors.driverUnavailable(refused);
+    if (bwrap && !this.policy.hostNetwork) needsPasta({ policy: this.policy, pasta, wantsNetwork: true, ports: req.ports ?? 0 });
   }
 
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
