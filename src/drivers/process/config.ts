@@ -20,16 +20,18 @@ export const ProcessConfigSchema = Type.Object(
      * nothing out of it but its forwarded ports coming in. `pasta`: outbound connections
      * through pasta, as from the host, but never to the host's loopback.
      */
-    outbound: Type.Union([Type.Literal('none'), Type.Literal('pasta')], {
-      default: 'none',
-      description: 'none (no outbound network) or pasta (outbound as from the host, never to its loopback); needs passt',
-    }),
+    outbound: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('pasta')], {
+        default: 'none',
+        description: 'none (no outbound network) or pasta (outbound as from the host, never to its loopback); needs passt',
+      }),
+    ),
     /**
      * UNSAFE: the old shared network — workloads in the host's network namespace reach every
      * loopback service, corral's own port and each other's ports. For hosts without pasta;
      * reported at every start and by `corral doctor`.
      */
-    hostNetwork: Type.Boolean({ default: false, description: "share the host's network namespace (UNSAFE: reaches every loopback service)" }),
+    hostNetwork: Type.Optional(Type.Boolean({ default: false, description: "share the host's network namespace (UNSAFE: reaches every loopback service)" })),
     /** Path of pasta (Debian's passt package); default: `pasta` on the server's PATH. */
     pasta: Type.Optional(Type.String({ minLength: 1, description: 'path of pasta (default: found on PATH)' })),
   },
