@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import path from 'node:path';
 import type { ProcessConfig } from '../drivers/process/config.js';
 import { detectCgroups, detectSandbox, UNSANDBOXED_WARNING } from '../drivers/process/detect.js';
+import { noNewPrivilegesNote } from '../drivers/swarm/privileges.js';
 import { childEnv } from './child-env.js';
 
 export type CheckStatus = 'ok' | 'limited' | 'missing';
@@ -35,7 +36,13 @@ const MIN_NODE = [20, 19] as const;
  * `process`: the drivers.process settings (sandbox none is flagged; bwrap is its path);
  * `diskCheckSeconds`: how often instances' disk use is measured (instances.diskCheckSeconds).
  */
-export async function runDoctor(opts: { data: string; process?: ProcessConfig; diskCheckSeconds?: number }): Promise<DoctorReport> {
+export async function runDoctor(opts: {
+  data: string;
+  process?: ProcessConfig;
+  diskCheckSeconds?: number;
+  /** drivers.swarm when the swarm driver is enabled: then its engine is checked too. */
+  swarm?: { allowNewPrivileges: boolean };
+}): Promise<DoctorReport> {
   const checks = await Promise.all([
     checkNode(),
     checkDataDir(opts.data),
@@ -44,6 +51,7 @@ export async function runDoctor(opts: { data: string; process?: ProcessConfig; d
     checkDocker(),
     checkChromium(),
     checkDiskLimit(opts.diskCheckSeconds ?? 30),
+    ...(opts.swarm ? [checkSwarm(opts.swarm.allowNewPrivileges)] : []),
   ]);
   const ready = checks.slice(0, 2).every((c) => c.status === 'ok');
   return { checks, ready };
@@ -119,13 +127,21 @@ async function checkDocker(): Promise<DoctorCheck> {
   } catch {
     return { name: 'docker', status: 'missing', detail: `no Docker socket at ${socket}`, without };
   }
-  const version = await new Promise<string | Error>((resolve) => {
-    const req = request({ socketPath: socket, path: '/version', timeout: 3000 }, (res) => {
+  const answer = await askEngine(socket, '/version');
+  const version = answer instanceof Error ? answer : String((answer as { Version?: string }).Version ?? '?');
+  if (version instanceof Error) return { name: 'docker', status: 'missing', detail: `${socket}: engine does not answer: ${version.message}`, without };
+  return { name: 'docker', status: 'ok', detail: `Docker Engine ${version} at ${socket}` };
+}
+
+/** GET `path` from the engine on `socket`: the parsed JSON, or why there is none. */
+function askEngine(socket: string, path: string): Promise<unknown> {
+  return new Promise<unknown>((resolve) => {
+    const req = request({ socketPath: socket, path, timeout: 3000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => {
         try {
-          resolve(String((JSON.parse(body) as { Version?: string }).Version ?? '?'));
+          resolve(JSON.parse(body));
         } catch {
           resolve(new Error(`unexpected answer (${res.statusCode ?? '?'})`));
         }
@@ -135,8 +151,25 @@ async function checkDocker(): Promise<DoctorCheck> {
     req.on('error', resolve);
     req.end();
   });
-  if (version instanceof Error) return { name: 'docker', status: 'missing', detail: `${socket}: engine does not answer: ${version.message}`, without };
-  return { name: 'docker', status: 'ok', detail: `Docker Engine ${version} at ${socket}` };
+}
+
+/** The swarm driver: whether the engine is a swarm manager, and whether its tasks get no-new-privileges. */
+async function checkSwarm(allowNewPrivileges: boolean): Promise<DoctorCheck> {
+  const name = 'swarm';
+  const socket = dockerSocket();
+  const [info, version] = await Promise.all([askEngine(socket, '/info'), askEngine(socket, '/version')]);
+  const swarm = info instanceof Error ? undefined : (info as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
+  if (!swarm || swarm.LocalNodeState !== 'active' || !swarm.ControlAvailable || version instanceof Error) {
+    return { name, status: 'missing', detail: `the engine at ${socket} is not a swarm manager`, without: 'the swarm driver is unavailable' };
+  }
+  const note = noNewPrivilegesNote(String((version as { ApiVersion?: string }).ApiVersion ?? '0'), allowNewPrivileges);
+  if (note.ok) return { name, status: 'ok', detail: note.text };
+  return {
+    name,
+    status: allowNewPrivileges ? 'limited' : 'missing',
+    detail: note.text,
+    without: allowNewPrivileges ? 'a setuid binary in an image can raise a swarm task\'s privileges' : 'swarm instances are refused (503 driver_unavailable)',
+  };
 }
 
 /** Which kind of disk limit instances get: always corral's measuring (docs/isolation.md), never a kernel quota. */

@@ -1,12 +1,13 @@
 /**
  * The swarm driver on a real engine in swarm mode (a one-node swarm, made here when the test
  * engine is not one yet, and left again at the end): the conformance suite with tasks placed
- * by the swarm, plus services placed freely with ports in ingress mode, pinned services whose
- * stdin works, services labelled, listed, re-adopted after a server lets go, and removed when
- * their workload ends.
+ * by the swarm, plus ports published on no interface (a task with ports on the internal ports
+ * network, reached through corral's relay on 127.0.0.1 and through the proxy by host), pinned
+ * services whose stdin works, services labelled, listed, re-adopted after a server lets go,
+ * and removed when their workload ends; no-new-privileges refused or accepted explicitly.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,11 @@ import { DockerConfigSchema, type DockerConfig } from '../../src/drivers/docker/
 import { connectEngine } from '../../src/drivers/docker/engine.js';
 import { LABEL } from '../../src/drivers/docker/labels.js';
 import type { Handle } from '../../src/drivers/driver.js';
+import { runDoctor } from '../../src/core/doctor.js';
+import { instanceService } from '../../src/drivers/swarm/service-spec.js';
+import { containerSettings } from '../../src/drivers/docker/container-spec.js';
+import { PORTS_NETWORK } from '../../src/drivers/swarm/ports-network.js';
+import { setsNoNewPrivileges } from '../../src/drivers/swarm/privileges.js';
 import { overlayOf, SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
 import { serviceTasks } from '../../src/drivers/swarm/tasks.js';
 import { BUSYBOX_IMAGE } from '../helpers/docker-images.js';
@@ -21,7 +27,7 @@ import { describeDocker } from '../helpers/docker.js';
 import { describeDriverConformance } from './conformance.js';
 import { waitFor } from '../instances/helpers.js';
 import { rawRequest } from '../proxy/fixtures.js';
-import { api, login, startTestServer, ADMIN_PASSWORD, type TestServer } from '../helpers/server.js';
+import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import { exitWithin, makeDirs, makeSpec, removeDirs, run, type DriverTestDirs } from './harness.js';
 
 const config = (): DockerConfig => ({ ...(Value.Default(DockerConfigSchema, {}) as DockerConfig), pull: false });
@@ -60,11 +66,13 @@ describeDocker('swarm driver', () => {
     for (const id of ids) await removeServices(id);
     if (await joined?.catch(() => false)) await connectEngine().swarmLeave({ force: true }).catch(() => undefined);
   });
-  const makeDriver = async (pinToLocalNode = false) => {
+  // This CI's engine (20.10, API 1.41) cannot set no-new-privileges on a service: accepted here
+  // explicitly (tested below: refused without it).
+  const makeDriver = async (pinToLocalNode = false, allowNewPrivileges = true) => {
     await ensureSwarm();
     const id = serverId();
     ids.push(id);
-    return new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode });
+    return new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode, allowNewPrivileges });
   };
   const serviceOf = async (h: Handle) =>
     (await connectEngine().getService(String(h.serviceId)).inspect()) as {
@@ -98,22 +106,62 @@ describeDocker('swarm driver', () => {
     });
     const spec = (name: string, shell: string) => makeSpec(dirs, { dataMount: '/data', image: BUSYBOX_IMAGE }, name, shell);
 
-    it('places a task freely and publishes its port through the ingress mesh; write() is a no-op', async () => {
+    it('publishes no port on any interface: a task with ports runs here on the internal ports network, reached on 127.0.0.1 only', async () => {
       const port = await freePort();
       const r = await run(driver, {
-        ...spec('free', 'echo hi > index.html; echo up; exec httpd -f -p 8080 -h .'),
+        ...spec('ports', 'echo hi > index.html; echo up; sleep 1; exec httpd -f -p 8080 -h .'),
         ports: [{ name: 'web', containerPort: 8080, hostPort: port }],
       });
       await r.waitFor(/up/);
+      // Before the workload listens, the relay does not either: connection refused, as elsewhere.
+      await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+      const engine = connectEngine();
       const { Spec } = await serviceOf(r.workload.handle);
-      expect(Spec.TaskTemplate.Placement?.Constraints ?? []).toEqual([]);
-      expect(Spec.EndpointSpec?.Ports).toMatchObject([{ PublishMode: 'ingress', PublishedPort: port }]);
-      // The routing mesh answers on 127.0.0.1, where the proxy connects; the mesh balances with
-      // IPVS, which some kernels (this CI's containers) lack: then only the spec is checked.
-      if (existsSync('/proc/net/ip_vs')) await expect.poll(() => fetch(`http://127.0.0.1:${port}/`).then((res) => res.text(), () => ''), { timeout: 20_000 }).toBe('hi\n');
-      r.workload.write('ignored\n');
+      expect(Spec.EndpointSpec?.Ports ?? []).toEqual([]);
+      expect(Spec.TaskTemplate.Placement?.Constraints).toEqual([`node.id==${((await engine.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID}`]);
+      const container = await engine.getContainer(String(r.workload.handle.containerId)).inspect();
+      expect(Object.values(container.HostConfig.PortBindings ?? {}).flat()).toEqual([]);
+      expect(Object.values(container.NetworkSettings.Ports ?? {}).flat().filter(Boolean)).toEqual([]);
+      expect(Object.keys(container.NetworkSettings.Networks)).toEqual([PORTS_NETWORK]);
+      const net = (await engine.getNetwork(PORTS_NETWORK).inspect()) as { Internal: boolean; ConfigFrom: { Network: string } };
+      expect(net.Internal).toBe(true);
+      const netConfig = (await engine.getNetwork(net.ConfigFrom.Network).inspect()) as { Options: Record<string, string>; IPAM: { Config: { Subnet: string }[] } };
+      expect(netConfig.Options['com.docker.network.bridge.enable_icc']).toBe('false');
+      expect(netConfig.IPAM.Config[0]!.Subnet).toBe('172.30.240.0/20');
+      // The task's address is on that subnet, and the kernel routes it over the bridge (asked
+      // with `ip route get`, which sends nothing).
+      const address = container.NetworkSettings.Networks[PORTS_NETWORK]!.IPAddress;
+      expect(address).toMatch(/^172\.30\.24\d\./);
+      // The only listener on the port is corral's relay, on 127.0.0.1.
+      await expect.poll(() => fetch(`http://127.0.0.1:${port}/`).then((res) => res.text(), () => ''), { timeout: 20_000 }).toBe('hi\n');
+      const hex = port.toString(16).toUpperCase().padStart(4, '0');
+      const listeners = ['/proc/net/tcp', '/proc/net/tcp6']
+        .flatMap((f) => readFileSync(f, 'utf8').split('\n').slice(1))
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[1]?.endsWith(`:${hex}`) && f[3] === '0A')
+        .map((f) => f[1]);
+      expect(listeners).toEqual([`0100007F:${hex}`]);
+      r.workload.write('ignored\n'); // not pinned: stdin does not reach the task
       await r.workload.stop('SIGTERM', 2000);
       await exitWithin(r);
+      await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+    });
+
+    it('refuses to start a task without no-new-privileges unless the admin accepted it, and says why', async () => {
+      expect(setsNoNewPrivileges((await connectEngine().version()).ApiVersion)).toBe(false); // this CI's engine
+      const strict = await makeDriver(false, false);
+      await expect(run(strict, spec('strict', 'true'))).rejects.toMatchObject({
+        code: 'driver_unavailable',
+        message: expect.stringContaining('drivers.swarm.allowNewPrivileges'),
+      });
+      expect(await strict.list()).toEqual([]);
+      expect((await strict.isolation()).notes.join('\n')).toContain('swarm instances are refused');
+      expect((await driver.isolation()).notes.join('\n')).toContain('WITHOUT no-new-privileges');
+      // On an engine whose API has the field, the service asks for it.
+      const s = instanceService(spec('nnp', 'true'), BUSYBOX_IMAGE, containerSettings('x', config()), { overlay: 'o', noNewPrivileges: true });
+      expect((s.TaskTemplate as { ContainerSpec: { Privileges?: unknown } }).ContainerSpec.Privileges).toEqual({ NoNewPrivileges: true });
+      expect(['1.41', '1.43'].map(setsNoNewPrivileges)).toEqual([false, false]);
+      expect(['1.44', '1.51', '2.0'].map(setsNoNewPrivileges)).toEqual([true, true, true]);
     });
 
     it('runs a labelled, pinned service that a later server re-adopts, and removes it when the workload ends', async () => {
@@ -129,7 +177,7 @@ describeDocker('swarm driver', () => {
       expect(listed.map((h) => h.instanceId)).toContain('adoptee');
       await pinned.close(); // lets go: the service keeps running
 
-      const next = new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode: true });
+      const next = new SwarmDriver({ engine: connectEngine(), serverId: id, config: config(), pinToLocalNode: true, allowNewPrivileges: true });
       const out: string[] = [];
       let exited = false;
       const w = await next.adopt(r.workload.handle, { output: (_s, c) => out.push(c.toString()), exit: () => (exited = true) });
@@ -185,17 +233,14 @@ describeDocker('swarm driver', () => {
     beforeAll(async () => {
       await ensureSwarm();
       server = await startTestServer({
-        // Pinned, so ports are published on this node in host mode: the ingress mesh needs IPVS,
-        // which this machine's kernel may lack (the test above checks the mesh where it can).
-        drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false }, swarm: { pinToLocalNode: true } },
+        drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false }, swarm: { allowNewPrivileges: true } },
         instances: { restart: { initialDelayMs: 200 } },
-        proxy: { pathRouting: true }, // the instance is reached at /i/… with the session cookie (docs/proxy.md)
       });
       ids.push((await import('../../src/core/drivers/index.js')).serverIdOf(server.data));
     }, 60_000);
     afterAll(async () => server?.stop());
 
-    it("restarts an instance whose task died, and the proxy follows it", async () => {
+    it('restarts an instance whose task died, and the proxy (by host, on 127.0.0.1) follows it', async () => {
       // Each run counts itself in the data dir and serves the count on its port.
       const shell = 'n=$(($(cat n 2>/dev/null || echo 0)+1)); echo $n > n; mkdir -p www; echo "run $n" > www/index.html; exec httpd -f -p $PORT_WEB -h www';
       const created = await api(server, server.adminToken, 'POST', '/api/v1/instances', {
@@ -205,9 +250,10 @@ describeDocker('swarm driver', () => {
         shell,
         ports: [{ name: 'web' }],
       });
-      expect(created.status).toBe(201);
-      const { cookie } = await login(server.url, 'admin', ADMIN_PASSWORD);
-      const page = async () => (await rawRequest(server.url, '/i/admin/web/', { cookie })).body;
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      // The instance on its own host, with a token: nothing but corral's proxy and relay between.
+      const page = async () =>
+        (await rawRequest(server.url, '/', { host: `web--admin.localhost:${new URL(server.url).port}`, authorization: `Bearer ${server.adminToken}` })).body;
       await expect.poll(page, { timeout: 30_000 }).toBe('run 1\n');
 
       // The task's container dies under the swarm: corral starts the next generation.
@@ -220,5 +266,22 @@ describeDocker('swarm driver', () => {
       await waitFor(server, server.adminToken, created.body.id, (i) => i.state === 'running' && i.generation > before.generation, 30_000);
       await expect.poll(page, { timeout: 30_000 }).toBe('run 2\n');
     }, 120_000);
+
+    it('doctor says whether swarm tasks get no-new-privileges; a server that did not accept it refuses swarm instances', async () => {
+      const accepted = (await runDoctor({ data: server.data, swarm: { allowNewPrivileges: true } })).checks.find((c) => c.name === 'swarm');
+      expect(accepted).toMatchObject({ status: 'limited', detail: expect.stringContaining('WITHOUT no-new-privileges') });
+      const refused = (await runDoctor({ data: server.data, swarm: { allowNewPrivileges: false } })).checks.find((c) => c.name === 'swarm');
+      expect(refused).toMatchObject({ status: 'missing', detail: expect.stringContaining('swarm instances are refused') });
+
+      const strict = await startTestServer({ drivers: { enabled: ['process', 'swarm'], docker: { images: [BUSYBOX_IMAGE], pull: false } } });
+      try {
+        const res = await api(strict, strict.adminToken, 'POST', '/api/v1/instances', { name: 'web', driver: 'swarm', image: BUSYBOX_IMAGE, shell: 'true' });
+        expect(res.status).toBe(503);
+        expect(res.body.error).toMatchObject({ code: 'driver_unavailable', message: expect.stringContaining('no-new-privileges') });
+        expect((await api(strict, strict.adminToken, 'GET', '/api/v1/instances')).body.instances).toEqual([]);
+      } finally {
+        await strict.stop();
+      }
+    }, 60_000);
   });
 });

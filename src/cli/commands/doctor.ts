@@ -15,7 +15,12 @@ export function registerDoctorCommand(program: Command): void {
     .action(
       runAction.wrap(async (flags: { config?: string; data?: string; json?: boolean }) => {
         const { data, drivers, instances } = loadConfig({ file: flags.config, flags: { data: flags.data } });
-        const report = await runDoctor({ data, process: drivers.process, diskCheckSeconds: instances.diskCheckSeconds });
+        const report = await runDoctor({
+          data,
+          process: drivers.process,
+          diskCheckSeconds: instances.diskCheckSeconds,
+          swarm: drivers.enabled.includes('swarm') ? drivers.swarm : undefined,
+        });
         print(!!flags.json, report, () =>
           report.checks
             .map((c) => `${MARK[c.status]}  ${c.name.padEnd(10)}  ${c.detail}${c.without ? `\n${' '.repeat(21)}without it: ${c.without}` : ''}`)

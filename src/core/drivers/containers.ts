@@ -9,6 +9,7 @@ import { DockerDriver } from '../../drivers/docker/docker-driver.js';
 import { connectEngine, engineAddress, engineVersion, ensureImage, type Engine } from '../../drivers/docker/engine.js';
 import { ImagePolicy } from '../../drivers/docker/images.js';
 import { DockerJobRunner } from '../../drivers/docker/job-runner.js';
+import { noNewPrivilegesNote } from '../../drivers/swarm/privileges.js';
 import { SwarmDriver } from '../../drivers/swarm/swarm-driver.js';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
@@ -69,8 +70,23 @@ export async function openContainerDrivers(config: Config, log: Logger, t: Drive
       const swarm = ((await engine.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
       if (swarm?.LocalNodeState !== 'active' || !swarm.ControlAvailable) throw new Error('it is not a swarm manager (docker swarm init)');
       const policy = new ImagePolicy(d.images, new Set(d.defaultImage ? [d.defaultImage] : []));
-      byName.set('swarm', new SwarmDriver({ engine, serverId: serverIdOf(config.data), config: d, pinToLocalNode: c.swarm.pinToLocalNode }));
-      admits.set('swarm', imageAdmit('swarm', engine, d, policy));
+      const driver = new SwarmDriver({
+        engine,
+        serverId: serverIdOf(config.data),
+        config: d,
+        pinToLocalNode: c.swarm.pinToLocalNode,
+        allowNewPrivileges: c.swarm.allowNewPrivileges,
+        portsSubnet: c.swarm.portsSubnet,
+      });
+      byName.set('swarm', driver);
+      const admitImage = imageAdmit('swarm', engine, d, policy);
+      // Refused before anything is stored when tasks would lack no-new-privileges (privileges.ts).
+      admits.set('swarm', async (req) => {
+        await driver.noNewPrivileges();
+        await admitImage(req);
+      });
+      const privileges = noNewPrivilegesNote((await engine.version()).ApiVersion, c.swarm.allowNewPrivileges);
+      if (!privileges.ok) log.warn(privileges.text);
       log.info({ engine: engineAddress(d.host) }, 'swarm driver ready');
     });
   }

@@ -2,10 +2,11 @@
  * How a workload becomes a swarm service: one replica of the same container the docker
  * driver would create (image, argv, env, user, labels, mounts, limits, no capabilities — see
  * ../docker/container-spec.ts), with swarm's restart policy off (corral's supervisor
- * restarts, with its backoff), stdin open, ports published through the ingress routing mesh
- * (every node's published port reaches the task, wherever it runs), no network unless the
- * spec asks for one, and no placement constraint unless the driver pins tasks to its node —
- * then ports are published in host mode on that node, which needs no mesh (nor IPVS).
+ * restarts, with its backoff), stdin open, no published port (swarm would publish on every
+ * interface): a task with ports joins the internal ports network instead and is pinned to
+ * corral's node, where the driver relays 127.0.0.1:<hostPort> to it (ports-network.ts). No
+ * network beyond that unless the spec asks for one, and no placement constraint unless the
+ * driver pins tasks to its node.
  *
  * Swarm on Docker 20.10 ignores a tmpfs mount's mode, so its /tmp belongs to root and the
  * workload's user cannot write there: TMPDIR points at TMP_DIR in the data dir instead.
@@ -17,8 +18,19 @@ import { instanceContainer, type ContainerSettings } from '../docker/container-s
 /** Made by the driver in the data dir, owned by the workload's user. */
 export const TMP_DIR = '.tmp';
 
-/** `pinTo`: the swarm node id the task must run on; undefined = wherever the swarm places it. */
-export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, overlay: string, pinTo?: string): Docker.CreateServiceOptions {
+export interface ServiceOptions {
+  /** The attachable overlay of the owner (tasks with network access). */
+  overlay: string;
+  /** The swarm node id the task must run on; undefined = wherever the swarm places it. */
+  pinTo?: string;
+  /** The ports network, for a task with ports (then pinTo must be set). */
+  portsNetwork?: string;
+  /** Set ContainerSpec.Privileges.NoNewPrivileges (engines whose API has it, privileges.ts). */
+  noNewPrivileges: boolean;
+}
+
+export function instanceService(spec: WorkloadSpec, image: string, s: ContainerSettings, o: ServiceOptions): Docker.CreateServiceOptions {
+  const { overlay, pinTo } = o;
   const c = instanceContainer(spec, image, s);
   const host = c.HostConfig!;
   return {
@@ -35,8 +47,9 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
         Labels: c.Labels,
         OpenStdin: true,
         Init: true,
-        // As the docker driver (API 1.41+); no-new-privileges needs API 1.44, unset here.
+        // As the docker driver (API 1.41+); no-new-privileges only on engines whose API has it.
         CapabilityDrop: host.CapDrop,
+        ...(o.noNewPrivileges && { Privileges: { NoNewPrivileges: true } }),
         ReadOnly: true,
         Mounts: [
           ...(host.Mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly })),
@@ -53,10 +66,8 @@ export function instanceService(spec: WorkloadSpec, image: string, s: ContainerS
       RestartPolicy: { Condition: 'none' },
       ...(pinTo && { Placement: { Constraints: [`node.id==${pinTo}`] } }),
       LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
-      ...(spec.network && { Networks: [{ Target: overlay }] }),
+      Networks: [...(o.portsNetwork ? [{ Target: o.portsNetwork }] : []), ...(spec.network ? [{ Target: overlay }] : [])],
     },
-    EndpointSpec: {
-      Ports: spec.ports.map((p) => ({ Protocol: 'tcp' as const, TargetPort: p.containerPort, PublishedPort: p.hostPort, PublishMode: pinTo ? ('host' as const) : ('ingress' as const) })),
-    },
+    EndpointSpec: { Ports: [] },
   } as Docker.CreateServiceOptions;
 }

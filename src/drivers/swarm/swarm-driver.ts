@@ -18,12 +18,16 @@ import type { DockerConfig } from '../docker/config.js';
 import { containerIsolation, containerSettings, hostOwner, imageOf, type ContainerSettings } from '../docker/container-spec.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
+import { PortRelay, type RelayedPort } from './port-relay.js';
+import { addressOn, ensurePortsNetwork, PORTS_NETWORK } from './ports-network.js';
+import { newPrivilegesRefused, noNewPrivilegesNote, setsNoNewPrivileges } from './privileges.js';
 import { instanceService, TMP_DIR } from './service-spec.js';
 import { attachStdin, ServiceOutput } from './task-io.js';
 import { serviceTasks, taskEnded, taskStarted, type SwarmTask } from './tasks.js';
 import { SwarmWorkload } from './swarm-workload.js';
 
 const DRIVER = 'swarm';
+const DEFAULT_PORTS_SUBNET = '172.30.240.0/20';
 /** How long a new service may take to get a container on a node. */
 const TASK_START_MS = 60_000;
 const TASK_POLL_MS = 200;
@@ -41,7 +45,20 @@ export interface SwarmDriverOptions {
   config: DockerConfig;
   /** Keep tasks on the node of `engine` (so stdin reaches them); default: anywhere. */
   pinToLocalNode?: boolean;
+  /** Run tasks without no-new-privileges when the engine cannot set it (privileges.ts). */
+  allowNewPrivileges?: boolean;
+  /** Subnet of the network tasks with ports are reached on (ports-network.ts). */
+  portsSubnet?: string;
 }
+
+/** A handle keeps the relayed ports as "hostPort:containerPort,…" (handles hold plain values). */
+const portsOf = (h: Handle): RelayedPort[] =>
+  typeof h.ports === 'string' && h.ports
+    ? h.ports.split(',').map((p) => {
+        const [hostPort, containerPort] = p.split(':').map(Number);
+        return { hostPort: hostPort!, containerPort: containerPort! };
+      })
+    : [];
 
 export class SwarmDriver implements Driver {
   readonly name = DRIVER;
@@ -49,6 +66,8 @@ export class SwarmDriver implements Driver {
   private readonly settings: ContainerSettings;
   private readonly overlays = new Map<string, Promise<void>>();
   private node?: Promise<string>;
+  private api?: Promise<string>;
+  private portsNetwork?: Promise<void>;
 
   constructor(private readonly opts: SwarmDriverOptions) {
     this.settings = containerSettings(opts.serverId, opts.config);
@@ -61,16 +80,26 @@ export class SwarmDriver implements Driver {
   async isolation(): Promise<Isolation> {
     return containerIsolation([
       'swarm: one service per instance generation; the container has its own namespaces, a read-only root, a private /tmp and only the data dir bind-mounted',
-      `runs as ${this.settings.user || "the image's user"}; no capabilities (no-new-privileges needs a newer engine API)`,
+      `runs as ${this.settings.user || "the image's user"}; no capabilities; ${noNewPrivilegesNote(await this.apiVersion(), !!this.opts.allowNewPrivileges).text}`,
       '/tmp is read-only to the workload (swarm ignores the tmpfs mode): TMPDIR points into the data dir',
       'network: none when network=false; else an attachable overlay per owner (corral-swarm-<hash of the owner>), so one user\'s tasks cannot reach another\'s',
+      `ports: none published; a task with ports runs on this engine's node on the internal "${PORTS_NETWORK}" bridge (traffic between its containers off) and corral relays 127.0.0.1:<hostPort> to it`,
       this.opts.pinToLocalNode
-        ? "tasks are pinned to this engine's node, ports published there in host mode"
-        : 'tasks run on any node of the swarm, ports published through the ingress mesh on every node; stdin does not reach them, and signals only reach tasks on this node',
+        ? "tasks are pinned to this engine's node"
+        : 'tasks without ports run on any node of the swarm; stdin does not reach them, and signals only reach tasks on this node',
     ]);
   }
 
+  /** Refuses when tasks would lack no-new-privileges and the admin did not accept it; else whether to set it. */
+  async noNewPrivileges(): Promise<boolean> {
+    const api = await this.apiVersion();
+    if (setsNoNewPrivileges(api)) return true;
+    if (!this.opts.allowNewPrivileges) throw newPrivilegesRefused(api);
+    return false;
+  }
+
   async start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload> {
+    const noNewPrivileges = await this.noNewPrivileges();
     const image = imageOf(spec, this.opts.config, 'swarm');
     await ensureImage(this.engine, image, { pull: this.opts.config.pull });
     const overlay = overlayOf(spec.owner);
@@ -79,7 +108,15 @@ export class SwarmDriver implements Driver {
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const owner = hostOwner(this.settings.user);
     if (owner) for (const dir of [spec.dataDir, tmp]) await chown(dir, owner.uid, owner.gid);
-    const create = instanceService(spec, image, this.settings, overlay, this.opts.pinToLocalNode ? await this.localNode() : undefined);
+    // A task with ports runs on this node, on the ports network, where the relay reaches it.
+    const ports = spec.ports.length > 0;
+    if (ports) await this.ensurePortsNetwork();
+    const create = instanceService(spec, image, this.settings, {
+      overlay,
+      pinTo: this.opts.pinToLocalNode || ports ? await this.localNode() : undefined,
+      portsNetwork: ports ? PORTS_NETWORK : undefined,
+      noNewPrivileges,
+    });
     let service: Docker.Service;
     try {
       service = await this.engine.createService(create);
@@ -98,6 +135,7 @@ export class SwarmDriver implements Driver {
         serviceId: service.id,
         taskId: task.ID,
         containerId: task.Status!.ContainerStatus!.ContainerID!,
+        ports: spec.ports.map((p) => `${p.hostPort}:${p.containerPort}`).join(','),
       };
       return await this.watch(handle, service, task, sink, 0);
     } catch (e) {
@@ -167,7 +205,9 @@ export class SwarmDriver implements Driver {
     const container = task.Status!.ContainerStatus!.ContainerID!;
     const output = await ServiceOutput.open(service, (stream, chunk) => sink.output(stream, chunk), sinceSeconds);
     const stdin = this.opts.pinToLocalNode && local ? await attachStdin(this.engine.getContainer(container)) : undefined;
+    const relay = await this.relay(handle, local ? container : undefined);
     const w: SwarmWorkload = new SwarmWorkload(handle, this.engine, service, task, local, { output, stdin }, sink, async (ended) => {
+      relay?.close();
       this.live.delete(w);
       // The generation is over once its task ended (not when we only let go of it).
       if (ended) await service.remove().catch(() => undefined);
@@ -184,6 +224,28 @@ export class SwarmDriver implements Driver {
     });
     this.node.catch(() => (this.node = undefined));
     return this.node;
+  }
+
+  /** Forwards 127.0.0.1:<hostPort> to the task on the ports network (tasks with ports run on this node). */
+  private async relay(handle: Handle, container: string | undefined): Promise<PortRelay | undefined> {
+    const ports = portsOf(handle);
+    if (!ports.length) return undefined;
+    const address = container && addressOn(await this.engine.getContainer(container).inspect());
+    if (!address) throw errors.driverUnavailable(`the swarm task of ${String(handle.instanceId)} has no address on ${PORTS_NETWORK} on this node`);
+    return new PortRelay(ports, address);
+  }
+
+  private ensurePortsNetwork(): Promise<void> {
+    this.portsNetwork ??= ensurePortsNetwork(this.engine, this.opts.portsSubnet ?? DEFAULT_PORTS_SUBNET);
+    this.portsNetwork.catch(() => (this.portsNetwork = undefined));
+    return this.portsNetwork;
+  }
+
+  /** The engine's API version (what it can set on a service). */
+  private apiVersion(): Promise<string> {
+    this.api ??= this.engine.version().then((v) => v.ApiVersion);
+    this.api.catch(() => (this.api = undefined));
+    return this.api;
   }
 
   private ensureOverlay(name: string, owner: string): Promise<void> {
