@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import path from 'node:path';
 import type { ProcessConfig } from '../drivers/process/config.js';
 import { detectCgroups, detectSandbox, UNSANDBOXED_WARNING } from '../drivers/process/detect.js';
+import { detectPasta, PASTA_FIX } from '../drivers/process/network.js';
 import { noNewPrivilegesNote } from '../drivers/swarm/privileges.js';
 import { childEnv } from './child-env.js';
 
@@ -38,7 +39,7 @@ const MIN_NODE = [20, 19] as const;
  */
 export async function runDoctor(opts: {
   data: string;
-  process?: ProcessConfig;
+  process?: Partial<ProcessConfig>;
   diskCheckSeconds?: number;
   /** drivers.swarm when the swarm driver is enabled: then its engine is checked too. */
   swarm?: { allowNewPrivileges: boolean };
@@ -47,6 +48,7 @@ export async function runDoctor(opts: {
     checkNode(),
     checkDataDir(opts.data),
     checkSandbox(opts.process),
+    checkNetwork(opts.process),
     checkCgroups(),
     checkDocker(),
     checkChromium(),
@@ -91,7 +93,7 @@ async function checkDataDir(dir: string): Promise<DoctorCheck> {
   return { name, status: 'ok', detail: existing === dir ? `${dir} (writable)` : `${dir} (will be created in ${existing})` };
 }
 
-async function checkSandbox(c: ProcessConfig = { sandbox: 'bwrap' }): Promise<DoctorCheck> {
+async function checkSandbox(c: Partial<ProcessConfig> = {}): Promise<DoctorCheck> {
   const name = 'bubblewrap';
   // The admin's explicit opt-out is reported whatever bwrap can do here: it is what runs.
   if (c.sandbox === 'none') return { name, status: 'missing', detail: `UNSAFE: ${UNSANDBOXED_WARNING}`, without: 'workloads are not isolated at all' };
@@ -102,6 +104,24 @@ async function checkSandbox(c: ProcessConfig = { sandbox: 'bwrap' }): Promise<Do
     status: 'missing',
     detail: s.reason ?? 'not available',
     without: 'the process driver refuses instances and jobs (503 driver_unavailable); install bubblewrap (apt-get install bubblewrap)',
+  };
+}
+
+/** Each workload's own network namespace needs bwrap, and pasta for its ports (network.ts). */
+async function checkNetwork(c: Partial<ProcessConfig> = {}): Promise<DoctorCheck> {
+  const name = 'network isolation';
+  const shared = 'workloads share the host network: they reach every loopback service, corral and each other';
+  if (c.sandbox === 'none') return { name, status: 'missing', detail: 'no sandbox (drivers.process.sandbox: none)', without: shared };
+  if (c.hostNetwork) return { name, status: 'missing', detail: 'UNSAFE: drivers.process.hostNetwork is true', without: shared };
+  const s = await detectSandbox(c.bwrap);
+  if (!s.available || !s.path) return { name, status: 'missing', detail: 'needs bubblewrap', without: 'the process driver refuses workloads' };
+  const p = await detectPasta(s.path, c.pasta);
+  if (p.available) return { name, status: 'ok', detail: `own namespace per workload; ports forwarded by ${p.path}; outbound: ${c.outbound ?? 'none'}` };
+  return {
+    name,
+    status: 'missing',
+    detail: p.reason ?? 'pasta not available',
+    without: `instances with ports${c.outbound === 'pasta' ? ' and workloads wanting outbound' : ''} are refused (503); ${PASTA_FIX}, or set drivers.process.hostNetwork: true (UNSAFE)`,
   };
 }
 

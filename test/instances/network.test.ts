@@ -130,3 +130,56 @@ describe.skipIf(!sandbox.available || !pasta.available)('each instance in its ow
     expect(await pastasFor(port3)).toEqual([]);
   });
 });
+
+describe.skipIf(!sandbox.available)('without pasta', () => {
+  const MISSING = '/nonexistent/corral-test/pasta';
+  let server: TestServer;
+  let alice: string;
+  beforeAll(async () => {
+    server = await startTestServer({ drivers: { process: { pasta: MISSING } } });
+    alice = await createUser(server, 'alice');
+  });
+  afterAll(() => server?.stop());
+
+  it('refuses an instance with ports (503 naming both fixes), runs one without', async () => {
+    const refused = await api(server, alice, 'POST', '/api/v1/instances', { name: 'web', command: ['sleep', '600'], ports: [{ name: 'web' }] });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('driver_unavailable');
+    expect(refused.body.error.message).toContain('apt-get install passt');
+    expect(refused.body.error.message).toContain('drivers.process.hostNetwork: true');
+    const portless = await createInstance(server, alice, { name: 'worker', command: ['sleep', '600'] });
+    await waitForState(server, alice, portless.id, 'running');
+  });
+
+  it('says so in corral doctor', async () => {
+    const { runDoctor } = await import('../../src/core/doctor.js');
+    const report = await runDoctor({ data: server.data, process: { pasta: MISSING } });
+    expect(report.checks.find((c) => c.name === 'network isolation')).toMatchObject({ status: 'missing', without: expect.stringContaining('apt-get install passt') });
+  });
+});
+
+describe.skipIf(!sandbox.available)('drivers.process.hostNetwork: the old shared network, chosen explicitly', () => {
+  let server: TestServer;
+  let alice: string;
+  beforeAll(async () => {
+    server = await startTestServer({ drivers: { process: { hostNetwork: true, pasta: '/nonexistent/corral-test/pasta' } } });
+    alice = await createUser(server, 'alice');
+  });
+  afterAll(() => server?.stop());
+
+  it('runs instances with ports without pasta, PORT naming the host port even when one is declared', async () => {
+    const app = await createInstance(server, alice, {
+      name: 'shared',
+      shell: 'echo "PORT=$PORT"; exec python3 -m http.server "$PORT" --bind 127.0.0.1',
+      ports: [{ name: 'http', port: 8000 }],
+    });
+    const hostPort = app.ports[0].hostPort as number;
+    const auth = { host: 'shared--alice.localhost', authorization: `Bearer ${alice}` };
+    await expect.poll(async () => (await rawRequest(server.url, '/', auth)).status, { timeout: 20_000 }).toBe(200);
+    const logs = await (await fetch(`${server.url}/api/v1/instances/${app.id}/logs?tail=10`, { headers: { authorization: `Bearer ${alice}` } })).text();
+    expect(logs).toContain(`PORT=${hostPort}`);
+    const { runDoctor } = await import('../../src/core/doctor.js');
+    const report = await runDoctor({ data: server.data, process: { hostNetwork: true } });
+    expect(report.checks.find((c) => c.name === 'network isolation')).toMatchObject({ status: 'missing', detail: expect.stringContaining('UNSAFE') });
+  });
+});
