@@ -19,6 +19,7 @@ import { SourcesConfigSchema } from './sources/config.js';
 import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/config.js';
 import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
+import { OidcProviderConfigSchema } from './accounts/oidc-config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -51,6 +52,8 @@ export const ConfigSchema = Type.Object(
           Type.Integer({ minimum: 1, description: 'failed logins of one user, whatever the address, before a lock-out (default 4 × loginMaxFailures)' }),
         ),
         loginLockSeconds: Seconds(60, 'first lock-out after too many failed logins; doubles each time'),
+        localPasswords: Type.Boolean({ default: true, description: 'false: no password sign-in; users sign in through auth.oidc providers' }),
+        oidc: Type.Array(OidcProviderConfigSchema, { default: [], description: 'OpenID Connect identity providers (docs/sign-in.md)' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -44,6 +44,10 @@ export const errors = {
   tokenRevoked: make('token_revoked', 401),
   forbidden: make('forbidden', 403),
   csrf: make('csrf_token_invalid', 403),
+  /** An identity provider's answer corral does not accept (core/accounts/oidc.ts); nothing is created. */
+  signInRefused: make('sign_in_refused', 403),
+  /** `auth.localPasswords: false`: users sign in through an identity provider only. */
+  localPasswordsOff: make('local_passwords_off', 403),
   tooManyLogins: (retryAfterSeconds: number) =>
     new CorralError('too_many_attempts', 429, `too many failed logins; retry in ${retryAfterSeconds} s`, {
       'retry-after': String(retryAfterSeconds),

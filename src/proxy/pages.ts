@@ -118,6 +118,10 @@ export interface LoginForm {
   hidden: Record<string, string>;
   error?: string | undefined;
   stylesheet?: string;
+  /** Sign-in buttons (identity providers), shown above the form. */
+  links?: { href: string; label: string }[];
+  /** false: no password form, only the links (`auth.localPasswords: false`). */
+  passwordForm?: boolean;
 }
 
 /** A login form: corral's own (/login) and the pixelated-dispatcher proxy's (/auth/login). */
@@ -132,13 +136,17 @@ export function loginFormPage(f: LoginForm): string {
 <body class="centered"><main class="card">
 <h1>${escapeHtml(f.heading)}</h1>
 ${f.error ? `<p class="error" role="alert">${escapeHtml(f.error)}</p>` : ''}
-<form method="post" action="${escapeHtml(f.action)}">
+${(f.links ?? []).map((l) => `<p><a class="button" href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></p>\n`).join('')}${
+    f.passwordForm === false
+      ? ''
+      : `<form method="post" action="${escapeHtml(f.action)}">
 ${hidden}  <label for="${user}">User name</label>
   <input id="${user}" name="${user}" autocomplete="username" autocapitalize="none" required autofocus>
   <label for="password">Password</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required>
   <button type="submit" class="primary">Log in</button>
-</form>
+</form>`
+  }
 </main></body></html>`;
 }
 

@@ -4,6 +4,7 @@ import type { LedgerTable, MeterMarksTable } from './ledger.js';
 import type { UserQuotasTable } from './quotas.js';
 import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
+import type { ExternalIdentitiesTable } from './external-identities.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
 import type { HostLoginCodesTable, HostSessionsTable } from './host-sessions.js';
@@ -101,6 +102,7 @@ export interface Database {
   app_releases: AppReleasesTable;
   app_copies: AppCopiesTable;
   login_throttle: LoginThrottleTable;
+  external_identities: ExternalIdentitiesTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;
 }

@@ -26,7 +26,7 @@ export class Accounts {
       lockSeconds: loginLockSeconds,
     });
     return new Accounts(
-      new UserService(store, throttle),
+      new UserService(store, throttle, config.auth.localPasswords),
       new SessionService(store, config.auth.sessionTtlSeconds),
       new TokenService(store, key, config.auth.tokenTtlSeconds),
       throttle,

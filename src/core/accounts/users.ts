@@ -4,21 +4,32 @@
  * through the login throttle; a changed password ends the user's other sessions and tokens.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ExternalIdentityStore } from '../../store/external-identities.js';
 import type { Store } from '../../store/index.js';
 import { errors } from '../errors.js';
 import { checkNewPassword, passwordProblem } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import type { OidcIdentity } from './oidc.js';
 import type { LoginThrottle } from './throttle.js';
 import type { Principal, Role, User } from './types.js';
 
 /** The credential making a change: it keeps working when the change ends the others. */
 export type Caller = Principal['via'];
 
+/** A password hash no password matches: users who sign in through an identity provider only. */
+const NO_PASSWORD = '!external';
+
 export class UserService {
+  private readonly identities: ExternalIdentityStore;
+
   constructor(
     private readonly store: Store,
     private readonly throttle: LoginThrottle,
-  ) {}
+    /** `auth.localPasswords`: false refuses every password sign-in. */
+    private readonly localPasswords = true,
+  ) {
+    this.identities = new ExternalIdentityStore(store.db);
+  }
 
   async create(req: { name: string; password: string; role?: Role | undefined; credits?: number | undefined }): Promise<User> {
     if (await this.store.users.byName(req.name)) throw errors.userExists(req.name);
@@ -56,6 +67,7 @@ export class UserService {
 
   /** Checks a name and password from `address`; throttled (see throttle.ts), 429 when locked. */
   async verifyLogin(name: string, password: string, address: string): Promise<User> {
+    if (!this.localPasswords) throw errors.localPasswordsOff('password sign-in is turned off here; use your organisation\'s sign-in');
     let found: Awaited<ReturnType<Store['users']['byName']>>;
     const ok = await this.throttle.attempt(`login:${name}`, address, async () => {
       found = await this.store.users.byName(name);
@@ -63,6 +75,38 @@ export class UserService {
     });
     if (!ok || !found) throw errors.badCredentials('wrong user name or password');
     const { passwordHash: _, ...user } = found;
+    return user;
+  }
+
+  /**
+   * The user an identity provider vouched for: the one linked to its subject, else (first
+   * sign-in) a new user of that name — or the existing local user of that name only when
+   * `linkExisting` allows it. With admin groups configured, `identity.admin` sets the role
+   * at every sign-in (never demoting the last admin).
+   */
+  async signInExternal(provider: string, identity: OidcIdentity, linkExisting: boolean): Promise<User> {
+    const linkedId = await this.identities.userIdFor(provider, identity.subject);
+    let user = linkedId ? await this.store.users.byId(linkedId) : undefined;
+    if (!user) {
+      const existing = await this.store.users.byName(identity.name);
+      if (existing && !linkExisting) {
+        throw errors.signInRefused(`a user named "${identity.name}" already exists here; an admin must allow linking it (linkExistingUsers)`);
+      }
+      if (existing) {
+        const { passwordHash: _, ...u } = existing;
+        user = u;
+      } else {
+        user = await this.store.users.insert({ id: randomUUID(), name: identity.name, role: identity.admin ? 'admin' : 'user', passwordHash: NO_PASSWORD, credits: 0 });
+      }
+      await this.identities.link(provider, identity.subject, user.id);
+    }
+    if (identity.admin !== undefined && (user.role === 'admin') !== identity.admin) {
+      const demotingLast = !identity.admin && (await this.store.users.countAdmins()) <= 1;
+      if (!demotingLast) {
+        await this.store.users.update(user.id, { role: identity.admin ? 'admin' : 'user' });
+        user = { ...user, role: identity.admin ? 'admin' : 'user' };
+      }
+    }
     return user;
   }
 

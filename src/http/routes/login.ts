@@ -9,11 +9,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import { SESSION_COOKIE } from '../../core/accounts/index.js';
+import type { OidcSignIn } from '../../core/accounts/oidc.js';
 import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
 import { loginFormPage } from '../../proxy/pages.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { isSameOriginRequest } from '../same-origin.js';
+import { oidcRoutes } from './oidc.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 const CSRF_COOKIE = 'corral_csrf';
@@ -60,8 +62,10 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       .code(status)
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
-      .send(loginPage(csrf, next, error));
+      .send(loginPage(csrf, next, error, signIn, config.auth.localPasswords));
   };
+  // The identity providers' buttons and callbacks (routes/oidc.ts).
+  const signIn = oidcRoutes(app, { corral, proxy, renderLogin, safeNext: (n) => safeNext(n, baseDomain) });
 
   app.get('/login', { schema: { hide: true, querystring: NextQuery } }, async (request, reply) => {
     const next = safeNext(request.query.next, baseDomain);
@@ -114,8 +118,11 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
   }
 };
 
-function loginPage(csrf: string, next: string, error?: string): string {
+function loginPage(csrf: string, next: string, error: string | undefined, signIn: OidcSignIn, localPasswords: boolean): string {
+  const q = next === '/' ? '' : `?next=${encodeURIComponent(next)}`;
   return loginFormPage({
+    links: signIn.list().map((p) => ({ href: `/login/oidc/${encodeURIComponent(p.id)}${q}`, label: p.label })),
+    passwordForm: localPasswords,
     title: 'Log in · corral',
     heading: 'corral',
     action: '/login',
