@@ -123,7 +123,8 @@ export class PixelatedAgents {
   private async agentOf(user: User): Promise<Agent> {
     const instance = await this.instanceOf(user);
     // Running as the old manager meant it: started and not stopped (it may still be booting).
-    const running = instance?.desiredState === 'running' && ACTIVE_STATES.has(instance.state);
+    // `stale` (no manager holds its lease now) is still an agent that was started.
+    const running = instance?.desiredState === 'running' && (instance.state === 'stale' || ACTIVE_STATES.has(instance.state));
     return { user, instance, state: running ? 'running' : 'stopped' };
   }
 

@@ -38,5 +38,5 @@ export async function openLeases(config: Config, store: Store, log: Logger): Pro
   });
 }
 
-export { soleLeases, type InstanceLeases, type ClaimResult } from './leases.js';
+export { soleLeases, type InstanceLeases, type ClaimResult, type Holder } from './leases.js';
 export { ROLES, type Role } from './config.js';

@@ -13,6 +13,12 @@ import type { LeaseStore } from '../../store/leases.js';
  */
 export type ClaimResult = 'held' | 'taken' | 'refused';
 
+/** Who supervises an instance, as the leases table says: the manager and until when (ms since the epoch). */
+export interface Holder {
+  managerId: string;
+  expiresAt: number;
+}
+
 export interface InstanceLeases {
   /** The manager's id in the leases table ('' for the sole manager). */
   readonly managerId: string;
@@ -22,6 +28,11 @@ export interface InstanceLeases {
   start(onLost: (instanceIds: string[]) => void): void;
   /** Stops the heartbeat and gives every lease up, so another manager takes over at once. */
   close(): Promise<void>;
+  /**
+   * Every lease by instance id, read from the database now (what other managers wrote too);
+   * undefined when this manager is alone and leases do not exist.
+   */
+  holders(): Promise<Map<string, Holder> | undefined>;
 }
 
 /** The only manager: supervises everything, stores nothing. */
@@ -30,6 +41,7 @@ export const soleLeases: InstanceLeases = {
   claim: async () => 'held',
   start: () => undefined,
   close: async () => undefined,
+  holders: async () => undefined,
 };
 
 export interface SharedLeasesOptions {
@@ -114,6 +126,10 @@ export class SharedLeases implements InstanceLeases {
     const expired = [...this.held].filter(([, until]) => until <= now).map(([id]) => id);
     for (const id of expired) this.held.delete(id);
     if (expired.length) onLost(expired);
+  }
+
+  async holders(): Promise<Map<string, Holder>> {
+    return new Map((await this.store.list()).map((r) => [r.instanceId, { managerId: r.managerId, expiresAt: r.expiresAt }]));
   }
 
   async close(): Promise<void> {

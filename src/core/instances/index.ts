@@ -31,7 +31,7 @@ export class Instances {
     const sources = new InFlight();
     const supervisor = new Supervisor(store, driver, config.instances, config.data, events, log, sourcePreparer(config, sources), leases);
     await supervisor.open();
-    const service = new InstanceService(store, supervisor, events, config.instances, config.data, sources);
+    const service = new InstanceService(store, supervisor, events, config.instances, config.data, sources, leases);
     const diskWatch = new DiskWatch(store, service, config.instances, config.data, log);
     diskWatch.start();
     return new Instances(service, supervisor, driver, diskWatch, sources);

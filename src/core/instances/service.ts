@@ -23,6 +23,7 @@ import { UPLOAD_FILE } from './source.js';
 import { ACTIVE_STATES } from './states.js';
 import type { Supervisor } from './supervisor.js';
 import type { InstanceGate } from '../credits/gates.js';
+import type { Holder, InstanceLeases } from '../cluster/leases.js';
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
 export interface UploadedArchive {
@@ -55,6 +56,8 @@ export class InstanceService {
     private readonly dataRoot: string,
     /** Source downloads and unpacks in progress, by instance id (a delete cancels its own). */
     private readonly sources?: InFlight,
+    /** Who holds which instance, when managers share a database (holder and `stale` in `show`). */
+    private readonly leases?: InstanceLeases,
   ) {}
 
   /**
@@ -86,7 +89,7 @@ export class InstanceService {
     // while to download, so its reply is "pending" and the events tell the rest.
     if (spec.source) this.supervisor.convergeInBackground(id);
     else await this.supervisor.converge(id);
-    return this.show(await this.byIdOrThrow(id));
+    return this.present(await this.byIdOrThrow(id));
   }
 
   useGate(gate: InstanceGate): void {
@@ -95,11 +98,12 @@ export class InstanceService {
 
   async list(user: User): Promise<Instance[]> {
     const records = await this.store.instances.list(user.role === 'admin' ? undefined : user.id);
-    return records.map((r) => this.show(r));
+    const holders = await this.holders();
+    return records.map((r) => this.show(r, holders));
   }
 
   async get(user: User, ref: string): Promise<Instance> {
-    return this.show(await this.find(user, ref));
+    return this.present(await this.find(user, ref));
   }
 
   /** Changes the spec; a running instance keeps its old spec until it is (re)started. */
@@ -115,7 +119,7 @@ export class InstanceService {
       }
       await this.store.instances.updateSpec(r.id, spec, spec.name);
     });
-    return this.show(await this.byIdOrThrow(r.id));
+    return this.present(await this.byIdOrThrow(r.id));
   }
 
   async start(user: User, ref: string): Promise<Instance> {
@@ -140,13 +144,13 @@ export class InstanceService {
   async signal(user: User, ref: string, signal: string): Promise<Instance> {
     const r = await this.find(user, ref);
     if (!this.supervisor.signal(r.id, signal)) throw errors.invalidState(`instance "${r.name}" is not running (${r.state})`);
-    return this.show(r);
+    return this.present(r);
   }
 
   /** The instance's output (after the ownership check). */
   async output(user: User, ref: string): Promise<{ instance: Instance; log: InstanceLog }> {
     const r = await this.find(user, ref);
-    return { instance: this.show(r), log: this.supervisor.output(r.id) };
+    return { instance: await this.present(r), log: this.supervisor.output(r.id) };
   }
 
   /** Empties the instance's private data dir; refused while it runs or may start. */
@@ -218,7 +222,7 @@ export class InstanceService {
       await this.store.instances.setDesired(r.id, desired);
     });
     await this.supervisor.converge(r.id, opts);
-    return this.show(await this.byIdOrThrow(r.id));
+    return this.present(await this.byIdOrThrow(r.id));
   }
 
   private async byIdOrThrow(id: string): Promise<InstanceRecord> {
@@ -259,15 +263,32 @@ export class InstanceService {
     };
   }
 
-  private show(r: InstanceRecord): Instance {
+  private async holders(): Promise<Map<string, Holder> | undefined> {
+    return this.leases?.holders();
+  }
+
+  private async present(r: InstanceRecord): Promise<Instance> {
+    return this.show(r, await this.holders());
+  }
+
+  /**
+   * The API document. With `holders` (managers share a database) it names the manager that
+   * holds (or last held) the instance's lease and until when, and says `stale` rather than
+   * what the store last said when an active instance's lease ran out: nobody watches it
+   * then, so "running" would be a guess.
+   */
+  private show(r: InstanceRecord, holders?: Map<string, Holder>): Instance {
     const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
+    const lease = holders?.get(r.id);
+    const stale = holders !== undefined && ACTIVE_STATES.has(r.state) && !(lease && lease.expiresAt > Date.now());
     return {
       id: r.id,
       name: r.name,
       owner: r.ownerName,
       spec: r.spec as Instance['spec'],
       desiredState: r.desiredState,
-      state: r.state,
+      state: stale ? 'stale' : r.state,
+      ...(holders && { holder: lease ? { managerId: lease.managerId, leaseExpiresAt: iso(lease.expiresAt)! } : null }),
       generation: r.generation,
       restartCount: r.restartCount,
       exitCode: r.exitCode,

@@ -120,6 +120,14 @@ export const STATES = [
 ] as const;
 export type InstanceState = (typeof STATES)[number];
 
+/**
+ * What the API reports: the stored states, plus `stale` — the store says a workload is active
+ * but no manager holds the instance's lease any more, so nobody watches it (managers sharing
+ * a database; docs/deployment.md). Never stored: a manager that takes the instance over
+ * adopts or restarts it and writes a real state.
+ */
+export const REPORTED_STATES = [...STATES, 'stale'] as const;
+
 export const DESIRED_STATES = ['running', 'stopped', 'deleted'] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
 
@@ -136,7 +144,16 @@ export const InstanceSchema = Type.Object({
     },
   ),
   desiredState: Type.Union(DESIRED_STATES.map((s) => Type.Literal(s))),
-  state: Type.Union(STATES.map((s) => Type.Literal(s))),
+  state: Type.Union(REPORTED_STATES.map((s) => Type.Literal(s))),
+  holder: Type.Optional(
+    Type.Union([
+      Type.Object({
+        managerId: Type.String({ description: "the manager supervising it (its data directory's manager-id)" }),
+        leaseExpiresAt: Type.String({ format: 'date-time', description: 'when its lease runs (or ran) out unless that manager renews it' }),
+      }),
+      Type.Null(),
+    ], { description: 'managers sharing a database: who holds (or last held) the lease (null: nobody); absent with a single manager' }),
+  ),
   generation: Type.Integer(),
   restartCount: Type.Integer(),
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
