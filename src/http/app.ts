@@ -87,6 +87,8 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   const role = setUpRole(app, corral);
   const proxy = attachProxy(app, corral);
   if (role.targets) proxy.useTargets(role.targets);
+  // An app's URL follows the proxy's one rule for instance hosts (origins.ts).
+  corral.apps?.useAddresses((owner, name) => proxy.origins.appUrl(owner, name));
 
   registerErrorHandling(app);
   logOneLinePerRequest(app);

@@ -100,7 +100,8 @@ describe('instance stats', () => {
 
   it('sends each sample over the events stream to the owner and admins, not to others', async () => {
     const auth = (t: string) => ({ authorization: `Bearer ${t}` });
-    const [mine, theirs, admin] = await Promise.all([alice, bob, server.adminToken].map((t) => openStream(`${server.url}/api/v1/events`, auth(t))));
+    type Stream = Awaited<ReturnType<typeof openStream>>;
+    const [mine, theirs, admin] = (await Promise.all([alice, bob, server.adminToken].map((t) => openStream(`${server.url}/api/v1/events`, auth(t))))) as [Stream, Stream, Stream];
     // Bob's stream is read all along (until it closes), so whatever reaches him is seen.
     const reading = theirs.until('never sent').catch(() => undefined);
     try {

@@ -1,6 +1,6 @@
 /**
  * Copies: each running copy of an app's process type is one instance (own sandbox, own
- * port, own restart policy, own logs), created through the instance service so quotas,
+ * port, own restart policy, own logs — tapped into the app's log, logs.ts), created through the instance service so quotas,
  * credits and the supervisor treat it like any other. Its name says what it is:
  * `{app}.{type}.{n}` (with a `.k` suffix while an older copy still holds that name). The
  * copy row is written before the instance, so a server restart can always find and
@@ -16,6 +16,7 @@ import type { InstanceSpecInput } from '../instances/spec.js';
 import { describeExit } from '../instances/supervisor.js';
 import type { ReleaseArchives } from './archives.js';
 import type { AppsConfig } from './config.js';
+import { copyLabel, type AppLogs } from './logs.js';
 import { probe } from './readiness.js';
 import type { Rotation } from './rotation.js';
 
@@ -39,6 +40,7 @@ export class Copies {
     private readonly archives: ReleaseArchives,
     private readonly rotation: Rotation,
     private readonly config: AppsConfig,
+    private readonly logs: AppLogs,
   ) {}
 
   /**
@@ -60,6 +62,7 @@ export class Copies {
       const created = await this.instances.create(owner, this.specOf(name, c.type, release), { file, fileName: `${app.name}-v${release.version}.archive` }, {
         ...(c.replacing && { replacing: c.replacing }),
       });
+      await this.logs.tap(app.id, created.id, copyLabel(app.name, name));
       if (c.type === 'web') this.rotation.watch(created.id, { ownerId: app.ownerId, name, healthPath: release.settings.health?.path });
       return { ...row, createdAt: Date.now(), id: created.id };
     } catch (e) {
@@ -76,6 +79,7 @@ export class Copies {
       await this.instances.remove(owner, r.id).catch((e: unknown) => {
         if (!isCorralError(e) || e.code !== 'instance_not_found') throw e;
       });
+      this.logs.untap(r.id); // after its last lines (the stop) reached the app's log
     }
     await this.store.apps.deleteCopy(c.ownerId, c.instanceName);
   }

@@ -19,6 +19,8 @@ import type { InstanceService, UploadedArchive } from '../instances/service.js';
 import { INSTANCE_NAME } from '../instances/spec.js';
 import { ReleaseArchives } from './archives.js';
 import { Copies } from './copies.js';
+import { AppLogs, copyLabel } from './logs.js';
+import type { InstanceLog } from '../instances/logs.js';
 import { Rotation } from './rotation.js';
 import type { App, AppSettings, Copy, DeployOptions, DeployResult, EnvPatch, Formation, Release } from './spec.js';
 import { Switcher } from './switch.js';
@@ -43,6 +45,10 @@ export class AppService {
   private readonly copies: Copies;
   private readonly switcher: Switcher;
   private readonly draining = new Set<Promise<void>>();
+  /** Each app's log: its copies' lines, marked with the copy (logs.ts). */
+  private readonly logs: AppLogs;
+  /** Where the proxy serves an app (its host name rules live in the proxy's origins). */
+  private addressOf: (owner: string, name: string) => string | undefined = () => undefined;
 
   constructor(
     private readonly store: Store,
@@ -54,7 +60,8 @@ export class AppService {
     this.archives = new ReleaseArchives(config.data);
     const changed = () => this.events.emit('change');
     this.rotation = new Rotation(store, (fn) => instances.subscribe(SYSTEM_VIEW, fn), changed);
-    this.copies = new Copies(store, instances, this.archives, this.rotation, config.apps);
+    this.logs = new AppLogs(config.data, config.instances.logs, instances);
+    this.copies = new Copies(store, instances, this.archives, this.rotation, config.apps, this.logs);
     this.switcher = new Switcher({ store, copies: this.copies, instances, config: config.apps, log, changed });
   }
 
@@ -68,8 +75,9 @@ export class AppService {
         this.log.error({ err: e, app: app.id }, 'could not finish an interrupted switch');
       }
       for (const c of await this.store.apps.copies(app.id)) {
-        if (c.processType !== 'web' || c.role !== 'active') continue;
         const r = await this.copies.instanceOf(c);
+        if (r) await this.logs.tap(app.id, r.id, copyLabel(app.name, c.instanceName));
+        if (c.processType !== 'web' || c.role !== 'active') continue;
         const release = await this.store.apps.release(app.id, c.version);
         if (r) this.rotation.watch(r.id, { ownerId: app.ownerId, name: r.name, healthPath: release?.settings.health?.path });
       }
@@ -80,6 +88,18 @@ export class AppService {
   async close(): Promise<void> {
     this.rotation.close();
     await Promise.allSettled([...this.draining]);
+    await this.logs.close();
+  }
+
+  /** Lets the app URL come from the proxy's one rule for host names (set by the http layer). */
+  useAddresses(addressOf: (owner: string, name: string) => string | undefined): void {
+    this.addressOf = addressOf;
+  }
+
+  /** The app's log (after the ownership check): every copy's lines, marked with the copy. */
+  async output(user: User, ref: string): Promise<{ app: AppRecord; log: InstanceLog }> {
+    const app = await this.find(user, ref);
+    return { app, log: this.logs.of(app.id) };
   }
 
   /** Calls `fn` when an app's route may have changed (a switch, a copy in or out of the rotation). */
@@ -265,8 +285,11 @@ export class AppService {
     const app = await this.find(user, ref);
     await this.locks.run(`${app.ownerId}/${app.name}`, async () => {
       const owner = await this.ownerOf(app);
-      await Promise.all((await this.store.apps.copies(app.id)).map((c) => this.copies.remove(owner, c)));
+      const copies = await this.store.apps.copies(app.id);
+      const ids = (await Promise.all(copies.map((c) => this.copies.instanceOf(c)))).flatMap((r) => (r ? [r.id] : []));
+      await Promise.all(copies.map((c) => this.copies.remove(owner, c)));
       await this.store.apps.delete(app.id);
+      await this.logs.drop(app.id, ids);
       await this.archives.dropAll(app.id);
       this.events.emit('change');
     });
@@ -324,7 +347,15 @@ export class AppService {
   private async switchTo(appId: string, owner: User, version: number): Promise<DeployResult> {
     const app = (await this.store.apps.byId(appId))!;
     const release = (await this.store.apps.release(appId, version))!;
-    await this.run(app, owner, release);
+    const log = this.logs.of(appId);
+    log.note(`v${version}: switching (${release.description})`);
+    try {
+      await this.run(app, owner, release);
+    } catch (e) {
+      log.note(`v${version} failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw e;
+    }
+    log.note(`v${version} serves`);
     await this.prune(appId);
     return { app: await this.show(appId), release: showRelease((await this.store.apps.release(appId, version))!) };
   }
@@ -376,7 +407,7 @@ export class AppService {
       id: app.id,
       name: app.name,
       owner: app.ownerName,
-      url: this.urlOf(app),
+      url: this.addressOf(app.ownerName, app.name) ?? null,
       currentVersion: app.currentVersion,
       formation: app.formation,
       settings: app.settings,
@@ -386,12 +417,6 @@ export class AppService {
       createdAt: iso(app.createdAt),
       updatedAt: iso(app.updatedAt),
     };
-  }
-
-  private urlOf(app: AppRecord): string {
-    const p = this.config.proxy as { appsDomain?: string; baseDomain?: string };
-    const domain = p.appsDomain ?? p.baseDomain;
-    return domain ? `//${app.name}--${app.ownerName}.${domain}/` : `/i/${app.ownerName}/${app.name}/`;
   }
 
   /** `name` (the caller's) or `owner:name` (admins, or the caller's own): who owns it and its name. */

@@ -122,7 +122,7 @@ export const AppSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   owner: Type.String(),
-  url: Type.String({ description: 'where the proxy serves it' }),
+  url: Type.Union([Type.String(), Type.Null()], { description: 'where the proxy serves it (null when its or its owner\'s name cannot form a host name)' }),
   currentVersion: Type.Union([Type.Integer(), Type.Null()]),
   formation: FormationSchema,
   settings: AppSettingsSchema,

@@ -1,7 +1,9 @@
 /**
- * An instance's output: stdout and stderr split into timestamped lines, kept in a small
- * in-memory ring (for `logs -f` and quick tails) and appended as NDJSON to rotating files
- * in the instance dir (`logs/output.log`, `.1` … `.keepFiles`).
+ * An instance's output: stdout and stderr split into timestamped lines, each marked with
+ * its stream (stdout, stderr, or `corral` for corral's own notes), kept in a small in-memory
+ * ring (for `logs -f` and quick tails) and appended as NDJSON to rotating files in the
+ * instance dir (`logs/output.log`, `.1` … `.keepFiles`). An app's log is one too, fed
+ * with its copies' lines (each marked with the copy: `source`).
  *
  * Memory is bounded everywhere: the ring by lines and bytes, a partial line by
  * maxLineBytes (longer lines are split), output waiting for the disk by pendingWriteBytes
@@ -10,6 +12,7 @@
  * without ever stalling the child or the other clients.
  */
 import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, write } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream } from '../../drivers/driver.js';
@@ -22,7 +25,12 @@ export interface LogEntry {
   t: number;
   stream: LogStream;
   line: string;
+  /** In an app's log: the copy (instance name) the line came from. */
+  source?: string;
 }
+
+/** Keeps the entries a search wants; undefined = all. */
+export type LogFilter = ((e: LogEntry) => boolean) | undefined;
 
 export type LogsConfig = InstancesConfig['logs'];
 export type LogSubscriber = (entry: LogEntry) => void;
@@ -91,6 +99,11 @@ export class InstanceLog {
     }
   }
 
+  /** A line another log already read (an app's log taps its copies'), marked with where it came from. */
+  relay(e: LogEntry, source: string): void {
+    this.emit({ t: e.t, stream: e.stream, line: e.line, source });
+  }
+
   /** A line from corral itself (started, exited, dropped output), kept with the output. */
   note(line: string): void {
     this.emit({ t: Date.now(), stream: 'corral', line });
@@ -101,20 +114,39 @@ export class InstanceLog {
     return () => this.subscribers.delete(fn);
   }
 
-  /** The last `n` lines in memory (at or after `since`), oldest first. */
-  recent(n = Infinity, since = 0): LogEntry[] {
+  /** The last `n` lines in memory (at or after `since`, kept by `filter`), oldest first. */
+  recent(n = Infinity, since = 0, filter?: LogFilter): LogEntry[] {
     this.seedFromDisk();
     const out: LogEntry[] = [];
     for (let i = this.ring.length - 1; i >= this.ringHead && out.length < n; i--) {
       const e = this.ring[i]!;
       if (e.t < since) break;
-      out.push(e);
+      if (!filter || filter(e)) out.push(e);
     }
     return out.reverse();
   }
 
-  /** The last `n` lines on disk (at or after `since`), oldest first: survives restarts. */
-  async history(n = Infinity, since = 0): Promise<LogEntry[]> {
+  /** Everything kept on disk (at or after `since`, kept by `filter`), oldest first, a file at a time: for downloads. */
+  async *all(since = 0, filter?: LogFilter): AsyncGenerator<LogEntry[]> {
+    await this.flush();
+    for (const file of this.files().reverse()) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const batch: LogEntry[] = [];
+      for (const line of text.split('\n')) {
+        const e = parseLine(line);
+        if (e && e.t >= since && (!filter || filter(e))) batch.push(e);
+      }
+      if (batch.length) yield batch;
+    }
+  }
+
+  /** The last `n` lines on disk (at or after `since`, kept by `filter`), oldest first: survives restarts. */
+  async history(n = Infinity, since = 0, filter?: LogFilter): Promise<LogEntry[]> {
     await this.flush();
     const out: LogEntry[] = [];
     for (const file of this.files()) {
@@ -133,7 +165,7 @@ export class InstanceLog {
           done = true;
           break;
         }
-        out.push(e);
+        if (!filter || filter(e)) out.push(e);
       }
       if (done || out.length >= n) break;
     }
@@ -213,7 +245,7 @@ export class InstanceLog {
 
   private enqueueWrite(e: LogEntry): void {
     // The same NDJSON as JSON.stringify({t, s, l}), without building an object per line.
-    const text = `{"t":${e.t},"s":"${e.stream}","l":${JSON.stringify(e.line)}}\n`;
+    const text = `{"t":${e.t},"s":"${e.stream}",${e.source === undefined ? '' : `"c":${JSON.stringify(e.source)},`}"l":${JSON.stringify(e.line)}}\n`;
     if (this.pendingBytes + text.length > this.cfg.pendingWriteBytes) {
       this.droppedForDisk++;
       return;
@@ -287,8 +319,8 @@ export class InstanceLog {
 function parseLine(text: string): LogEntry | undefined {
   if (!text) return undefined;
   try {
-    const o = JSON.parse(text) as { t: number; s: LogStream; l: string };
-    return { t: o.t, stream: o.s, line: o.l };
+    const o = JSON.parse(text) as { t: number; s: LogStream; l: string; c?: string };
+    return o.c === undefined ? { t: o.t, stream: o.s, line: o.l } : { t: o.t, stream: o.s, line: o.l, source: o.c };
   } catch {
     return undefined;
   }

@@ -22,6 +22,7 @@ import { errors } from '../../core/errors.js';
 import { requireScope } from '../auth.js';
 import { ErrorBody } from '../errors.js';
 import { readJsonAndArchive } from './instances/upload.js';
+import { LogQuerySchema, replyWithLog, streamingReplies } from './log-replies.js';
 
 const tags = ['apps'];
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, description: 'app name, or owner:name' }) });
@@ -47,6 +48,7 @@ export const appRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (a
   const apps = corral.apps;
   const { maxUploadBytes } = corral.config.instances;
   if (!app.hasContentTypeParser('multipart/form-data')) await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1 } });
+  const streams = streamingReplies(app);
 
   app.post(
     '/apps/:name/releases',
@@ -162,6 +164,22 @@ export const appRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (a
       },
     },
     async (request) => apps.scale(requireScope(request, 'instances:write').user, request.params.name, request.body),
+  );
+
+  app.get(
+    '/apps/:name/logs',
+    {
+      schema: {
+        summary: "The app's log: every copy's lines (marked with the copy) across deploys; tail, search, download or follow",
+        tags,
+        params: NameParams,
+        querystring: LogQuerySchema,
+      },
+    },
+    async (request, reply) => {
+      const { app: found, log } = await apps.output(requireScope(request, 'instances:read').user, request.params.name);
+      return replyWithLog(reply, log, request.query, { name: found.name, streams, clientCap: corral.config.instances.logs.clientBufferBytes });
+    },
   );
 
   app.post(

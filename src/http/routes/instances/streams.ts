@@ -1,5 +1,6 @@
 /**
- * The streaming routes of instances: logs (tail, or follow as text or NDJSON), the attach
+ * The streaming routes of instances: logs (tail, search, download, or follow as text or
+ * NDJSON: see ../log-replies.ts), the attach
  * WebSocket (output out, stdin in) and the event stream (SSE) of state changes. Every
  * stream forwards through `forwardBounded`, so a slow client loses lines (with a marker)
  * instead of growing the server's memory or stalling the child. Open streams end when the
@@ -7,28 +8,16 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import type { Corral } from '../../../core/corral.js';
-import { errors } from '../../../core/errors.js';
 import { forwardBounded, type LineSink, type LogEntry } from '../../../core/instances/index.js';
 import { requireScope } from '../../auth.js';
+import { LogQuerySchema, replyWithLog, streamingReplies } from '../log-replies.js';
 
 const tags = ['instances'];
 const RefParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const HEARTBEAT_MS = 15_000;
-
-const text = (e: LogEntry) => `${e.stream === 'corral' ? '[corral] ' : ''}${e.line}\n`;
-const ndjson = (e: LogEntry) => `${JSON.stringify({ t: new Date(e.t).toISOString(), stream: e.stream, line: e.line })}\n`;
-
-function parseSince(since: string | undefined): number {
-  if (since === undefined || since === '') return 0;
-  const ms = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
-  if (!Number.isFinite(ms)) throw errors.validation('querystring.since: give an ISO date or milliseconds since the epoch');
-  return ms;
-}
 
 /**
  * A WebSocket as a LineSink whose frames of one tick leave in one write: a chunk of output
@@ -56,61 +45,24 @@ export function corkedSink(socket: WebSocket): LineSink {
 export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (app, { corral }) => {
   const service = corral.instances.service;
   const clientCap = corral.config.instances.logs.clientBufferBytes;
-  const open = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of open) end();
-  });
-
-  /** Starts a long-lived streaming reply that ends when the client leaves or the server closes. */
-  function stream(reply: FastifyReply, contentType: string, onEnd: () => void): ServerResponse {
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
-    const end = () => {
-      if (!open.delete(end)) return;
-      onEnd();
-      res.end();
-    };
-    open.add(end);
-    res.on('close', end);
-    return res;
-  }
+  const streams = streamingReplies(app);
+  const { open } = streams;
+  const stream = streams.start;
 
   app.get(
     '/instances/:id/logs',
     {
       schema: {
-        summary: 'Output of an instance: the last lines, or follow it live',
+        summary: 'Output of an instance: the last lines, a search or a download of everything kept, or follow it live',
         tags,
         params: RefParams,
-        querystring: Type.Object(
-          {
-            tail: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'last N lines (default 100)' })),
-            since: Type.Optional(Type.String({ description: 'ISO date or ms since the epoch' })),
-            follow: Type.Optional(Type.Boolean()),
-            format: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('ndjson')], { description: 'default text' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: LogQuerySchema,
       },
     },
     async (request, reply) => {
       const { user } = requireScope(request, 'instances:read');
-      const { tail = 100, follow = false, format = 'text' } = request.query;
-      const since = parseSince(request.query.since);
-      const fmt = format === 'ndjson' ? ndjson : text;
-      const contentType = format === 'ndjson' ? 'application/x-ndjson' : 'text/plain; charset=utf-8';
-      const { log } = await service.output(user, request.params.id);
-      if (!follow) {
-        const lines = await log.history(tail, since);
-        return reply.type(contentType).header('cache-control', 'no-store').send(lines.map(fmt).join(''));
-      }
-      // The tail comes from memory in the same tick as the subscription: no gap, no repeat.
-      let unsubscribe = () => {};
-      const res = stream(reply, contentType, () => unsubscribe());
-      for (const e of log.recent(tail, since)) res.write(fmt(e));
-      const sink = { send: (t: string) => void res.write(t), buffered: () => res.writableLength };
-      unsubscribe = log.subscribe(forwardBounded(sink, clientCap, fmt));
+      const { instance, log } = await service.output(user, request.params.id);
+      return replyWithLog(reply, log, request.query, { name: instance.name, streams, clientCap });
     },
   );
 
