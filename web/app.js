@@ -3,7 +3,9 @@ import { whoami } from './lib/api.js';
 import { flash, h, render } from './lib/dom.js';
 import { instancesPage } from './pages/instances.js';
 import { instancePage } from './pages/instance.js';
+import { appPage, appsPage } from './pages/apps.js';
 import { jobsPage } from './pages/jobs.js';
+import { serverPage } from './pages/server.js';
 import { tokensPage } from './pages/tokens.js';
 import { usagePage } from './pages/usage.js';
 import { usersPage } from './pages/users.js';
@@ -11,11 +13,14 @@ import { usersPage } from './pages/users.js';
 const routes = [
   [/^\/instances$/, (m) => instancesPage(m, { all: false })],
   [/^\/instances\/([^/]+)$/, (m, [id]) => instancePage(m, decodeURIComponent(id))],
+  [/^\/apps$/, appsPage],
+  [/^\/apps\/([^/]+)$/, (m, [ref]) => appPage(m, decodeURIComponent(ref))],
   [/^\/jobs$/, jobsPage],
   [/^\/tokens$/, tokensPage],
   [/^\/usage$/, usagePage],
   [/^\/admin\/users$/, usersPage],
   [/^\/admin\/instances$/, (m) => instancesPage(m, { all: true })],
+  [/^\/admin\/server$/, serverPage],
 ];
 
 let cleanup;

@@ -100,9 +100,18 @@ export function sendAnswer(req: IncomingMessage, res: ServerResponse, a: ProxyAn
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * The pages' own few rules, inline: on an instance host `/ui/style.css` is the app's to
+ * answer (or not), so a linked stylesheet would leave these pages unstyled there.
+ */
+const PAGE_STYLE =
+  'body{margin:0;font-family:system-ui,sans-serif;color:#1d2430;background:#f6f7f9;line-height:1.45;display:grid;place-items:center;min-height:100vh}' +
+  'main{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1rem 1.2rem;width:min(28rem,92vw)}' +
+  'h1{font-size:1.4rem;margin:.2rem 0 1rem}a{color:#1f5fbf}';
+
 function page(a: ProxyAnswer): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(a.title)} · corral</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/ui/style.css"></head>
+<meta name="viewport" content="width=device-width,initial-scale=1"><style>${PAGE_STYLE}</style></head>
 <body class="centered"><main class="card"><h1>${escapeHtml(a.title)}</h1><p>${escapeHtml(a.message)}</p>
 <p><a href="/ui/">Dashboard</a></p></main></body></html>`;
 }

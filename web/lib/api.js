@@ -76,9 +76,21 @@ export async function instanceAddresses() {
   return addresses;
 }
 
-/** An instance's address from `instanceAddresses()`, or null when its names cannot form a host name. */
-export function instanceUrl(a, owner, name) {
+/**
+ * An instance's address from `instanceAddresses()` (a named `port` other than its first gets
+ * `--{port}` after the owner), or null when its names cannot form a host name.
+ */
+export function instanceUrl(a, owner, name, port) {
   const ok = new RegExp(a.namePattern);
-  if (!ok.test(owner) || !ok.test(name) || `${name}--${owner}`.length > 63) return null;
-  return a.appUrl.replace('{instance}', name).replace('{owner}', owner);
+  if (!ok.test(owner) || !ok.test(name) || (port !== undefined && !/^[a-z][a-z0-9_]{0,30}$/.test(port))) return null;
+  const label = port === undefined ? `${name}--${owner}` : `${name}--${owner}--${port}`;
+  if (label.length > 63) return null;
+  return a.appUrl.replace('{instance}', name).replace('{owner}', port === undefined ? owner : `${owner}--${port}`);
+}
+
+/** The events stream (`/api/v1/events`): `handlers` by event type (state, deleted, stats). Returns its close. */
+export function liveEvents(handlers) {
+  const events = new EventSource('/api/v1/events');
+  for (const [type, fn] of Object.entries(handlers)) events.addEventListener(type, (e) => fn(JSON.parse(e.data)));
+  return () => events.close();
 }

@@ -1,56 +1,78 @@
-// My instances (or every instance, for admins) with live state from the events stream.
-import { api, instanceAddresses, instanceUrl, whoami } from '../lib/api.js';
+// My instances (or every instance, for admins) with live state from the events stream,
+// their ports and addresses, and CPU and memory sparklines from the stats samples.
+import { api, instanceAddresses, instanceUrl, liveEvents, whoami } from '../lib/api.js';
+import { bytes, keepLast, percent, sparkline } from '../lib/charts.js';
 import { field, flash, h, render, stateBadge } from '../lib/dom.js';
+import { instanceActions } from './instance.js';
+
+/** Samples drawn per sparkline (the newest; 5 minutes at the default interval). */
+const SPARK_SAMPLES = 60;
 
 export async function instancesPage(main, { all }) {
   const me = await whoami();
   const addresses = await instanceAddresses();
   const tbody = h('tbody');
-  const table = h('table', {}, h('caption', { class: 'muted', style: 'text-align:left;padding:.4rem .6rem' }, 'State updates live.'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), all && h('th', { scope: 'col' }, 'Owner'), h('th', { scope: 'col' }, 'State'),
-      h('th', { scope: 'col' }, 'Restarts'), h('th', { scope: 'col' }, 'Actions'))), tbody);
+  const cols = ['Name', all && 'Owner', 'State', 'Ports', 'CPU', 'Memory', 'Restarts', 'Actions'].filter(Boolean);
+  const table = h('table', { class: 'instances' }, h('caption', { class: 'muted', style: 'text-align:left;padding:.4rem .6rem' }, 'State, CPU and memory update live.'),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)))), tbody);
   render(main, h('h1', {}, all ? 'All instances' : 'My instances'), table, all ? null : h('div', { style: 'margin-top:1rem' }, createForm(reload)));
 
   let instances = [];
+  /** Recent samples per instance id, oldest first. */
+  const samples = new Map();
   async function reload() {
     const list = (await api('GET', '/instances')).instances;
     instances = all ? list : list.filter((i) => i.owner === me.user.name);
+    await Promise.all(instances.filter((i) => i.state === 'running' && !samples.has(i.id)).map(async (i) => {
+      const st = await api('GET', `/instances/${i.id}/stats`).catch(() => null);
+      samples.set(i.id, keepLast(st?.samples ?? [], SPARK_SAMPLES));
+    }));
     draw();
   }
   function draw() {
-    if (!instances.length) return render(tbody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No instances yet.')));
-    render(tbody, instances.map((i) => row(i, all, reload, instanceUrl(addresses, i.owner, i.name))));
+    if (!instances.length) return render(tbody, h('tr', {}, h('td', { colspan: cols.length, class: 'muted' }, 'No instances yet.')));
+    render(tbody, instances.map((i) => row(i, all, reload, addresses, samples.get(i.id) ?? [])));
   }
   await reload();
 
-  const events = new EventSource('/api/v1/events');
-  events.addEventListener('state', (e) => {
-    const ev = JSON.parse(e.data);
-    const i = instances.find((x) => x.id === ev.id);
-    if (!i) return void reload();
-    Object.assign(i, { state: ev.state, desiredState: ev.desiredState, restartCount: ev.restartCount });
-    draw();
+  return liveEvents({
+    state: (ev) => {
+      const i = instances.find((x) => x.id === ev.id);
+      if (!i) return void reload();
+      Object.assign(i, { state: ev.state, desiredState: ev.desiredState, restartCount: ev.restartCount, exitCode: ev.exitCode, exitSignal: ev.exitSignal });
+      draw();
+    },
+    deleted: () => void reload(),
+    stats: (tick) => {
+      for (const s of tick.instances) {
+        const list = samples.get(s.id) ?? [];
+        list.push(s);
+        samples.set(s.id, keepLast(list, SPARK_SAMPLES));
+      }
+      draw();
+    },
   });
-  events.addEventListener('deleted', () => void reload());
-  return () => events.close();
 }
 
-function row(i, all, reload, url) {
-  const act = (label, fn, cls) =>
-    h('button', { type: 'button', class: cls, 'aria-label': `${label} ${i.name}`, onclick: async () => {
-      try { await fn(); flash(`${label}: ${i.name}`); await reload(); } catch (e) { flash(e.message, 'error'); }
-    } }, label);
+/** A sparkline with the latest value written beside it. */
+function sparkCell(values, label, name, opts) {
+  const last = [...values].reverse().find((v) => v != null);
+  return h('span', { class: 'spark-cell' }, sparkline(values, { ...opts, label, name, width: 90, height: 22 }), ' ', h('span', { class: 'now' }, last == null ? '…' : label(last)));
+}
+
+function row(i, all, reload, addresses, samples) {
+  const url = instanceUrl(addresses, i.owner, i.name);
   const open = i.ports.length && url ? h('a', { class: 'button', href: url, target: '_blank', rel: 'noopener' }, 'Open') : null;
+  const running = i.state === 'running';
   return h('tr', { 'data-instance': i.name },
     h('td', {}, h('a', { href: `#/instances/${i.id}` }, i.name)),
     all && h('td', {}, i.owner),
     h('td', {}, stateBadge(i.state)),
+    h('td', { class: 'ports' }, i.ports.length ? i.ports.map((p) => h('code', { title: `host port ${p.hostPort}` }, `${p.name}:${p.hostPort}`)).flatMap((c, n) => (n ? [' ', c] : [c])) : h('span', { class: 'muted' }, '–')),
+    h('td', { class: 'cpu' }, running || samples.length ? sparkCell(samples.map((s) => s.cpuPercent), percent, `CPU of ${i.name}: `, { max: 100 }) : h('span', { class: 'muted' }, '–')),
+    h('td', { class: 'memory' }, running || samples.length ? sparkCell(samples.map((s) => s.memoryBytes), bytes, `Memory of ${i.name}: `, { cls: 'mem' }) : h('span', { class: 'muted' }, '–')),
     h('td', {}, String(i.restartCount)),
-    h('td', {}, h('div', { class: 'actions' },
-      open,
-      i.desiredState === 'running' ? act('Stop', () => api('POST', `/instances/${i.id}/stop`)) : act('Start', () => api('POST', `/instances/${i.id}/start`)),
-      act('Restart', () => api('POST', `/instances/${i.id}/restart`)),
-      act('Delete', async () => { if (confirm(`Delete ${i.name} and its files?`)) await api('DELETE', `/instances/${i.id}`); }, 'danger'))));
+    h('td', {}, h('div', { class: 'actions' }, open, instanceActions(i, reload))));
 }
 
 function createForm(reload) {
