@@ -81,7 +81,7 @@ export const errors = {
   /** golem-herder's controlled minions: the old herder answered a minion past its deadline with 500. */
   minionTimeout: make('minion_timeout', 500),
   unknownRuntime: (name: string, known: string[]) =>
-    new CorralError('unknown_runtime', 400, `unknown runtime "${name}"; known: ${known.join(', ') || 'none'}`, {}, { known }),
+    new CorralError('unknown_runtime', 400, `runtime: unknown runtime "${name}"; known: ${known.join(', ') || 'none'}`, {}, { known, field: 'runtime' }),
   badFile: make('bad_file', 400),
   badArchive: make('bad_archive', 400),
   sourceRefused: make('source_refused', 400),

@@ -6,7 +6,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { mimeType } from '../core/jobs/mime.js';
-import type { JobResult, JobSpec, JobStatus, OutputFile } from '../core/jobs/runner.js';
+import type { JobResult, JobSpec, JobStatus, OutputFile, StepResult } from '../core/jobs/runner.js';
 
 /** Keeps up to `cap` bytes of a stream; reports whether more came. */
 export class CappedOutput {
@@ -51,17 +51,10 @@ export interface JobEnd {
   memoryPeakBytes: number | null;
 }
 
-/** The result; call it once every process of the job is dead, before its dir is removed. */
-export async function jobResult(spec: JobSpec, workDir: string, out: JobOutput, end: JobEnd): Promise<JobResult> {
+/** What one step (or a whole single-step job) did: the one status rule. */
+export function stepResult(out: JobOutput, end: JobEnd): StepResult {
   const { reason, oomKilled, code } = end;
   const status: JobStatus = reason ?? (oomKilled ? 'memory' : code === 0 ? 'ok' : code === null ? 'killed' : 'error');
-  let outputFile: OutputFile | null = null;
-  let note: string | null = null;
-  if (spec.outputPath) {
-    const r = await readOutputFile(workDir, spec.outputPath, spec.maxOutputFileBytes);
-    if ('note' in r) note = r.note;
-    else outputFile = r;
-  }
   return {
     status,
     exitCode: code,
@@ -73,9 +66,19 @@ export async function jobResult(spec: JobSpec, workDir: string, out: JobOutput, 
     wallMs: Math.round(end.wallMs * 1000) / 1000,
     cpuMs: end.cpuMs,
     memoryPeakBytes: end.memoryPeakBytes,
-    outputFile,
-    note,
   };
+}
+
+/** The output file of `spec` (or why there is none); call it once every process of the job is dead. */
+export async function outputFileOf(spec: JobSpec, workDir: string): Promise<{ outputFile: OutputFile | null; note: string | null }> {
+  if (!spec.outputPath) return { outputFile: null, note: null };
+  const r = await readOutputFile(workDir, spec.outputPath, spec.maxOutputFileBytes);
+  return 'note' in r ? { outputFile: null, note: r.note } : { outputFile: r, note: null };
+}
+
+/** The result; call it once every process of the job is dead, before its dir is removed. */
+export async function jobResult(spec: JobSpec, workDir: string, out: JobOutput, end: JobEnd): Promise<JobResult> {
+  return { ...stepResult(out, end), ...(await outputFileOf(spec, workDir)) };
 }
 
 /**

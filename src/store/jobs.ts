@@ -21,6 +21,8 @@ export interface JobsTable {
   output_mime: string | null;
   output_data: Buffer | null;
   note: string | null;
+  /** JSON of the compile step and a batch's cases (core/jobs/steps.ts), or null. */
+  steps: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -51,6 +53,7 @@ export function queuedJobRow(job: Pick<JobsTable, 'id' | 'user_id' | 'runtime' |
     output_mime: null,
     output_data: null,
     note: null,
+    steps: null,
     started_at: null,
     finished_at: null,
     expires_at: null,
@@ -81,7 +84,7 @@ const SUMMARY = [
   'jobs.expires_at',
 ] as const;
 
-export type JobSummaryRow = Omit<JobRow, 'stdout' | 'stderr' | 'output_data'>;
+export type JobSummaryRow = Omit<JobRow, 'stdout' | 'stderr' | 'output_data' | 'steps'>;
 
 export type JobFinish = Pick<
   JobsTable,
@@ -99,6 +102,7 @@ export type JobFinish = Pick<
   | 'output_mime'
   | 'output_data'
   | 'note'
+  | 'steps'
   | 'started_at'
   | 'finished_at'
   | 'expires_at'

@@ -27,6 +27,11 @@ export const RuntimeConfigSchema = Type.Object(
     network: Type.Boolean({ default: false }),
     /** File name of the entry file, used by `corral job run` to name the first file. */
     entryFile: Type.Optional(Type.String()),
+    /**
+     * Shell command run once before `command`, in the same dir (a compiler); when it fails the
+     * job ends as `compile-error` with its output.
+     */
+    compileCommand: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   },
   { additionalProperties: false },
 );
@@ -46,8 +51,20 @@ export const JobsConfigSchema = Type.Object(
      * its memory limit), `disk` = the data dir. Falls back to disk without a tmpfs.
      */
     workDirs: Type.Union([Type.Literal('memory'), Type.Literal('disk')], { default: 'memory' }),
-    /** Pre-started single-use sandboxes kept ready; 0 = twice the pool size. */
+    /** Pre-started sandboxes kept ready for any owner's first job; 0 = twice the pool size. */
     warmSandboxes: Type.Integer({ minimum: 0, default: 0 }),
+    /** Used sandboxes kept for their owner's next job (all owners together); 0 = 4 × warmSandboxes. */
+    maxIdleSandboxes: Type.Integer({ minimum: 0, default: 0 }),
+    /** How long a used sandbox waits for its owner's next job before it is destroyed. */
+    sandboxIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+    /** Jobs one sandbox runs at most before it is replaced by a fresh one. */
+    jobsPerSandbox: Type.Integer({ minimum: 1, default: 500 }),
+    /** Time limit of a runtime's compile step (C, C++, Java…). */
+    compileTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 20 }),
+    /** Cases in one batch request. */
+    maxCases: Type.Integer({ minimum: 1, default: 100 }),
+    /** Bytes of all cases' stdin and expected output together. */
+    maxCaseBytes: Type.Integer({ minimum: 1024, default: 8 * MiB }),
     timeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'default job timeout' }),
     maxTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'cap on a job timeout' }),
     memoryBytes: Type.Integer({ minimum: 4 * MiB, default: 256 * MiB }),

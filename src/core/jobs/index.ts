@@ -34,6 +34,9 @@ export async function openJobs(config: Config, store: Store, log: Logger, driver
     hide: [config.data, work.root],
     etcRoot: path.join(config.data, 'sandbox-etc'),
     warm: c.enabled ? c.warmSandboxes || 2 * (c.poolSize || os.availableParallelism()) : 0,
+    maxIdle: c.maxIdleSandboxes || undefined,
+    idleSeconds: c.sandboxIdleSeconds,
+    jobsPerSandbox: c.jobsPerSandbox,
     defaults: {
       network: false,
       readOnlyPaths: [],
@@ -43,6 +46,7 @@ export async function openJobs(config: Config, store: Store, log: Logger, driver
     onError: (err) => log.error({ err }, 'job sandbox failed'),
     sandbox: config.drivers.process.sandbox !== 'none',
     bwrap: config.drivers.process.bwrap,
+    network: { outbound: config.drivers.process.outbound ?? 'none', hostNetwork: config.drivers.process.hostNetwork ?? false, pasta: config.drivers.process.pasta },
   });
   if ('unavailable' in runner) log.warn({ reason: runner.unavailable }, 'jobs are unavailable');
   else if (config.drivers.process.sandbox === 'none') log.warn('jobs on the process driver run UNSANDBOXED (drivers.process.sandbox: none)');

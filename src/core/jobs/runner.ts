@@ -6,7 +6,7 @@
 import type { Limits, OutputStream } from '../../drivers/driver.js';
 import type { JobFile } from './files.js';
 
-export const JOB_STATUSES = ['ok', 'error', 'timeout', 'memory', 'output-limit', 'killed'] as const;
+export const JOB_STATUSES = ['ok', 'error', 'timeout', 'memory', 'output-limit', 'killed', 'compile-error'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface JobLimits extends Required<Pick<Limits, 'memoryBytes' | 'pids' | 'cpus'>> {
@@ -18,9 +18,22 @@ export interface JobLimits extends Required<Pick<Limits, 'memoryBytes' | 'pids' 
   openFiles: number;
 }
 
+/** A step that runs before the job's command (a compiler): once, in the same sandbox and dir. */
+export interface CompileSpec {
+  command: string;
+  timeoutMs: number;
+}
+
+/** One case of a batch: the job's command run again with this stdin. */
+export interface CaseSpec {
+  stdin?: Buffer;
+}
+
 export interface JobSpec {
   id: string;
   owner: string;
+  /** The runtime's name: sandboxes are reused only for one owner and one runtime. */
+  runtime?: string;
   /** A shell command line run by /bin/sh in the job's directory (entry plus quoted args). */
   command: string;
   files: JobFile[];
@@ -39,6 +52,12 @@ export interface JobSpec {
   /** Relative path of a file to return after the run. */
   outputPath?: string;
   maxOutputFileBytes: number;
+  /** Compile first; a compiler that fails ends the job as `compile-error`. */
+  compile?: CompileSpec;
+  /** A batch: `command` runs once per case (each under `timeoutMs` and the limits), `stdin` unused. */
+  cases?: CaseSpec[];
+  /** Cap on the whole job's wall time across its steps (credits), when less than their sum. */
+  totalTimeoutMs?: number;
 }
 
 export interface OutputFile {
@@ -47,7 +66,28 @@ export interface OutputFile {
   data: Buffer;
 }
 
+/** What one step (the compile, the run, one case) did. */
+export interface StepResult {
+  status: JobStatus;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  wallMs: number;
+  cpuMs: number | null;
+  memoryPeakBytes: number | null;
+}
+
+/**
+ * The job's result. Its own fields are the run's; with a compile step `compile` holds the
+ * compiler's, and a batch has `cases` (its own fields then sum them up: no output, total
+ * times, the highest memory peak).
+ */
 export interface JobResult {
+  compile?: StepResult;
+  cases?: StepResult[];
   status: JobStatus;
   exitCode: number | null;
   signal: string | null;

@@ -1,7 +1,8 @@
 /**
  * Runtimes: the named environments jobs run in. The built-in ones (sh, python, node, ruby,
- * latex) are offered only when found on this machine; the admin adds or overrides others
- * in config. Detection runs once, at start, with the same PATH jobs get in their sandbox.
+ * latex, and the compiled c, cpp and java) are offered only when found on this machine; the
+ * admin adds or overrides others in config. Detection runs once, at start, with the same PATH
+ * jobs get in their sandbox.
  */
 import { execFile } from 'node:child_process';
 import { Type, type Static } from '@sinclair/typebox';
@@ -16,6 +17,8 @@ export const RuntimeSchema = Type.Object({
   version: Type.Union([Type.String(), Type.Null()]),
   /** Shell command run when a job names no entry. */
   command: Type.String(),
+  /** Run once before `command` (a compiler); its failure is a `compile-error`. */
+  compileCommand: Type.Union([Type.String(), Type.Null()]),
   /** The file the default command runs, e.g. main.py. */
   entryFile: Type.Union([Type.String(), Type.Null()]),
   network: Type.Boolean({ description: 'whether jobs of this runtime may ask for the network' }),
@@ -38,6 +41,36 @@ const BUILT_IN: RuntimeConfig[] = [
   { name: 'python', command: 'python3 main.py', entryFile: 'main.py', versionCommand: 'python3 --version', readOnlyPaths: [], network: false },
   { name: 'node', command: 'node main.js', entryFile: 'main.js', versionCommand: 'node --version', readOnlyPaths: [], network: false },
   { name: 'ruby', command: 'ruby main.rb', entryFile: 'main.rb', versionCommand: 'ruby --version', readOnlyPaths: [], network: false },
+  // Compiled languages: the compile step builds every source file given; a failure is a
+  // compile-error with the compiler's message. -O2 as judges do; the math library linked.
+  {
+    name: 'c',
+    compileCommand: 'gcc -std=gnu17 -O2 -pipe -o main *.c -lm',
+    command: './main',
+    entryFile: 'main.c',
+    versionCommand: 'gcc --version',
+    readOnlyPaths: [],
+    network: false,
+  },
+  {
+    name: 'cpp',
+    compileCommand: 'g++ -std=gnu++17 -O2 -pipe -o main $(ls *.cpp *.cc *.cxx 2>/dev/null) -lm',
+    command: './main',
+    entryFile: 'main.cpp',
+    versionCommand: 'g++ --version',
+    readOnlyPaths: [],
+    network: false,
+  },
+  {
+    name: 'java',
+    // One JVM thread per core for the compiler and the collector: threads count against pids.
+    compileCommand: 'javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -encoding UTF-8 -d . *.java',
+    command: 'java -XX:+UseSerialGC -cp . Main',
+    entryFile: 'Main.java',
+    versionCommand: 'javac -version',
+    readOnlyPaths: [],
+    network: false,
+  },
   {
     name: 'latex',
     command: 'pdflatex -interaction=nonstopmode -halt-on-error main.tex',
@@ -89,6 +122,7 @@ export class Runtimes {
           driver,
           version: version || null,
           command: r.command,
+          compileCommand: r.compileCommand ?? null,
           entryFile: r.entryFile ?? null,
           network: r.network,
           image: r.image ?? null,

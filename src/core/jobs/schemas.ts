@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FilesSchema } from './files.js';
 import { JOB_STATUSES } from './runner.js';
+import { CaseSchema, CaseViewSchema, COMPARE_MODES, StepViewSchema } from './steps.js';
 
 export const JobRequestSchema = Type.Object(
   {
@@ -28,6 +29,19 @@ export const JobRequestSchema = Type.Object(
     ),
     network: Type.Optional(Type.Boolean({ description: 'needs both the runtime and the admin to allow it' })),
     output: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'relative path of a file to return' })),
+    cases: Type.Optional(
+      Type.Array(CaseSchema, {
+        minItems: 1,
+        maxItems: 10_000,
+        description: 'a batch: the program runs once per case (compiled once), each with its stdin, under the same limits',
+      }),
+    ),
+    compare: Type.Optional(
+      Type.Union(
+        COMPARE_MODES.map((m) => Type.Literal(m)),
+        { description: "how a case's stdout is compared with its expected output; default exact" },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -55,6 +69,8 @@ export const JobViewSchema = Type.Object({
     Type.Null(),
   ]),
   note: Nullable(Type.String()),
+  compile: Type.Union([StepViewSchema, Type.Null()], { description: 'the compile step of a compiled runtime' }),
+  cases: Type.Union([Type.Array(CaseViewSchema), Type.Null()], { description: 'a batch: each case, in order' }),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   finishedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -63,7 +79,7 @@ export const JobViewSchema = Type.Object({
 export type JobView = Static<typeof JobViewSchema>;
 
 /** A listing entry: the view without the outputs. */
-export const JobSummarySchema = Type.Omit(JobViewSchema, ['stdout', 'stderr', 'outputFile']);
+export const JobSummarySchema = Type.Omit(JobViewSchema, ['stdout', 'stderr', 'outputFile', 'compile', 'cases']);
 export type JobSummary = Static<typeof JobSummarySchema>;
 
 /** Frames the attach WebSocket sends: output chunks, then the result once. */

@@ -13,6 +13,7 @@ import type { User } from '../accounts/types.js';
 import { errors } from '../errors.js';
 import type { JobsConfig } from './config.js';
 import { checkPath, validateFiles } from './files.js';
+import { caseView, checkCases, stepView, type CompareMode, type StoredSteps } from './steps.js';
 import type { JobResult, JobRunner, JobSpec, RunningJob } from './runner.js';
 import { Runtimes, type RuntimeDetection } from './runtimes.js';
 import { Scheduler } from './scheduler.js';
@@ -54,6 +55,9 @@ interface ActiveJob {
   listeners: Set<JobListener>;
   /** Quotas and credits: settled once the job ends (or never starts). */
   ticket: JobTicket | undefined;
+  /** A batch's expected outputs (by case) and how they are compared. */
+  expected: (string | undefined)[];
+  compare: CompareMode;
   start(): void;
   done: Promise<JobView>;
   resolve(view: JobView): void;
@@ -84,8 +88,11 @@ function summaryOf(r: JobSummaryRow): JobSummary {
 }
 
 function viewOf(r: JobRow): JobView {
+  const steps = r.steps ? (JSON.parse(r.steps) as StoredSteps) : {};
   return {
     ...summaryOf(r),
+    compile: steps.compile ?? null,
+    cases: steps.cases ?? null,
     stdout: r.stdout ? Buffer.from(r.stdout).toString('utf8') : '',
     stderr: r.stderr ? Buffer.from(r.stderr).toString('utf8') : '',
     outputFile:
@@ -139,8 +146,13 @@ export class JobService {
     const spec = this.specFor(user, req);
     // A runner that cannot run it at all (no sandbox here) refuses now: 503, not a killed job.
     this.runner.admit?.(spec);
-    const ticket = await this.gate?.admitJob(user, { id: spec.id, runtime: req.runtime, timeoutMs: spec.timeoutMs });
-    if (ticket) spec.timeoutMs = ticket.timeoutMs;
+    // Credits are reserved for every step: the compile and each case have their own timeout.
+    const budget = (spec.compile?.timeoutMs ?? 0) + spec.timeoutMs * (spec.cases?.length ?? 1);
+    const ticket = await this.gate?.admitJob(user, { id: spec.id, runtime: req.runtime, timeoutMs: budget });
+    if (ticket && ticket.timeoutMs < budget) {
+      if (spec.compile || spec.cases) spec.totalTimeoutMs = ticket.timeoutMs;
+      else spec.timeoutMs = ticket.timeoutMs;
+    }
     const row = this.queuedRow(user, req, spec);
     let resolve!: (v: JobView) => void;
     const done = new Promise<JobView>((r) => (resolve = r));
@@ -160,6 +172,8 @@ export class JobService {
       pendingInput: [],
       listeners: new Set(),
       ticket,
+      expected: (req.cases ?? []).map((c) => c.expected),
+      compare: req.compare ?? 'exact',
       start: () => void this.execute(job),
       done,
       resolve,
@@ -298,9 +312,25 @@ export class JobService {
     const stdin = req.stdin === undefined ? undefined : Buffer.from(req.stdin);
     if (stdin) atMost('stdin (bytes)', stdin.length, c.stdinBytes);
     const args = (req.args ?? []).map(shellQuote).join(' ');
+    if (req.cases) {
+      checkCases(req.cases, c);
+      if (req.stdin !== undefined) throw errors.validation('stdin: a batch takes each case’s stdin (cases[].stdin), not stdin', { details: { field: 'stdin' } });
+      if (req.interactive) throw errors.validation('interactive: a batch cannot be interactive', { details: { field: 'interactive' } });
+      // Outputs of every case are kept: together at most jobs.maxOutputBytes per stream.
+      limits.outputBytes = Math.min(limits.outputBytes, Math.max(1024, Math.floor(c.maxOutputBytes / req.cases.length)));
+    }
+    if ((req.cases || runtime.compileCommand) && runtime.driver !== 'process') {
+      const field = req.cases ? 'cases' : 'runtime';
+      throw errors.validation(`${field}: batches and compile steps run on the process driver only (runtime "${runtime.name}" runs on ${runtime.driver})`, {
+        details: { field },
+      });
+    }
     return {
       id: randomUUID(),
       owner: user.name,
+      runtime: runtime.name,
+      ...(runtime.compileCommand && { compile: { command: runtime.compileCommand, timeoutMs: Math.round(c.compileTimeoutSeconds * 1000) } }),
+      ...(req.cases && { cases: req.cases.map((k) => ({ stdin: k.stdin === undefined ? undefined : Buffer.from(k.stdin) })) }),
       command: args ? `${req.entry ?? runtime.command} ${args}` : (req.entry ?? runtime.command),
       files,
       stdin,
@@ -328,6 +358,8 @@ export class JobService {
         network: spec.network,
         output: spec.outputPath ?? null,
         interactive: spec.keepStdinOpen,
+        compile: spec.compile?.command ?? null,
+        cases: spec.cases?.length ?? null,
       }),
       created_at: Date.now(),
     });
@@ -377,6 +409,7 @@ export class JobService {
       output_mime: result.outputFile?.mimeType ?? null,
       output_data: result.outputFile?.data ?? null,
       note: result.note,
+      steps: stepsOf(result, job),
       started_at: job.startedAt,
       finished_at: finishedAt,
       expires_at: finishedAt + this.config.retentionSeconds * 1000,
@@ -416,6 +449,15 @@ export const CANCELLED_NOTE = 'cancelled';
 
 /** The note of a job killed because the server shut down (SIGTERM, Ctrl-C). */
 export const SHUTDOWN_NOTE = 'server-shutdown: the server shut down while the job ran';
+
+/** The `steps` column of a result: its compile step and its cases, compared with what was expected. */
+function stepsOf(result: JobResult, job: ActiveJob): string | null {
+  if (!result.compile && !result.cases) return null;
+  const steps: StoredSteps = {};
+  if (result.compile) steps.compile = stepView(result.compile);
+  if (result.cases) steps.cases = result.cases.map((r, i) => caseView(r, job.expected[i], job.compare));
+  return JSON.stringify(steps);
+}
 
 function mayAccess(user: User, ownerId: string): boolean {
   return user.role === 'admin' || user.id === ownerId;

@@ -1,0 +1,90 @@
+/**
+ * The init of a job sandbox: a POSIX sh script that runs as the sandbox's pid 1 and forks
+ * each step of each job on request (in the spirit of go-judge's container init, which forks
+ * each command it is sent inside prepared namespaces — there a Go binary, here dash, so
+ * nothing needs compiling on a fresh machine).
+ *
+ * It speaks lines on fd 3 (a socket pair with the server; never handed to a job):
+ *
+ *   init → server   ready                 every namespace and mount is in place
+ *   server → init   run null|file|fifo    fork the step: stdin from /dev/null, $C/stdin or $C/in
+ *   init → server   exit <status>         the step's shell ended ($? : 128 + n for signal n)
+ *   server → init   clean [reap]          remove the SysV IPC objects and POSIX message queues
+ *                                         the job left (its processes are dead by then), reap
+ *                                         their zombies
+ *   init → server   clean ok|dirty|skip   dirty: something could not be removed
+ *
+ * Each step runs in a subshell of init that closes fd 3, enters the work dir, sets umask
+ * 022, takes its stdin, stdout ($C/out) and stderr ($C/err, both FIFOs the server reads) and
+ * execs a fresh /bin/sh on $C/cmd: so the step starts with init's environment (exactly the
+ * sandbox's), cwd, umask, rlimits and no other descriptor, whatever an earlier step changed
+ * in its own processes. The step is run in the foreground: a background job of a
+ * non-interactive shell would start with SIGINT and SIGQUIT ignored, unlike a fresh sandbox.
+ *
+ * Why init cannot be taken over by a job (docs/jobs.md, "Threat model"): it is pid 1 of the
+ * sandbox's pid namespace, so the kernel drops every signal a job sends it (it sets no
+ * handler); and it is an execute-only copy of the shell (installInitShell), which makes the
+ * process non-dumpable: a job cannot ptrace it or open its /proc/1/mem, environ or fds.
+ * `clean` refuses to run unless init is pid 1 (its own pid and IPC namespace), so it never
+ * removes the host's IPC objects.
+ */
+import { chmod, copyFile, mkdir, realpath, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+export const INIT_SCRIPT = `C=$1 W=$2
+echo ready >&3
+while read -r op arg <&3; do
+  case $op in
+  run)
+    (
+      exec 3<&-
+      cd "$W" || exit 126
+      umask 022
+      case $arg in
+      fifo) exec <"$C/in" ;;
+      file) exec <"$C/stdin" ;;
+      *) exec </dev/null ;;
+      esac
+      exec >"$C/out" 2>"$C/err" /bin/sh "$C/cmd"
+    )
+    echo "exit $?" >&3 ;;
+  clean)
+    if [ $$ != 1 ]; then echo "clean skip" >&3; continue; fi
+    r=ok
+    for f in shm msg sem; do
+      { read -r _ && read -r _ && r=ipc; } </proc/sysvipc/$f
+    done
+    if [ $r = ipc ]; then
+      ipcrm --all >/dev/null 2>&1
+      r=ok
+      for f in shm msg sem; do
+        { read -r _ && read -r _ && r=dirty; } </proc/sysvipc/$f
+      done
+    fi
+    set -- /dev/mqueue/*
+    if [ -e "$1" ]; then
+      rm -f /dev/mqueue/* 2>/dev/null
+      set -- /dev/mqueue/*
+      [ -e "$1" ] && r=dirty
+    fi
+    [ "$arg" = reap ] && ( : )
+    echo "clean $r" >&3 ;;
+  esac
+done`;
+
+/** Where the execute-only init shell lives inside a sandbox. */
+export const INIT_SHELL_MOUNT = '/.init';
+
+/**
+ * Copies the system shell to `<dir>/sh` with mode 0111 (execute only) and returns `dir`.
+ * A process that execs a file it cannot read is made non-dumpable by the kernel; inside the
+ * sandbox nothing can read it (no CAP_DAC_OVERRIDE there), so init runs non-dumpable.
+ */
+export async function installInitShell(dir: string): Promise<string> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { mode: 0o755 });
+  const sh = path.join(dir, 'sh');
+  await copyFile(await realpath('/bin/sh'), sh);
+  await chmod(sh, 0o111);
+  return dir;
+}
