@@ -212,6 +212,29 @@ describe('instance page', () => {
   }, 60_000);
 });
 
+describe("the proxy's own pages on an instance host", () => {
+  it('are styled by their own stylesheet, not the app-answered /ui/style.css', async () => {
+    const sleepy = await createInstance(server, alice, { name: 'sleepy', shell: 'exec sleep 600', ports: [{ name: 'http' }] });
+    await waitForState(server, alice, sleepy.id, 'running');
+    await api(server, alice, 'POST', `/api/v1/instances/${sleepy.id}/stop`);
+    await waitForState(server, alice, sleepy.id, 'stopped');
+    const { context, page } = await asAlice();
+    const asked: string[] = [];
+    page.on('request', (r) => asked.push(r.url()));
+    const res = await page.goto(`http://sleepy--alice.localhost:${port}/`);
+    expect(res?.status()).toBe(503);
+    expect(await page.locator('h1').textContent()).toBe('Stopped');
+    const look = await page.evaluate(() => {
+      const main = getComputedStyle(document.querySelector('main')!);
+      return { background: getComputedStyle(document.body).backgroundColor, border: main.borderTopStyle, radius: main.borderTopLeftRadius };
+    });
+    expect(look).toEqual({ background: 'rgb(246, 247, 249)', border: 'solid', radius: '8px' });
+    expect(asked.filter((u) => u.includes('style.css'))).toEqual([]);
+    await shot(page, 'proxy-stopped-page');
+    await context.close();
+  }, 60_000);
+});
+
 describe('server page', () => {
   it("charts the whole server for admins: the instances' sums, corral itself", async () => {
     const { context, page } = await logInWithForm(browser, main, 'admin', ADMIN_PASSWORD);
