@@ -1,2 +1,7 @@
 #!/usr/bin/env node
-import '../dist/cli/main.js';
+import module from 'node:module';
+
+// Node ≥ 22.1 keeps V8's compiled code in a cache on disk (under the OS temp dir), so each
+// later `corral` call skips parsing its modules; older Nodes have no such call.
+module.enableCompileCache?.();
+await import('../dist/cli/main.js');

@@ -10,9 +10,13 @@
  * used as is). Bodies are sent as JSON; replies are parsed as JSON (204 gives undefined).
  * Any error reply `{"error":{"code","message"}}` becomes `CliError(code, message)`, and so
  * do network and TLS failures, so commands never handle HTTP errors themselves.
- * `client.url` and `client.headers()` are there for WebSocket commands (attach, logs -f).
+ * `client.stream(path)` gives a streaming reply (logs -f); `client.url`, `client.insecure` and
+ * `client.headers()` are there for WebSocket commands (attach).
+ *
+ * Requests go through node:http/node:https, loaded on first use: a CLI call starts in the
+ * time of `node` itself plus commander, not plus an HTTP library (docs/benchmarks.md, cli).
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { IncomingMessage, RequestOptions } from 'node:http';
 import { readCredentials } from './credentials.js';
 import { CliError } from './output.js';
 
@@ -38,13 +42,14 @@ export interface RawReply {
 
 export class ApiClient {
   readonly url: string;
+  /** Whether an untrusted TLS certificate is accepted (`-k`). */
+  readonly insecure: boolean;
   private readonly token: string | undefined;
-  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.token = opts.token;
-    this.dispatcher = opts.insecure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+    this.insecure = !!opts.insecure;
   }
 
   /**
@@ -60,7 +65,7 @@ export class ApiClient {
 
   /** A copy of this client that presents another token (for `token inspect TOKEN`). */
   withToken(token: string): ApiClient {
-    return new ApiClient({ url: this.url, token, insecure: this.dispatcher !== undefined });
+    return new ApiClient({ url: this.url, token, insecure: this.insecure });
   }
 
   /** Headers that authenticate a request: for WebSocket connections made outside `call`. */
@@ -93,32 +98,74 @@ export class ApiClient {
 
   /** Like `call` but returns status and headers too, and does not throw on error replies. */
   async raw(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<RawReply> {
-    const target = `${this.url}${/^\/(api\/|healthz|readyz)/.test(path) ? path : `/api/v1${path}`}`;
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(target, {
-        method: method as Dispatcher.HttpMethod,
-        headers: {
-          accept: 'application/json',
-          ...this.headers(),
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-          ...opts.headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        ...(this.dispatcher && { dispatcher: this.dispatcher }),
-      });
-    } catch (e) {
-      throw networkError(this.url, e as NodeJS.ErrnoException);
-    }
-    const text = await res.body.text();
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...this.headers(),
+      ...(payload !== undefined && { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
+      ...opts.headers,
+    };
+    const res = await this.send(method, path, headers, payload);
+    const text = await readText(res);
     let parsed: unknown = text || undefined;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       /* not JSON: keep the text */
     }
-    return { status: res.statusCode, headers: res.headers, body: parsed };
+    return { status: res.statusCode ?? 0, headers: res.headers, body: parsed };
   }
+
+  /** A GET whose reply is read as it comes (`logs -f`); an error reply throws `CliError`. */
+  async stream(path: string): Promise<IncomingMessage> {
+    const res = await this.send('GET', path, this.headers(), undefined);
+    if ((res.statusCode ?? 0) < 400) return res;
+    const text = await readText(res);
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    throw replyError({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+  }
+
+  /** `/instances` → this server's `/api/v1/instances`; `/api/…`, `/healthz`, `/readyz` as they are. */
+  target(path: string): string {
+    return `${this.url}${/^\/(api\/|healthz|readyz)/.test(path) ? path : `/api/v1${path}`}`;
+  }
+
+  private async send(method: string, path: string, headers: Record<string, string>, payload: string | undefined): Promise<IncomingMessage> {
+    const target = this.target(path);
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      throw new CliError('bad_url', `"${this.url}" is not a URL: give one like https://corral.example:8080`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError('bad_url', `"${this.url}" is not an http(s) URL`);
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const options: RequestOptions & { rejectUnauthorized?: boolean } = {
+      method,
+      headers,
+      ...(url.protocol === 'https:' && this.insecure && { rejectUnauthorized: false }),
+    };
+    return new Promise((resolve, reject) => {
+      const req = request(url, options, resolve);
+      req.on('error', (e: NodeJS.ErrnoException) => reject(networkError(this.url, e)));
+      req.end(payload);
+    });
+  }
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+  } catch (e) {
+    throw new CliError('unreachable', `the connection closed before the reply was complete: ${(e as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The `CliError` for an error reply (`{"error":{"code","message"}}`, or any other body). */

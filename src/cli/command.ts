@@ -13,10 +13,15 @@
  *
  * `apiCommand` adds the options every such command shares (`--json`, `-k/--insecure`,
  * `--url`); `apiAction` builds the client from them and the stored login, and reports any
- * error as `CODE: message` on stderr with exit code 1.
+ * error as `CODE: message` on stderr with exit code 1 — a refused value of a unit option
+ * (flags.ts) in the terms of the flag the user typed.
+ *
+ * A command module is loaded on every CLI call: it imports only commander, these cli modules
+ * and types at the top, and anything heavier (ws, tar, core schemas) inside its actions.
  */
 import type { Command } from 'commander';
 import { ApiClient } from './client.js';
+import { inFlagTerms } from './flags.js';
 import { print, runAction } from './output.js';
 
 export interface CommonFlags {
@@ -54,6 +59,10 @@ export function apiAction<A extends unknown[]>(fn: (ctx: ApiContext, ...args: A)
     const flags = cmd.opts<CommonFlags>();
     const client = await ApiClient.fromCredentials({ url: flags.url, insecure: flags.insecure });
     const json = !!flags.json;
-    await fn({ client, json, out: (value, text) => print(json, value, text) }, ...(commanderArgs.slice(0, -1) as A));
+    try {
+      await fn({ client, json, out: (value, text) => print(json, value, text) }, ...(commanderArgs.slice(0, -1) as A));
+    } catch (e) {
+      throw inFlagTerms(e, cmd);
+    }
   });
 }

@@ -3,12 +3,15 @@
  * The `corral` command: the server and a client for its API. Each command group lives in
  * src/cli/commands/NAME.ts and exports `registerXCommands(program)`; to add a group, import
  * it and add one line to the list below (client commands use apiCommand/apiAction from
- * ./command.ts and the ApiClient from ./client.ts).
+ * ./command.ts and the ApiClient from ./client.ts). Every call loads every group's module, so
+ * a group imports only commander, src/cli modules and types at the top, and loads anything
+ * heavier inside its actions (see command.ts and the CLI row of docs/benchmarks.md).
  */
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
 import { registerAppCommands } from './commands/apps.js';
 import { registerCertCommand } from './commands/cert.js';
+import { registerCompletionCommand } from './commands/completion.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerInstanceCommands } from './commands/instance.js';
@@ -39,6 +42,7 @@ for (const register of [
   registerInstanceCommands,
   registerDeployCommand,
   registerAppCommands,
+  registerCompletionCommand,
 ]) {
   register(program);
 }

@@ -43,3 +43,9 @@ export function table(header: string[], rows: string[][]): string {
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** Labelled lines for people, values aligned: `  state:    running`. */
+export function labelled(rows: [string, string][], indent = '  '): string {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+  return rows.map(([k, v]) => `${indent}${`${k}:`.padEnd(width)}  ${v}`).join('\n');
+}

@@ -9,6 +9,7 @@ import { Type, type Static, type TSchema, TypeGuard } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { errors } from './errors.js';
+import { nearestKey } from './nearest-key.js';
 import { InstancesConfigSchema } from './instances/config.js';
 import { AppsConfigSchema } from './apps/config.js';
 import { JobsConfigSchema } from './jobs/config.js';
@@ -157,7 +158,14 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 
 function validate(input: Record<string, unknown>): Config {
   const unknown = unknownKeys(ConfigSchema, input, '');
-  if (unknown.length) throw errors.config(`unknown config key ${unknown.map((k) => `"${k}"`).join(', ')}`);
+  if (unknown.length) {
+    const known = keyPaths(ConfigSchema, '');
+    const named = unknown.map((k) => {
+      const near = nearestKey(k, known);
+      return `"${k}"${near ? ` (did you mean "${near}"?)` : ''}`;
+    });
+    throw errors.config(`unknown config key ${named.join(', ')}`);
+  }
   const withDefaults = Value.Default(ConfigSchema, Value.Clone(input));
   const first = [...Value.Errors(ConfigSchema, withDefaults)][0];
   if (first) {
@@ -181,6 +189,15 @@ function unknownKeys(schema: TSchema, value: unknown, prefix: string): string[] 
     else found.push(...unknownKeys(child, v, key));
   }
   return found;
+}
+
+/** Every key path the schema knows (`jobs`, `jobs.maxTimeoutSeconds`, …): what a mistyped key is compared with. */
+function keyPaths(schema: TSchema, prefix: string): string[] {
+  if (!TypeGuard.IsObject(schema)) return [];
+  return Object.entries(schema.properties).flatMap(([k, child]) => {
+    const key = prefix ? `${prefix}.${k}` : k;
+    return [key, ...keyPaths(child, key)];
+  });
 }
 
 /** The config as `corral config` prints it: secrets masked. */

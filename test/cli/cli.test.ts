@@ -174,7 +174,7 @@ describe('logged in as admin', () => {
   it('refuses a bad --ttl before calling the server', async () => {
     const r = await corral(['token', 'create', 'x', '--ttl', 'soon']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^bad_input: --ttl must be/);
+    expect(r.stderr).toMatch(/^bad_input: --ttl: "soon" is not a duration; e.g. 500ms/);
   });
 
   it('lets CORRAL_TOKEN override the stored token', async () => {

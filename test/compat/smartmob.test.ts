@@ -11,7 +11,7 @@ import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server.js';
-import { configFromFlags } from '../../src/cli/commands/serve.js';
+import { configFromFlags } from '../../src/cli/server-config.js';
 import { loadConfig } from '../../src/core/config.js';
 import { createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';

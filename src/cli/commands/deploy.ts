@@ -13,14 +13,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import * as tar from 'tar';
-import { Agent, request } from 'undici';
 import type { DeployOptions, DeployResult } from '../../core/apps/spec.js';
 import type { ApiClient } from '../client.js';
 import { apiAction, apiCommand } from '../command.js';
 import { ignoreFor } from '../ignore.js';
+import { unitOption } from '../flags.js';
 import { CliError } from '../output.js';
-import { parseCount } from '../parse.js';
 import { specFromFlags, withSpecOptions } from './instance.js';
 
 /** Packs `dir` into `into`/source.tar.gz without what the ignore rules leave out. */
@@ -28,6 +26,7 @@ export async function pack(dir: string, into: string): Promise<string> {
   const st = await stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new CliError('bad_argument', `${dir} is not a directory`);
   const ignored = await ignoreFor(dir);
+  const tar = await import('tar');
   const file = path.join(into, 'source.tar.gz');
   await tar.c(
     { gzip: true, cwd: dir, file, portable: true, filter: (p, s) => !ignored(p.replace(/^\.\/?/, ''), 'isDirectory' in s && s.isDirectory()) },
@@ -76,6 +75,7 @@ async function upload(client: ApiClient, app: string, options: DeployOptions, fi
     if (!size) show(0);
     yield tail;
   }
+  const { Agent, request } = await import('undici');
   const dispatcher = insecure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
   const res = await request(`${client.url}/api/v1/apps/${encodeURIComponent(app)}/releases`, {
     method: 'POST',
@@ -123,8 +123,8 @@ type DeployFlags = Parameters<typeof specFromFlags>[1] & {
   name?: string;
   message?: string;
   healthPath?: string;
-  readyTimeout?: string;
-  drain?: string;
+  readyTimeout?: number;
+  drain?: number;
   insecure?: boolean;
 };
 
@@ -138,13 +138,13 @@ function optionsFromFlags(flags: DeployFlags, name: string): DeployOptions {
   if (spec.stopGraceSeconds !== undefined) settings.stopGraceSeconds = spec.stopGraceSeconds;
   if (spec.driver) settings.driver = spec.driver;
   if (spec.image) settings.image = spec.image;
-  if (flags.healthPath || flags.readyTimeout) {
+  if (flags.healthPath || flags.readyTimeout !== undefined) {
     settings.health = {
       ...(flags.healthPath && { path: flags.healthPath }),
-      ...(flags.readyTimeout && { timeoutSeconds: parseCount(flags.readyTimeout, '--ready-timeout') }),
+      ...(flags.readyTimeout !== undefined && { timeoutSeconds: flags.readyTimeout }),
     };
   }
-  if (flags.drain) settings.drainSeconds = parseCount(flags.drain, '--drain');
+  if (flags.drain !== undefined) settings.drainSeconds = flags.drain;
   if (spec.ports?.some((p) => p.name !== 'web')) throw new CliError('bad_option', 'an app\'s web process gets the port "web" (PORT); other ports are not supported');
   return {
     ...(flags.message && { description: flags.message }),
@@ -155,13 +155,15 @@ function optionsFromFlags(flags: DeployFlags, name: string): DeployOptions {
 }
 
 export function registerDeployCommand(program: Command): void {
-  withSpecOptions(apiCommand(program, 'deploy <dir>', 'deploy a directory with a Procfile as a new release of an app (created on its first deploy)'))
+  withSpecOptions(apiCommand(program, 'deploy <dir>', 'deploy a directory with a Procfile as a new release of an app (created on its first deploy)'), {
+    prefix: 'settings.',
+  })
     .option('--process <type>', 'first deploy: the process type that runs (default web, else the Procfile\'s first)')
     .option('--name <name>', 'app name (default: the directory name)')
     .option('-m, --message <text>', 'description of the release')
     .option('--health-path <path>', 'a new release is ready when GET path answers 2xx/3xx (default: its port accepts connections)')
-    .option('--ready-timeout <seconds>', 'a new release not ready by then has failed (default: the server\'s)')
-    .option('--drain <seconds>', 'old copies finish in-flight requests this long before they stop')
+    .addOption(unitOption('--ready-timeout <duration>', "a new release not ready by then has failed (default: the server's)", 'seconds', 'settings.health.timeoutSeconds'))
+    .addOption(unitOption('--drain <duration>', 'old copies finish in-flight requests this long before they stop', 'seconds', 'settings.drainSeconds'))
     .action(
       apiAction(async ({ client, out }, dir: string, flags: DeployFlags) => {
         const name = flags.name ?? path.basename(path.resolve(dir)).toLowerCase().replace(/[^a-z0-9-]/g, '-');

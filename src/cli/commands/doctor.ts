@@ -1,7 +1,6 @@
 /** `corral doctor`: what this machine offers corral, and what corral does without the rest. */
 import type { Command } from 'commander';
-import { loadConfig } from '../../core/config.js';
-import { runDoctor, type CheckStatus } from '../../core/doctor.js';
+import type { CheckStatus } from '../../core/doctor.js';
 import { jsonOption } from '../command.js';
 import { print, runAction } from '../output.js';
 
@@ -14,6 +13,7 @@ export function registerDoctorCommand(program: Command): void {
     .option('-d, --data <dir>', 'data directory to check (default: from the config, ./corral-data)')
     .action(
       runAction.wrap(async (flags: { config?: string; data?: string; json?: boolean }) => {
+        const [{ loadConfig }, { runDoctor }] = await Promise.all([import('../../core/config.js'), import('../../core/doctor.js')]);
         const { data, drivers, instances } = loadConfig({ file: flags.config, flags: { data: flags.data } });
         const report = await runDoctor({
           data,

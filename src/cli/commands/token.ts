@@ -1,9 +1,36 @@
-/** `corral token create|ls|revoke|inspect`: your API tokens. */
-import type { Command } from 'commander';
-import { SCOPES, type Scope, type TokenInfo, type User } from '../../core/accounts/types.js';
+/** `corral token create|ls|revoke|inspect`: your API tokens. `revoke` takes a token's name or id. */
+import { Option, type Command } from 'commander';
+import { SCOPES, type Scope } from '../../core/accounts/scopes.js';
+import type { TokenInfo, User } from '../../core/accounts/types.js';
+import type { ApiClient } from '../client.js';
 import { apiAction, apiCommand } from '../command.js';
-import { table } from '../output.js';
-import { parseCount, parseDuration } from '../parse.js';
+import { typedFlag, unitOption } from '../flags.js';
+import { CliError, table } from '../output.js';
+import { parseCount } from '../parse.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `-s a,b -s c` → [a, b, c]; an unknown scope is refused with the list of valid ones. */
+function scopesFrom(given: string[] | undefined, flag: string): Scope[] | undefined {
+  const scopes = given?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const unknown = scopes?.filter((s) => !(SCOPES as readonly string[]).includes(s)) ?? [];
+  if (unknown.length) {
+    throw new CliError('bad_input', `${flag}: unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; valid scopes: ${SCOPES.join(', ')}`);
+  }
+  return scopes as Scope[] | undefined;
+}
+
+/** The id of the token `ref` names: an id as it is, else your one unrevoked token of that name. */
+async function tokenId(client: ApiClient, ref: string): Promise<string> {
+  if (UUID.test(ref)) return ref;
+  const { tokens } = await client.get<{ tokens: TokenInfo[] }>('/tokens');
+  const named = tokens.filter((t) => t.name === ref);
+  const live = named.filter((t) => !t.revokedAt);
+  if (live.length === 1) return live[0]!.id;
+  if (live.length > 1) throw new CliError('ambiguous', `${live.length} tokens are named "${ref}": revoke one by its id (corral token ls)`);
+  if (named.length) throw new CliError('token_revoked', `the token "${ref}" is already revoked`);
+  throw new CliError('token_not_found', `no token named "${ref}" (corral token ls lists them)`);
+}
 
 interface Me {
   user: User;
@@ -34,12 +61,13 @@ export function registerTokenCommands(program: Command): void {
       }),
     );
 
+  const scopeOption = new Option('-s, --scope <scope...>', `scopes it holds (default: all yours): ${SCOPES.join(', ')}`);
   apiCommand(token, 'create <name>', 'create a token and print it (shown only once)')
-    .option('-s, --scope <scope...>', `scopes it holds (default: all yours): ${SCOPES.join(', ')}`)
-    .option('--ttl <duration>', 'lifetime, e.g. 3600, 90m, 12h, 30d, 1w (default: the server\'s, 90 days)', (v) => parseDuration(v))
+    .addOption(scopeOption)
+    .addOption(unitOption('--ttl <duration>', "lifetime (default: the server's, 90 days)", 'seconds', 'ttlSeconds'))
     .action(
       apiAction(async ({ client, out }, name: string, flags: { scope?: string[]; ttl?: number }) => {
-        const scopes = flags.scope?.flatMap((s) => s.split(',')).filter(Boolean);
+        const scopes = scopesFrom(flags.scope, typedFlag(scopeOption));
         const created = await client.post<{ token: string; info: TokenInfo }>('/tokens', { name, scopes, ttlSeconds: flags.ttl });
         // Text output is the bare token so that `T=$(corral token create x)` works.
         out(created, () => created.token);
@@ -58,9 +86,9 @@ export function registerTokenCommands(program: Command): void {
     }),
   );
 
-  apiCommand(token, 'revoke <id>', 'revoke a token at once').action(
-    apiAction(async ({ client, out }, id: string) => {
-      const info = await client.delete<TokenInfo>(`/tokens/${encodeURIComponent(id)}`);
+  apiCommand(token, 'revoke <token>', 'revoke a token at once, by its name or id').action(
+    apiAction(async ({ client, out }, ref: string) => {
+      const info = await client.delete<TokenInfo>(`/tokens/${encodeURIComponent(await tokenId(client, ref))}`);
       out(info, () => `revoked token "${info.name}" (${info.id})`);
     }),
   );

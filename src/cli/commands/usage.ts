@@ -3,11 +3,12 @@
  * `corral user credits NAME +1000|-500`: an admin's grant (registered under `corral user`).
  */
 import type { Command } from 'commander';
+import { GROUPINGS } from '../../core/credits/groupings.js';
 import type { UsageReport } from '../../core/credits/usage.js';
-import { GROUPINGS } from '../../core/credits/usage.js';
 import { apiAction, apiCommand } from '../command.js';
+import { unitOption } from '../flags.js';
 import { CliError, table } from '../output.js';
-import { parseCount, parseDuration } from '../parse.js';
+import { parseCount } from '../parse.js';
 
 const MiB = 1024 * 1024;
 const bytes = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(1)} GiB` : `${Math.round(n / MiB)} MiB`);
@@ -40,7 +41,7 @@ function usageText(u: UsageReport): string {
 export function registerUsageCommands(program: Command): void {
   apiCommand(program, 'usage', 'your credit balance and what used it (admins: --user NAME)')
     .option('--user <name>', "admins: another user's usage")
-    .option('--since <duration>', 'only the last 90m, 12h, 7d, …', (v) => parseDuration(v, '--since'))
+    .addOption(unitOption('--since <duration>', 'only what was used this recently', 'duration'))
     .option('--by <grouping>', `sum per ${GROUPINGS.join(', ')}`, 'instance')
     .option('--records <n>', 'also list the newest N ledger rows', (v) => parseCount(v, '--records'), 0)
     .action(

@@ -1,6 +1,7 @@
 /** `corral user add|ls|rm|passwd`: manage users (admins), change your own password. */
 import type { Command } from 'commander';
-import { ROLES, type User } from '../../core/accounts/types.js';
+import { ROLES } from '../../core/accounts/scopes.js';
+import type { User } from '../../core/accounts/types.js';
 import { apiAction, apiCommand } from '../command.js';
 import { CliError, table } from '../output.js';
 import { parseCount } from '../parse.js';

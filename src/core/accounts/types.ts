@@ -1,25 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { ROLES, SCOPES, type Role, type Scope } from './scopes.js';
 
-export const ROLES = ['admin', 'user'] as const;
-export type Role = (typeof ROLES)[number];
-
-/**
- * Every scope a token can carry. `admin:*` and `metrics:read` are only for admins.
- * `account:write`: change the account itself (its password); a session always may.
- */
-export const SCOPES = [
-  'account:write',
-  'admin:read',
-  'admin:write',
-  'instances:read',
-  'instances:write',
-  'jobs:read',
-  'jobs:write',
-  'proxy:read',
-  'proxy:write',
-  'metrics:read',
-] as const;
-export type Scope = (typeof SCOPES)[number];
+export { ROLES, SCOPES, type Role, type Scope };
 
 export const UserName = Type.String({
   pattern: '^[a-z0-9_.-]{1,64}$',

@@ -11,11 +11,12 @@ import { UserName, type User } from '../accounts/types.js';
 import type { Instances } from '../instances/index.js';
 import type { CreditsConfig } from './config.js';
 import { instanceRate } from './metering.js';
+import { GROUPINGS } from './groupings.js';
 import { QuotasViewSchema } from './quotas.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
-export const GROUPINGS = ['instance', 'day', 'kind'] as const;
+export { GROUPINGS };
 
 export const UsageQuerySchema = Type.Object(
   {
