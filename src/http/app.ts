@@ -24,6 +24,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
+import { groupRoutes } from './routes/groups.js';
 import { usageRoutes } from './routes/usage.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -123,6 +124,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(indexRoutes, { links: LINKS });
       await api.register(sessionRoutes, { corral });
       await api.register(userRoutes, { corral });
+      await api.register(groupRoutes, { corral });
       await api.register(tokenRoutes, { corral });
       await api.register(jobRoutes, { corral });
       await api.register(instanceRoutes, { corral });

@@ -183,6 +183,13 @@ export class Proxy {
     }
   }
 
+  /** Whether the user is in a group the instance is shared with (a query only when it is shared with any). */
+  private async inSharedGroup(p: Principal, settings: ProxySettings | undefined): Promise<boolean> {
+    if (!settings?.sharedWithGroups.length) return false;
+    const groups = await this.corral.accounts.users.groups.of(p.user.id);
+    return groups.some((g) => settings.sharedWithGroups.includes(g));
+  }
+
   /** Authentication, authorisation and the instance's state, in that order. */
   private async decide(req: IncomingMessage, route: ProxyRoute | undefined, scope: 'proxy:read' | 'proxy:write'): Promise<Decision> {
     const url = req.url ?? '/';
@@ -193,7 +200,9 @@ export class Proxy {
     if (credential.kind === 'token' && !hasScope(principal.scopes, scope)) return { kind: 'answer', answer: answers.noScope(scope) };
     if (!route) return { kind: 'answer', answer: answers.notFound() };
     const { target, settings } = await this.lookup(route.owner, route.instance);
-    if (!target || !mayPass(principal, target, settings)) return { kind: 'answer', answer: answers.notFound() };
+    if (!target || !(mayPass(principal, target, settings) || (await this.inSharedGroup(principal, settings)))) {
+      return { kind: 'answer', answer: answers.notFound() };
+    }
     const port = route.port === undefined ? target.ports[0] : target.ports.find((p) => p.name === route.port);
     if (!port) return { kind: 'answer', answer: answers.notFound() };
     const name = `${route.owner}/${route.instance}`;

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import type { Selectable } from 'kysely';
 import type { ProxyInstancesTable } from './schema.js';
 
 /** What the proxy keeps about an instance beyond its spec. */
@@ -7,16 +8,19 @@ export interface ProxySettings {
   ownerName: string;
   instanceName: string;
   sharedWith: string[];
+  /** Members of these groups may pass too. */
+  sharedWithGroups: string[];
   idleTimeoutSeconds: number;
   startOnDemand: boolean;
   lastActivityAt: number | null;
 }
 
-const toSettings = (r: ProxyInstancesTable): ProxySettings => ({
+const toSettings = (r: Selectable<ProxyInstancesTable>): ProxySettings => ({
   instanceId: r.instance_id,
   ownerName: r.owner_name,
   instanceName: r.instance_name,
   sharedWith: JSON.parse(r.shared_with) as string[],
+  sharedWithGroups: JSON.parse(r.shared_with_groups) as string[],
   idleTimeoutSeconds: Number(r.idle_timeout_seconds),
   startOnDemand: Number(r.start_on_demand) === 1,
   lastActivityAt: r.last_activity_at === null ? null : Number(r.last_activity_at),
@@ -30,12 +34,14 @@ export class ProxyStore {
     return r && toSettings(r);
   }
 
-  async upsert(s: Omit<ProxySettings, 'lastActivityAt'>): Promise<void> {
+  /** `sharedWithGroups` left out keeps the groups an instance is already shared with. */
+  async upsert(s: Omit<ProxySettings, 'lastActivityAt' | 'sharedWithGroups'> & { sharedWithGroups?: string[] | undefined }): Promise<void> {
     const row = {
       instance_id: s.instanceId,
       owner_name: s.ownerName,
       instance_name: s.instanceName,
       shared_with: JSON.stringify(s.sharedWith),
+      ...(s.sharedWithGroups && { shared_with_groups: JSON.stringify(s.sharedWithGroups) }),
       idle_timeout_seconds: s.idleTimeoutSeconds,
       start_on_demand: s.startOnDemand ? 1 : 0,
     };

@@ -1,3 +1,4 @@
+import type { ColumnType } from 'kysely';
 import type { JobsTable } from './jobs.js';
 import type { SmartmobProcessesTable } from './smartmob.js';
 import type { LedgerTable, MeterMarksTable } from './ledger.js';
@@ -5,6 +6,7 @@ import type { UserQuotasTable } from './quotas.js';
 import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
 import type { ExternalIdentitiesTable } from './external-identities.js';
+import type { UserGroupsTable } from './groups.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
 import type { HostLoginCodesTable, HostSessionsTable } from './host-sessions.js';
@@ -48,6 +50,7 @@ export interface ProxyInstancesTable {
   owner_name: string;
   instance_name: string;
   shared_with: string; // JSON array of user ids
+  shared_with_groups: ColumnType<string, string | undefined, string>; // JSON array of group names; '[]' by default
   idle_timeout_seconds: number; // 0 = never culled
   start_on_demand: number; // 0 or 1
   last_activity_at: number | null;
@@ -103,6 +106,7 @@ export interface Database {
   app_copies: AppCopiesTable;
   login_throttle: LoginThrottleTable;
   external_identities: ExternalIdentitiesTable;
+  user_groups: UserGroupsTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;
 }

@@ -98,6 +98,9 @@ describe('OpenID Connect sign-in', () => {
     expect((await callCorral(again.callback, again.jar)).status).toBe(302);
     const users = (await api(server, server.adminToken, 'GET', '/api/v1/users')).body.users as { name: string }[];
     expect(users.filter((x) => x.name === 'alice')).toHaveLength(1);
+    // The provider's groups are the user's, with their source.
+    const groups = await api(server, server.adminToken, 'GET', '/api/v1/users/alice/groups');
+    expect(groups.body.memberships).toEqual([{ group: 'staff', source: 'oidc:corp' }]);
 
     // Such a user has no password: the password form does not let anyone in as them.
     const pw = await fetch(`${server.url}/api/v1/login`, {

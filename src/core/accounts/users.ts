@@ -9,6 +9,7 @@ import type { Store } from '../../store/index.js';
 import { errors } from '../errors.js';
 import { checkNewPassword, passwordProblem } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { GroupService } from './groups.js';
 import type { OidcIdentity } from './oidc.js';
 import type { LoginThrottle } from './throttle.js';
 import type { Principal, Role, User } from './types.js';
@@ -21,6 +22,7 @@ const NO_PASSWORD = '!external';
 
 export class UserService {
   private readonly identities: ExternalIdentityStore;
+  readonly groups: GroupService;
 
   constructor(
     private readonly store: Store,
@@ -29,6 +31,7 @@ export class UserService {
     private readonly localPasswords = true,
   ) {
     this.identities = new ExternalIdentityStore(store.db);
+    this.groups = new GroupService(store);
   }
 
   async create(req: { name: string; password: string; role?: Role | undefined; credits?: number | undefined }): Promise<User> {
@@ -107,6 +110,8 @@ export class UserService {
         user = { ...user, role: identity.admin ? 'admin' : 'user' };
       }
     }
+    // The provider is the truth about its groups at each sign-in (leavers lose them).
+    await this.groups.set(user.id, provider, identity.groups);
     return user;
   }
 

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { UserName, type Principal } from '../../core/accounts/index.js';
+import { GroupName } from '../../core/accounts/groups.js';
 import type { Corral } from '../../core/corral.js';
 import { errors } from '../../core/errors.js';
 import { LABEL_NAME } from '../../proxy/origins.js';
@@ -14,6 +15,7 @@ import { requireScope } from '../auth.js';
 const Params = Type.Object({ owner: UserName, instance: UserName });
 const Settings = Type.Object({
   sharedWith: Type.Array(UserName, { maxItems: 100, uniqueItems: true, description: 'users who may open it too' }),
+  sharedWithGroups: Type.Array(GroupName, { maxItems: 100, uniqueItems: true, description: 'members of these groups may open it too' }),
   default: Type.Boolean({ description: 'after login, `/` opens this instance' }),
   idleTimeoutSeconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600, description: 'stop after this long without proxied traffic; 0 = never' }),
   startOnDemand: Type.Boolean({ description: 'opening it through the proxy starts it when stopped' }),
@@ -45,6 +47,7 @@ export const proxySettingsRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; pr
     const def = await store.proxy.defaultFor(ownerId);
     return {
       sharedWith: names.filter((n): n is string => !!n),
+      sharedWithGroups: s?.sharedWithGroups ?? [],
       default: def?.instanceId === instanceId,
       idleTimeoutSeconds: s?.idleTimeoutSeconds ?? 0,
       startOnDemand: s?.startOnDemand ?? false,
@@ -89,6 +92,7 @@ export const proxySettingsRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; pr
         ownerName: owner,
         instanceName: instance,
         sharedWith,
+        sharedWithGroups: body.sharedWithGroups,
         idleTimeoutSeconds: body.idleTimeoutSeconds ?? before?.idleTimeoutSeconds ?? 0,
         startOnDemand: body.startOnDemand ?? before?.startOnDemand ?? false,
       });

@@ -28,8 +28,9 @@ import * as loginThrottle from './820_login_throttle.js';
 import * as relayClaims from './840_relay_claims.js';
 import * as writeProbe from './850_write_probe.js';
 import * as hostSessions from './800_host_sessions.js';
-import * as jobSteps from './900_job_steps.js';
 import * as externalIdentities from './960_external_identities.js';
+import * as groups from './961_groups.js';
+import * as jobSteps from './900_job_steps.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -44,6 +45,7 @@ export const migrations: Record<string, Migration> = {
   '840_relay_claims': relayClaims,
   '850_write_probe': writeProbe,
   '800_host_sessions': hostSessions,
-  '900_job_steps': jobSteps,
   '960_external_identities': externalIdentities,
+  '961_groups': groups,
+  '900_job_steps': jobSteps,
 };

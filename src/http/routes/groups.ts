@@ -1,0 +1,57 @@
+/**
+ * A user's groups (core/accounts/groups.ts): `GET /users/{name}/groups` lists every
+ * membership with its source; `PUT /users/{name}/groups` replaces the ones an admin set
+ * (source `admin`) — what an identity provider said is its own and comes back at each
+ * sign-in. A user may read their own groups; only admins change them.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { UserName } from '../../core/accounts/index.js';
+import { ADMIN_SOURCE, GroupName } from '../../core/accounts/groups.js';
+import type { Corral } from '../../core/corral.js';
+import { requireScope } from '../auth.js';
+
+const NameParams = Type.Object({ name: UserName });
+const Groups = Type.Object({
+  groups: Type.Array(GroupName, { description: 'every group the user is in, whatever the source' }),
+  memberships: Type.Array(Type.Object({ group: GroupName, source: Type.String({ description: '"admin" or "oidc:{provider}"' }) })),
+});
+const tags = ['users'];
+
+export const groupRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (app, { corral }) => {
+  const { users } = corral.accounts;
+  const answer = async (userId: string) => {
+    const memberships = await users.groups.memberships(userId);
+    return { groups: [...new Set(memberships.map((m) => m.group))], memberships };
+  };
+
+  app.get(
+    '/users/:name/groups',
+    { schema: { summary: "A user's groups", tags, params: NameParams, response: { 200: Groups } } },
+    async (request) => {
+      // Reading one's own groups needs no admin scope.
+      const p = requireScope(request, request.params.name === request.principal?.user.name ? 'instances:read' : 'admin:read');
+      const user = p.user.name === request.params.name ? p.user : await users.get(request.params.name);
+      return answer(user.id);
+    },
+  );
+
+  app.put(
+    '/users/:name/groups',
+    {
+      schema: {
+        summary: "Set the groups an admin gives a user (those from an identity provider stay)",
+        tags,
+        params: NameParams,
+        body: Type.Object({ groups: Type.Array(GroupName, { maxItems: 200, uniqueItems: true }) }, { additionalProperties: false }),
+        response: { 200: Groups },
+      },
+    },
+    async (request) => {
+      requireScope(request, 'admin:write');
+      const user = await users.get(request.params.name);
+      await users.groups.set(user.id, ADMIN_SOURCE, request.body.groups);
+      return answer(user.id);
+    },
+  );
+};
