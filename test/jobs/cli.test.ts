@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { processesWith } from './helpers.js';
 
 /** Runs the built CLI; resolves with its exit code and output, noting when stdout first arrived. */
 function corral(args: string[], env: NodeJS.ProcessEnv, cwd: string) {
@@ -51,6 +52,36 @@ describe('corral job run', () => {
     const slow = await corral(['job', 'run', '-r', 'sh', '-e', 'sleep 10', '-t', '1', 'make.sh'], env, dir);
     expect(slow.code).toBe(124);
     expect(slow.stderr).toMatch(/job timeout/);
+  });
+
+  it('guesses the runtime from the extension: main.c compiles and runs', async () => {
+    await writeFile(path.join(dir, 'main.c'), '#include <stdio.h>\nint main(void){puts("from c"); return 4;}\n');
+    const r = await corral(['job', 'run', 'main.c'], env, dir);
+    expect(r.stdout).toBe('from c\n');
+    expect(r.code).toBe(4);
+    const json = await corral(['job', 'run', '--json', 'main.c'], env, dir);
+    expect(JSON.parse(json.stdout)).toMatchObject({ runtime: 'c', status: 'error', exitCode: 4, compile: { status: 'ok' } });
+    await writeFile(path.join(dir, 'notes.xyz'), 'hello');
+    const unknown = await corral(['job', 'run', 'notes.xyz'], env, dir);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/--runtime: no runtime takes "\.xyz" files; name one with --runtime \(known: .*python/);
+  });
+
+  it('cancels the job on Ctrl-C and exits 130, its processes gone', async () => {
+    const marker = `91${process.pid}5`;
+    await writeFile(path.join(dir, 'long.sh'), `echo started\nsetsid sleep ${marker} &\nexec sleep ${marker}\n`);
+    const child = spawn(process.execPath, [CLI, 'job', 'run', 'long.sh', '-t', '25'], { env: { ...process.env, ...env }, cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), stdout.includes('started') && resolve())));
+    expect((await processesWith(marker)).length).toBeGreaterThanOrEqual(1);
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/cancelling job/);
+    expect(stderr).toMatch(/job killed: cancelled/);
+    expect(await processesWith(marker)).toEqual([]);
   });
 
   it('names the known runtimes for an unknown one', async () => {
