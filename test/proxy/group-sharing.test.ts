@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../helpers/server.js';
+import { runCli } from '../cli/run-cli.js';
 import { hostName, proxyWorld, type ProxyWorld } from './fixtures.js';
 
 let w: ProxyWorld;
@@ -58,5 +59,18 @@ describe('sharing an instance with a group', () => {
       expect(r.body.error.code).toBeTruthy();
     }
     expect((await api(w.server, w.alice.token, 'PUT', '/api/v1/proxy/alice/app', { sharedWithGroups: [''] })).status).toBe(400);
+  });
+
+  it('is managed from the CLI too (corral user groups)', async () => {
+    await api(w.server, w.alice.token, 'PUT', '/api/v1/proxy/alice/app', { sharedWithGroups: ['team'] });
+    const env = { CORRAL_URL: w.server.url, CORRAL_TOKEN: w.server.adminToken, XDG_CONFIG_HOME: '/nonexistent' };
+    const set = await runCli(['user', 'groups', 'bob', 'team', 'ops', '--json'], { env });
+    expect(set.stderr).toBe('');
+    expect((JSON.parse(set.stdout) as { groups: string[] }).groups).toEqual(['ops', 'team']);
+    expect(await bobOpens()).toBe(200);
+    const shown = await runCli(['user', 'groups', 'bob'], { env });
+    expect(shown.stdout).toMatch(/team\s+admin/);
+    expect((await runCli(['user', 'groups', 'bob', '--none'], { env })).code).toBe(0);
+    expect(await bobOpens()).toBe(404);
   });
 });

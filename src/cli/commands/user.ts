@@ -1,4 +1,4 @@
-/** `corral user add|ls|rm|passwd`: manage users (admins), change your own password. */
+/** `corral user add|ls|rm|passwd|groups`: manage users (admins), change your own password. */
 import type { Command } from 'commander';
 import { ROLES } from '../../core/accounts/scopes.js';
 import type { User } from '../../core/accounts/types.js';
@@ -7,6 +7,11 @@ import { CliError, table } from '../output.js';
 import { parseCount } from '../parse.js';
 import { ask, askNewPassword, readStdinSecrets } from '../prompt.js';
 import { registerUserCreditsCommand } from './usage.js';
+
+interface Groups {
+  groups: string[];
+  memberships: { group: string; source: string }[];
+}
 
 interface Me {
   user: User;
@@ -43,6 +48,17 @@ export function registerUserCommands(program: Command): void {
       out({ deleted: name }, () => `deleted "${name}"`);
     }),
   );
+
+  apiCommand(user, 'groups <name> [groups...]', "show a user's groups; with groups (admin), set the ones an admin gives (--none: clear them)")
+    .option('--none', 'remove every group an admin gave (those from an identity provider stay)')
+    .action(
+      apiAction(async ({ client, out }, name: string, groups: string[], flags: { none?: boolean }) => {
+        const url = `/users/${encodeURIComponent(name)}/groups`;
+        if (flags.none && groups.length) throw new CliError('bad_input', 'give groups or --none, not both');
+        const r = groups.length || flags.none ? await client.put<Groups>(url, { groups }) : await client.get<Groups>(url);
+        out(r, () => table(['GROUP', 'SOURCE'], r.memberships.map((m) => [m.group, m.source])));
+      }),
+    );
 
   apiCommand(user, 'passwd [name]', 'change your own password, or (admin) reset another user\'s')
     .option('--password-stdin', 'read the passwords from standard input: your current one then the new one, one per line (only the new one when resetting another user\'s)')
