@@ -1,12 +1,18 @@
 /**
- * Is a copy ready to serve? One probe: a TCP connect to its port on 127.0.0.1, or, when the
- * app names a health path, an HTTP GET answered with 2xx or 3xx. Probes only ever go to the
- * copy's own loopback port.
+ * Is a copy ready to serve? One probe: a TCP connect to its port on 127.0.0.1 that stays
+ * open, or, when the app names a health path, an HTTP GET answered with 2xx or 3xx. Probes
+ * only ever go to the copy's own loopback port.
+ *
+ * "Stays open": a sandboxed copy's host port is pasta's (src/drivers/process/network.ts),
+ * which accepts at once and, while nothing listens inside the sandbox yet, closes the
+ * connection a few milliseconds later. A connect alone would call such a copy ready.
  */
 import http from 'node:http';
 import net from 'node:net';
 
 const PROBE_TIMEOUT_MS = 2_000;
+/** How long an accepted connection must stay open to count (pasta closes within ~10 ms). */
+const SETTLE_MS = 200;
 
 export function probe(port: number, path: string | undefined): Promise<boolean> {
   return path === undefined ? connects(port) : answers(port, path);
@@ -20,7 +26,15 @@ function connects(port: number): Promise<boolean> {
       resolve(ok);
     };
     socket.setTimeout(PROBE_TIMEOUT_MS, () => done(false));
-    socket.once('connect', () => done(true));
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      const settled = setTimeout(() => done(true), SETTLE_MS);
+      socket.once('close', () => {
+        clearTimeout(settled);
+        done(false);
+      });
+    });
+    socket.once('end', () => done(false));
     socket.once('error', () => done(false));
   });
 }
