@@ -46,7 +46,14 @@ beforeAll(async () => {
   await new Promise<void>((r) => pages.listen(0, '127.0.0.1', r));
   const pagesUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
   // Mounted under a prefix of the main listener (the other test file uses its own listener).
-  server = await startGolemServer({ auth: false, prefix: '/gh', documentUrl: `${pagesUrl}/docs/{id}` });
+  // A golem's Chromium must reach the document server and corral's relay, both on this
+  // machine's loopback here: sandboxes have network namespaces of their own that never lead
+  // to the host's loopback, so this server shares the host network (the unsafe opt-out that
+  // docs/compat.md names for golems on a loopback-only install).
+  server = await startGolemServer(
+    { auth: false, prefix: '/gh', documentUrl: `${pagesUrl}/docs/{id}` },
+    { drivers: { process: { hostNetwork: true } } },
+  );
   root = `${server.url}/gh`;
   ws = root.replace(/^http/, 'ws');
 });
