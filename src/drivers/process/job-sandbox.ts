@@ -21,7 +21,7 @@
  * cgroups (its leftovers could not be found for sure) or with the network.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import path from 'node:path';
@@ -193,6 +193,8 @@ export class JobSandbox {
   lastUsed = 0;
   /** What bwrap or init printed (a failed start says why there). */
   startError = '';
+  /** A step's stdin file is in the control dir (removed by the reset). */
+  private stdinWritten = false;
   private control!: LineReader;
   private destroyed: Promise<void> | undefined;
 
@@ -338,7 +340,8 @@ export class JobSandbox {
   /** Runs one step; its output goes to `onOutput` (what fits under the cap) as it comes. */
   runStep(step: StepRun, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningStep {
     const c = this.controlDir;
-    writeFileSync(path.join(c, 'cmd'), `${step.command}\n`);
+    // Sourced by the step's shell (sandbox-init.ts): first clear the argument init left.
+    writeFileSync(path.join(c, 'cmd'), `set --\n${step.command}\n`);
     let stdinMode = 'null';
     let input: Socket | undefined;
     if (step.keepStdinOpen) {
@@ -350,6 +353,7 @@ export class JobSandbox {
     } else if (step.stdin?.length) {
       stdinMode = 'file';
       writeFileSync(path.join(c, 'stdin'), step.stdin);
+      this.stdinWritten = true;
     }
     const out = { stdout: new CappedOutput(step.outputBytes), stderr: new CappedOutput(step.outputBytes) };
     const pipes = { stdout: openOutputFifo(path.join(c, 'out')), stderr: openOutputFifo(path.join(c, 'err')) };
@@ -437,11 +441,17 @@ export class JobSandbox {
     this.child.stdio[3]!.write(reap ? 'clean reap\n' : 'clean\n');
     const answer = await within(this.control.next(), INIT_ANSWER_MS, undefined);
     if (answer !== 'clean ok') return false;
-    for (const f of ['cmd', 'stdin']) await rm(path.join(this.controlDir, f), { force: true });
+    // The job's stdin must not reach the next job (cmd is rewritten before every step).
+    if (this.stdinWritten) rmSync(path.join(this.controlDir, 'stdin'), { force: true });
+    this.stdinWritten = false;
     for (const { dir, mode } of this.writableDirs) {
       chmodSync(dir, mode);
-      const entries = readdirSync(dir);
-      await Promise.all(entries.map((e) => rm(path.join(dir, e), { recursive: true, force: true })));
+      // Usually empty, or a few files: unlinked at once; directories through the thread pool.
+      const entries = readdirSync(dir, { withFileTypes: true });
+      if (!entries.length) continue;
+      await Promise.all(
+        entries.map((e) => (e.isDirectory() ? rm(path.join(dir, e.name), { recursive: true, force: true }) : unlinkSync(path.join(dir, e.name)))),
+      );
       if (readdirSync(dir).length) return false;
     }
     return this.alive;

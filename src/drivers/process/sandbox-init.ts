@@ -15,11 +15,15 @@
  *   init → server   clean ok|dirty|skip   dirty: something could not be removed
  *
  * Each step runs in a subshell of init that closes fd 3, enters the work dir, sets umask
- * 022, takes its stdin, stdout ($C/out) and stderr ($C/err, both FIFOs the server reads) and
- * execs a fresh /bin/sh on $C/cmd: so the step starts with init's environment (exactly the
- * sandbox's), cwd, umask, rlimits and no other descriptor, whatever an earlier step changed
- * in its own processes. The step is run in the foreground: a background job of a
- * non-interactive shell would start with SIGINT and SIGQUIT ignored, unlike a fresh sandbox.
+ * 022, takes its stdin, stdout ($C/out) and stderr ($C/err, both FIFOs the server reads),
+ * drops init's own variables and arguments, and sources $C/cmd (whose first line, `set --`,
+ * clears the one argument left): so the step starts with
+ * init's environment (exactly the sandbox's), cwd, umask, rlimits and no other descriptor,
+ * whatever an earlier step changed in its own processes. Sourcing, not exec'ing a new sh,
+ * saves one exec per step (~1 ms of CPU here, a third of a step's); the price: `$$` in the
+ * command's own shell is 1 (a fork of init), as in `sh -c` it would be its pid. The step is
+ * run in the foreground: a background job of a non-interactive shell would start with SIGINT
+ * and SIGQUIT ignored, unlike a fresh sandbox.
  *
  * Why init cannot be taken over by a job (docs/jobs.md, "Threat model"): it is pid 1 of the
  * sandbox's pid namespace, so the kernel drops every signal a job sends it (it sets no
@@ -45,7 +49,10 @@ while read -r op arg <&3; do
       file) exec <"$C/stdin" ;;
       *) exec </dev/null ;;
       esac
-      exec >"$C/out" 2>"$C/err" /bin/sh "$C/cmd"
+      exec >"$C/out" 2>"$C/err"
+      set -- "$C/cmd"
+      unset C W op arg r f
+      . "$1"
     )
     echo "exit $?" >&3 ;;
   clean)

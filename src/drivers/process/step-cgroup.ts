@@ -186,9 +186,18 @@ export class StepCgroup {
     return { ...this.counters.end(), killed, empty };
   }
 
-  /** One SIGKILL for every process in it but `pid`; returns how many. */
+  /**
+   * One SIGKILL for every process in it but `pid`; returns how many. One hierarchy's list is
+   * enough: every process is in all of them (it joins them all before it runs, its children
+   * are born in them); the final check after a step reads them all.
+   */
   async killAllBut(pid: number): Promise<number> {
-    const left = (await this.cg.pids()).filter((p) => p !== pid);
+    let left: number[] = [];
+    try {
+      left = readFileSync(this.cg.procsFiles[0]!, 'utf8').split('\n').filter(Boolean).map(Number).filter((p) => p !== pid);
+    } catch {
+      left = (await this.cg.pids()).filter((p) => p !== pid);
+    }
     for (const p of left) killQuietly(p, 'SIGKILL');
     return left.length;
   }
