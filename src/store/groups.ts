@@ -1,5 +1,14 @@
 /** Users' group memberships, each with its source (see migration 961_groups). */
 import type { Db } from './database.js';
+import type { QuotaOverrides } from './quotas.js';
+
+export interface GroupQuotasTable {
+  group_name: string;
+  instances: number | null;
+  running_instances: number | null;
+  memory_bytes: number | null;
+  concurrent_jobs: number | null;
+}
 
 export interface UserGroupsTable {
   user_id: string;
@@ -27,5 +36,33 @@ export class GroupStore {
       const unique = [...new Set(groups)];
       if (unique.length) await tx.insertInto('user_groups').values(unique.map((g) => ({ user_id: userId, group_name: g, source }))).execute();
     });
+  }
+
+  /** Each of the groups' quota overrides (groups without any are left out). */
+  async quotas(groups: string[]): Promise<QuotaOverrides[]> {
+    if (!groups.length) return [];
+    const rows = await this.db.selectFrom('group_quotas').selectAll().where('group_name', 'in', groups).execute();
+    const n = (v: number | null) => (v == null ? null : Number(v));
+    return rows.map((r) => ({
+      instances: n(r.instances),
+      runningInstances: n(r.running_instances),
+      memoryBytes: n(r.memory_bytes),
+      concurrentJobs: n(r.concurrent_jobs),
+    }));
+  }
+
+  /** Merges `patch` into the group's quotas (null clears one). */
+  async setQuotas(group: string, patch: QuotaOverrides): Promise<void> {
+    const values = {
+      ...(patch.instances !== undefined && { instances: patch.instances }),
+      ...(patch.runningInstances !== undefined && { running_instances: patch.runningInstances }),
+      ...(patch.memoryBytes !== undefined && { memory_bytes: patch.memoryBytes }),
+      ...(patch.concurrentJobs !== undefined && { concurrent_jobs: patch.concurrentJobs }),
+    };
+    await this.db
+      .insertInto('group_quotas')
+      .values({ group_name: group, ...values })
+      .onConflict((oc) => (Object.keys(values).length ? oc.column('group_name').doUpdateSet(values) : oc.column('group_name').doNothing()))
+      .execute();
   }
 }

@@ -6,7 +6,7 @@ import type { UserQuotasTable } from './quotas.js';
 import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
 import type { ExternalIdentitiesTable } from './external-identities.js';
-import type { UserGroupsTable } from './groups.js';
+import type { GroupQuotasTable, UserGroupsTable } from './groups.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
 import type { HostLoginCodesTable, HostSessionsTable } from './host-sessions.js';
@@ -107,6 +107,7 @@ export interface Database {
   login_throttle: LoginThrottleTable;
   external_identities: ExternalIdentitiesTable;
   user_groups: UserGroupsTable;
+  group_quotas: GroupQuotasTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;
 }

@@ -1,5 +1,6 @@
 /**
- * Per-user quotas: the config's defaults, overridden per user by an admin. Checked before
+ * Per-user quotas: the config's defaults, overridden per group and per user by an admin
+ * (the user's own override wins; else the most generous of their groups'; 0 = no limit). Checked before
  * an instance is created or started (403 naming the quota) and before a job is queued
  * (429: running jobs end by themselves, so retrying soon can work).
  */
@@ -7,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Store } from '../../store/index.js';
 import type { InstanceRecord } from '../../store/instances.js';
 import type { QuotaOverrides } from '../../store/quotas.js';
+import { GroupStore } from '../../store/groups.js';
 import { errors } from '../errors.js';
 import type { InstanceSpec } from '../instances/spec.js';
 import { QUOTA_NAMES, type QuotaName, type Quotas } from './config.js';
@@ -55,6 +57,19 @@ export class QuotaService {
   async of(userId: string): Promise<Quotas> {
     const own = await this.store.quotas.get(userId);
     const q = { ...this.defaults };
+    const groups = new GroupStore(this.store.db);
+    const groupSet = new Set<QuotaName>();
+    const memberships = [...new Set((await groups.of(userId)).map((m) => m.group))];
+    for (const g of await groups.quotas(memberships)) {
+      for (const name of QUOTA_NAMES) {
+        const v = g[name];
+        if (v == null) continue;
+        // The most generous group wins: 0 (no limit) beats any number.
+        const seen = groupSet.has(name);
+        q[name] = !seen ? v : q[name] === 0 || v === 0 ? 0 : Math.max(q[name], v);
+        groupSet.add(name);
+      }
+    }
     for (const name of QUOTA_NAMES) {
       const v = own[name];
       if (v != null) q[name] = v;

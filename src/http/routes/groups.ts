@@ -3,12 +3,15 @@
  * membership with its source; `PUT /users/{name}/groups` replaces the ones an admin set
  * (source `admin`) — what an identity provider said is its own and comes back at each
  * sign-in. A user may read their own groups; only admins change them.
+ * `GET|PUT /groups/{group}/quotas`: quotas for a group's members (admins; see quotas.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { UserName } from '../../core/accounts/index.js';
 import { ADMIN_SOURCE, GroupName } from '../../core/accounts/groups.js';
 import type { Corral } from '../../core/corral.js';
+import { QuotasPatchSchema } from '../../core/credits/quotas.js';
+import { GroupStore } from '../../store/groups.js';
 import { requireScope } from '../auth.js';
 
 const NameParams = Type.Object({ name: UserName });
@@ -52,6 +55,30 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
       const user = await users.get(request.params.name);
       await users.groups.set(user.id, ADMIN_SOURCE, request.body.groups);
       return answer(user.id);
+    },
+  );
+
+  const GroupParams = Type.Object({ group: GroupName });
+  const groupStore = new GroupStore(corral.store.db);
+  const quotasOf = async (group: string) => ({ group, quotas: (await groupStore.quotas([group]))[0] ?? {} });
+  const GroupQuotas = Type.Object({ group: GroupName, quotas: Type.Object(QuotasPatchSchema.properties) });
+
+  app.get(
+    '/groups/:group/quotas',
+    { schema: { summary: "A group's quotas (null or absent: left to the server default)", tags, params: GroupParams, response: { 200: GroupQuotas } } },
+    async (request) => {
+      requireScope(request, 'admin:read');
+      return quotasOf(request.params.group);
+    },
+  );
+
+  app.put(
+    '/groups/:group/quotas',
+    { schema: { summary: "Change a group's quotas (null clears one)", tags, params: GroupParams, body: QuotasPatchSchema, response: { 200: GroupQuotas } } },
+    async (request) => {
+      requireScope(request, 'admin:write');
+      await groupStore.setQuotas(request.params.group, request.body);
+      return quotasOf(request.params.group);
     },
   );
 };

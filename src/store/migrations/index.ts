@@ -30,6 +30,7 @@ import * as writeProbe from './850_write_probe.js';
 import * as hostSessions from './800_host_sessions.js';
 import * as externalIdentities from './960_external_identities.js';
 import * as groups from './961_groups.js';
+import * as groupQuotas from './962_group_quotas.js';
 import * as jobSteps from './900_job_steps.js';
 
 export const migrations: Record<string, Migration> = {
@@ -47,5 +48,6 @@ export const migrations: Record<string, Migration> = {
   '800_host_sessions': hostSessions,
   '960_external_identities': externalIdentities,
   '961_groups': groups,
+  '962_group_quotas': groupQuotas,
   '900_job_steps': jobSteps,
 };
