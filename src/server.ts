@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './core/config.js';
 import { Corral } from './core/corral.js';
+import { errors } from './core/errors.js';
 import { createLogger } from './core/logger.js';
 import { buildApp } from './http/app.js';
 import { afterListen, checkRoleConfig, listenOptions } from './roles/index.js';
@@ -31,7 +32,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let compat: CompatListeners;
   try {
     app = await buildApp(corral);
-    await app.listen(await listenOptions(config));
+    await app.listen(await listenOptions(config)).catch((e: unknown) => {
+      throw listenError(e as NodeJS.ErrnoException, config);
+    });
     compat = await startCompatListeners(corral, app.proxy).catch(async (e: unknown) => {
       await app.close();
       throw e;
@@ -56,6 +59,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await corral.close();
     })());
   return { corral, app, url, compat: compat.urls, close };
+}
+
+/** A failed listen, said so that the user knows what to change (`corral serve` prints the message). */
+function listenError(e: NodeJS.ErrnoException & { port?: number }, config: Config): Error {
+  if (config.cluster.socket) return e; // a unix socket: listenOptions already says what is wrong
+  const port = e.port ?? config.port;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return errors.cannotListen(`port ${port} is in use: choose another with --port`);
+    case 'EACCES':
+      return errors.cannotListen(`port ${port} needs privileges this user lacks: choose one above 1023 with --port`);
+    case 'EADDRNOTAVAIL':
+      return errors.cannotListen(`${config.host} is not an address of this machine: choose another with --host`);
+    default:
+      return e;
+  }
 }
 
 /** Runs until SIGINT or SIGTERM, then shuts down and exits 0. */

@@ -116,6 +116,8 @@ export const errors = {
 
   // --- the server
   config: make('config_invalid', 500),
+  /** A listener's port is taken, or not this user's to take, or its host is not this machine's (src/server.ts). */
+  cannotListen: make('cannot_listen', 500),
   managerUnavailable: make('manager_unavailable', 502), // proxy role: its manager did not answer
   managerTimeout: make('manager_timeout', 504),
   internal: make('internal', 500),
