@@ -38,6 +38,12 @@ export class GroupStore {
     });
   }
 
+  /** The ids of the group's members, whatever the source. */
+  async members(group: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('user_groups').select('user_id').distinct().where('group_name', '=', group).orderBy('user_id').execute();
+    return rows.map((r) => r.user_id);
+  }
+
   /** Each of the groups' quota overrides (groups without any are left out). */
   async quotas(groups: string[]): Promise<QuotaOverrides[]> {
     if (!groups.length) return [];

@@ -46,4 +46,16 @@ describe('quotas per group', () => {
     expect((await api(server, carol, 'PUT', '/api/v1/groups/team/quotas', { instances: 100 })).status).toBe(403);
     expect((await api(server, carol, 'GET', '/api/v1/groups/team/quotas')).status).toBe(403);
   });
+
+  it('grants credits to each member of a group', async () => {
+    const dave = await createUser(server, 'dave');
+    await admin('PUT', '/api/v1/users/dave/groups', { groups: ['crew'] });
+    await admin('PUT', '/api/v1/users/carol/groups', { groups: ['crew', 'team'] });
+    const r = await admin('POST', '/api/v1/groups/crew/credits', { amount: 50, reason: 'term start' });
+    expect(r.status).toBe(200);
+    expect(r.body.granted.map((g: { user: string }) => g.user).sort()).toEqual(['carol', 'dave']);
+    expect((await api(server, dave, 'GET', '/api/v1/me')).body.user.credits).toBe(50);
+    expect((await admin('POST', '/api/v1/groups/crew/credits', { amount: 0 })).status).toBe(400);
+    expect((await api(server, dave, 'POST', '/api/v1/groups/crew/credits', { amount: 5 })).status).toBe(403);
+  });
 });

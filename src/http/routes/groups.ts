@@ -4,6 +4,7 @@
  * (source `admin`) — what an identity provider said is its own and comes back at each
  * sign-in. A user may read their own groups; only admins change them.
  * `GET|PUT /groups/{group}/quotas`: quotas for a group's members (admins; see quotas.ts).
+ * `POST /groups/{group}/credits`: a grant to each member now (one ledger row each).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -12,6 +13,7 @@ import { ADMIN_SOURCE, GroupName } from '../../core/accounts/groups.js';
 import type { Corral } from '../../core/corral.js';
 import { QuotasPatchSchema } from '../../core/credits/quotas.js';
 import { GroupStore } from '../../store/groups.js';
+import { GrantSchema } from './usage.js';
 import { requireScope } from '../auth.js';
 
 const NameParams = Type.Object({ name: UserName });
@@ -79,6 +81,31 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
       requireScope(request, 'admin:write');
       await groupStore.setQuotas(request.params.group, request.body);
       return quotasOf(request.params.group);
+    },
+  );
+
+  app.post(
+    '/groups/:group/credits',
+    {
+      schema: {
+        summary: 'Grant (or, negative, take away) credits to each member of a group',
+        tags,
+        params: GroupParams,
+        body: GrantSchema,
+        response: { 200: Type.Object({ group: GroupName, granted: Type.Array(Type.Object({ user: Type.String(), balance: Type.Integer() })) }) },
+      },
+    },
+    async (request) => {
+      const { user: admin } = requireScope(request, 'admin:write');
+      const { amount, reason } = request.body;
+      const granted = [];
+      for (const id of await groupStore.members(request.params.group)) {
+        const user = await corral.store.users.byId(id);
+        if (!user) continue;
+        const entry = await corral.credits.grant(id, amount, reason ?? `group ${request.params.group}: ${amount > 0 ? 'granted' : 'taken'} by ${admin.name}`);
+        granted.push({ user: user.name, balance: entry.balance });
+      }
+      return { group: request.params.group, granted };
     },
   );
 };

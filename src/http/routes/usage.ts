@@ -11,6 +11,14 @@ import { QuotasPatchSchema, QuotasViewSchema } from '../../core/credits/quotas.j
 import { LiveInstanceSchema, UsageQuerySchema, UsageRecordSchema, UsageReportSchema, recordOf } from '../../core/credits/usage.js';
 import { requirePrincipal, requireScope } from '../auth.js';
 
+/** A grant of credits (or, negative, a withdrawal): to a user here, to each member of a group in routes/groups.ts. */
+export const GrantSchema = Type.Object(
+  {
+    amount: Type.Integer({ minimum: -1_000_000_000_000, maximum: 1_000_000_000_000, not: { const: 0 }, description: 'not 0' }),
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
 const tags = ['usage'];
 const NameParams = Type.Object({ name: UserName });
 const QuotasReply = Type.Object({ user: Type.String(), quotas: QuotasViewSchema, use: QuotasViewSchema });
@@ -87,13 +95,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
         summary: 'Grant (or, with a negative amount, take away) credits',
         tags,
         params: NameParams,
-        body: Type.Object(
-          {
-            amount: Type.Integer({ minimum: -1_000_000_000_000, maximum: 1_000_000_000_000, not: { const: 0 }, description: 'not 0' }),
-            reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-          },
-          { additionalProperties: false },
-        ),
+        body: GrantSchema,
         response: { 200: Type.Object({ user: Type.String(), balance: Type.Integer(), entry: UsageRecordSchema }) },
       },
     },
