@@ -262,8 +262,9 @@ export class ProcessDriver implements Driver {
       readOnly,
       network: shareHost,
       // A declared port below 1024 (a daemon's 80) in its own namespace: binding it there
-      // touches nothing else. Only bwrap run by root can grant it.
-      bindLowPorts: !shareHost && process.getuid?.() === 0,
+      // touches nothing else. Only bwrap run by root can grant it, and only a workload that
+      // declares such a port gets it: every other one runs with no capability at all.
+      bindLowPorts: !shareHost && process.getuid?.() === 0 && spec.ports.some((p) => p.containerPort < 1024),
       ...(reportPid && { infoFd: 3, blockFd: 4 }),
       hostname: hostnameOf(spec.instanceId),
       hide: await this.hidden(),
