@@ -3,7 +3,8 @@
  * `token ls`, `instance show X`, and `--version`, which talks to no server) next to
  * `node -e 0` on the same machine in the same run. The server runs as its own process
  * (`npm run build` first). Commands are run round-robin, so a change in the machine's load
- * falls on all of them alike; CPU time (user + sys, from /usr/bin/time) is given beside the
+ * falls on all of them alike (BENCH_CLI_BEFORE=other/bin/corral.js adds that build's
+ * `instance ls`, e.g. the commit before the CLI loaded its modules lazily); CPU time (user + sys, from /usr/bin/time) is given beside the
  * wall time because it depends far less on what else the machine is doing.
  */
 import { spawn } from 'node:child_process';
@@ -15,6 +16,10 @@ import { api, ADMIN_PASSWORD, CLI, createToken, login, spawnServer, tempDir } fr
 import { fmt, percentile, table, type Benchmark } from './lib.js';
 
 const N = Number(process.env.BENCH_CLI_N ?? 30);
+/** Another build's bin/corral.js (e.g. an older commit's) to time `instance ls` with too. */
+const BEFORE = process.env.BENCH_CLI_BEFORE;
+/** What to call that build in the table, e.g. "before lazy loading (28a0cec)". */
+const BEFORE_NAME = process.env.BENCH_CLI_BEFORE_NAME ?? 'the build in BENCH_CLI_BEFORE';
 const TIME = '/usr/bin/time';
 
 interface Run {
@@ -58,6 +63,7 @@ const bench: Benchmark = async () => {
       ['corral instance ls', [node, CLI, 'instance', 'ls']],
       ['corral token ls', [node, CLI, 'token', 'ls']],
       ['corral instance show bench', [node, CLI, 'instance', 'show', 'bench']],
+      ...(BEFORE ? ([[`corral instance ls, ${BEFORE_NAME}`, [node, BEFORE, 'instance', 'ls']]] as [string, string[]][]) : []),
     ];
     const runs = new Map<string, Run[]>(commands.map(([name]) => [name, []]));
     const loadBefore = os.loadavg()[0]!;
@@ -89,7 +95,11 @@ const bench: Benchmark = async () => {
           `${N} runs of each, round-robin, against a server on 127.0.0.1 holding one instance; ` +
           `load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after on ${os.cpus().length} cores. ` +
           'Wall time from exec to exit; CPU is user + sys of the process.\n\n' +
-          table(['command', 'median ms', 'p90 ms', 'median CPU ms', 'median over `node -e 0`'], rows),
+          table(['command', 'median ms', 'p90 ms', 'median CPU ms', 'median over `node -e 0`'], rows) +
+          '\n\nTarget: a read-only command (`instance ls`, `instance show`, `token ls`) under 300 ms on this machine. ' +
+          'A call loads commander and src/cli only; the server, schemas and ws/tar/undici load inside the actions that use them ' +
+          '(test/cli/startup.test.ts). Wall times grow with the load: with a load average of 13-18 on these 2 cores, ' +
+          '`node -e 0` took 250-530 ms and `instance ls` 700-800 ms (170 ms of CPU; 930-1000 ms before).',
       },
     ];
   } finally {
