@@ -38,7 +38,7 @@ describe('container environments', () => {
   });
 
   it('a swarm service carries its spec env (and its TMPDIR), nothing else', () => {
-    const task = instanceService(spec, 'busybox', settings, 'overlay').TaskTemplate as { ContainerSpec: { Env: string[] } };
+    const task = instanceService(spec, 'busybox', settings, { overlay: 'overlay', noNewPrivileges: true }).TaskTemplate as { ContainerSpec: { Env: string[] } };
     const env = task.ContainerSpec.Env;
     expect(env.sort()).toEqual([...specEnv, `TMPDIR=/data/${TMP_DIR}`].sort());
     expect(env.join('\n')).not.toContain(CANARY);
