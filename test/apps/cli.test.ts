@@ -79,7 +79,7 @@ describe('corral deploy and the app commands', () => {
 
     const r = await corral(['deploy', dir]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^myapp v1 is serving \(web=1\) at \/\/myapp--admin\.apps\.test\//);
+    expect(r.stdout).toMatch(/^myapp v1 is serving \(web=1\) at http:\/\/myapp--admin\.apps\.test:\d+\//);
     expect(r.stderr).toMatch(/uploading \[#+\] 100%/);
     const one = await files();
     expect(one.files).toEqual(['.corralignore', 'Procfile', 'server.js', 'sub', 'tag']);

@@ -19,7 +19,7 @@ describe('corral doctor', () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as DoctorReport;
     expect(report.ready).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium', 'disk limit']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', 'data dir', 'bubblewrap', 'network isolation', 'cgroups', 'docker', 'chromium', 'disk limit']);
     for (const c of report.checks) {
       expect(['ok', 'limited', 'missing']).toContain(c.status);
       expect(c.detail).not.toBe('');
@@ -38,7 +38,7 @@ describe('corral doctor', () => {
   it('prints one line per check for people', async () => {
     const r = await runCli(['doctor', '--data', dir]);
     expect(r.code).toBe(0);
-    for (const name of ['node', 'data dir', 'bubblewrap', 'cgroups', 'docker', 'chromium', 'disk limit']) {
+    for (const name of ['node', 'data dir', 'bubblewrap', 'network isolation', 'cgroups', 'docker', 'chromium', 'disk limit']) {
       expect(r.stdout).toMatch(new RegExp(`^(ok|limited|missing)\\s+${name}\\s`, 'm'));
     }
   });
