@@ -249,9 +249,11 @@ export class ProcessJobRunner implements JobRunner {
         if (spec.cases) {
           const cases: StepResult[] = [];
           for (const c of spec.cases) cases.push(await step({ command: spec.command, stdin: c.stdin, keepStdinOpen: false, timeoutMs: spec.timeoutMs }));
+          if (reuse && !killed) sb.beginReset(reap);
           return { ...batchSummary(cases), compile, cases, ...(await outputFileOf(spec, sb.workDir)) };
         }
         const run = await step({ command: spec.command, stdin: spec.stdin, keepStdinOpen: spec.keepStdinOpen, timeoutMs: spec.timeoutMs }, true);
+        if (reuse && !killed) sb.beginReset(reap);
         return { ...run, compile, ...(await outputFileOf(spec, sb.workDir)) };
       } finally {
         this.running.delete(sb);

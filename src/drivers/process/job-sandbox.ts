@@ -195,6 +195,8 @@ export class JobSandbox {
   startError = '';
   /** A step's stdin file is in the control dir (removed by the reset). */
   private stdinWritten = false;
+  /** init's answer to the `clean` the reset sent. */
+  private cleaning: Promise<string | undefined> | undefined;
   private control!: LineReader;
   private destroyed: Promise<void> | undefined;
 
@@ -438,8 +440,9 @@ export class JobSandbox {
    */
   async reset(reap: boolean): Promise<boolean> {
     if (!this.reusable) return false;
-    this.child.stdio[3]!.write(reap ? 'clean reap\n' : 'clean\n');
-    const answer = await within(this.control.next(), INIT_ANSWER_MS, undefined);
+    this.beginReset(reap);
+    const answer = await this.cleaning;
+    this.cleaning = undefined;
     if (answer !== 'clean ok') return false;
     // The job's stdin must not reach the next job (cmd is rewritten before every step).
     if (this.stdinWritten) rmSync(path.join(this.controlDir, 'stdin'), { force: true });
@@ -455,6 +458,18 @@ export class JobSandbox {
       if (readdirSync(dir).length) return false;
     }
     return this.alive;
+  }
+
+  /**
+   * Starts the part of the reset init does (IPC objects, message queues, zombies) as soon as
+   * the job's last step is over, while the server still builds and stores the result: the
+   * owner's next job then rarely waits for it. Files are left for reset() (the output file
+   * is read first).
+   */
+  beginReset(reap: boolean): void {
+    if (this.cleaning || !this.reusable) return;
+    this.child.stdio[3]!.write(reap ? 'clean reap\n' : 'clean\n');
+    this.cleaning = within(this.control.next(), INIT_ANSWER_MS, undefined);
   }
 
   /** Kills everything in it (at once: bwrap and, through its pid namespace, every process). */
