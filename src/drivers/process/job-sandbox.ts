@@ -388,8 +388,10 @@ export class JobSandbox {
     const timer = setTimeout(() => stop('timeout'), step.timeoutMs);
 
     const done = (async (): Promise<StepOutcome> => {
-      // The step's shell ends (init says so), or the sandbox dies.
-      const line = await Promise.race([this.control.next(), this.child.exited.then(() => undefined)]);
+      // The step's shell ends (init says so), or the sandbox dies: then the control socket
+      // closes (no process holds it any more) and there is no line. (Not a race with the
+      // child's exit: each step would leave a reaction on that promise for the sandbox's life.)
+      const line = await this.control.next();
       const wallMs = performance.now() - started;
       ended = true;
       clearTimeout(timer);
