@@ -90,6 +90,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
       output_mime: 'application/octet-stream',
       output_data: bytes,
       note: null,
+      steps: null,
       started_at: 1001,
       finished_at: 1013,
       expires_at: 5000,
