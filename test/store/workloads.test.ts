@@ -56,7 +56,7 @@ describe.each(storeDialects)('instances, proxy settings and jobs on $name', (dia
 
   it('upserts proxy settings and the default instance', async () => {
     const id = randomUUID();
-    const base = { instanceId: id, ownerName: 'owner', instanceName: 'app', sharedWith: [], idleTimeoutSeconds: 0, startOnDemand: false };
+    const base = { instanceId: id, ownerName: 'owner', instanceName: 'app', sharedWith: [], sharedWithGroups: [], idleTimeoutSeconds: 0, startOnDemand: false };
     await store.proxy.upsert(base);
     await store.proxy.upsert({ ...base, sharedWith: ['u1'], idleTimeoutSeconds: 60, startOnDemand: true });
     await store.proxy.recordActivity(new Map([[id, 1_700_000_000_999]]));
