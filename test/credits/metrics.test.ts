@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createToken, login, ADMIN_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 import { createInstance, waitFor, waitForState } from '../instances/helpers.js';
+import { rawRequest } from '../proxy/fixtures.js';
 import { sleep, userWithCredits } from './helpers.js';
 
 let server: TestServer;
@@ -53,7 +54,11 @@ describe('/metrics', () => {
     await waitForState(server, token, steady.id, 'running');
     await waitFor(server, token, crashy.id, (i) => i.restartCount >= 1);
     expect((await api(server, token, 'POST', '/api/v1/jobs', { runtime: 'sh', entry: 'echo hi' })).status).toBe(200);
-    const proxied = await fetch(`${server.url}/i/mo/nothing-here/`, { headers: { authorization: `Bearer ${token}` } });
+    // On the instance's own host, sent to 127.0.0.1 (no name is resolved).
+    const proxied = await rawRequest(server.url, '/', {
+      host: `nothing-here--mo.localhost:${new URL(server.url).port}`,
+      authorization: `Bearer ${token}`,
+    });
     expect(proxied.status).toBe(404);
     const metricsToken = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'prometheus', ['metrics:read']);
     // Scraped until the metering (every 0.5 s here) has debited the running instance once;
