@@ -84,6 +84,24 @@ describe('corral job run', () => {
     expect(await processesWith(marker)).toEqual([]);
   });
 
+  it('takes units for -t and -m, and errors name the flag', async () => {
+    await writeFile(path.join(dir, 'mem.sh'), 'echo ok\n');
+    const ok = await corral(['job', 'run', 'mem.sh', '-t', '1500ms', '-m', '64M', '--json'], env, dir);
+    expect(ok.code).toBe(0);
+    const id = JSON.parse(ok.stdout).id;
+    const stored = await fetch(`${server.url}/api/v1/jobs/${id}`, { headers: { authorization: `Bearer ${env.CORRAL_TOKEN}` } }).then((r) => r.json());
+    expect(stored.status).toBe('ok');
+    const cut = await corral(['job', 'run', '-e', 'sleep 3', '-t', '300ms', 'mem.sh'], env, dir);
+    expect(cut.code).toBe(124);
+    const badSize = await corral(['job', 'run', 'mem.sh', '-m', '64X'], env, dir);
+    expect(badSize.code).toBe(1);
+    expect(badSize.stderr).toMatch(/-m: "64X" is not a size/);
+    const small = await corral(['job', 'run', 'mem.sh', '--memory', '1M'], env, dir);
+    expect(small.stderr).toMatch(/--memory: at least 4M/);
+    const long = await corral(['job', 'run', 'mem.sh', '-t', '2m'], env, dir);
+    expect(long.stderr).toMatch(/-t: at most 30s on this server \(got 2m\)/);
+  });
+
   it('names the known runtimes for an unknown one', async () => {
     const r = await corral(['job', 'run', '-r', 'cobol', 'make.sh'], env, dir);
     expect(r.code).toBe(1);

@@ -10,17 +10,21 @@ import type { Runtime } from '../../core/jobs/runtimes.js';
 import type { AttachFrame, JobRequest, JobSummary, JobView } from '../../core/jobs/schemas.js';
 import type { ApiClient } from '../client.js';
 import { apiAction, apiCommand } from '../command.js';
+import { unitOption } from '../flags.js';
 import { CliError, table } from '../output.js';
+import { formatDuration, formatSize } from '../units.js';
 
 interface RunFlags {
   runtime?: string;
   entry?: string;
   arg?: string[];
   stdin?: string;
-  timeout?: string;
+  /** Seconds (parsed from `2s`, `500ms`… by unitOption). */
+  timeout?: number;
   output?: string;
   saveOutput?: string;
-  memory?: string;
+  /** Bytes (parsed from `100M`…). */
+  memory?: number;
   network?: boolean;
   insecure?: boolean;
 }
@@ -54,6 +58,22 @@ export function guessRuntime(file: string, runtimes: Runtime[]): Runtime {
   }
   throw new CliError('bad_option', `--runtime: several runtimes take "${raw}" files (${matches.map((r) => r.name).join(', ')}); name one with --runtime`);
 }
+
+/**
+ * The server's "above this server's cap" refusal of -t or -m (`timeoutSeconds: at most 30 on
+ * this server (got 60)`), told in the flag's terms: `-t: at most 30s on this server`.
+ */
+function overServerCap(e: unknown, flags: RunFlags): unknown {
+  const m = e instanceof CliError && e.code === 'validation_failed' ? /^(timeoutSeconds|limits\.memoryBytes): at most (\d+(?:\.\d+)?)/.exec(e.message) : null;
+  if (!m) return e;
+  const max = Number(m[2]);
+  return m[1] === 'timeoutSeconds'
+    ? new CliError('bad_option', `${typedFlag('-t', '--timeout')}: at most ${formatDuration(max)} on this server (got ${formatDuration(flags.timeout ?? 0)})`)
+    : new CliError('bad_option', `${typedFlag('-m', '--memory')}: at most ${formatSize(max)} on this server (got ${formatSize(flags.memory ?? 0)})`);
+}
+
+/** How the user spelled an option on this command line. */
+const typedFlag = (short: string, long: string) => (process.argv.some((a) => a === long || a.startsWith(`${long}=`)) ? long : short);
 
 /** Files as the API wants them: each under its relative path (or its base name), base64. */
 async function readJobFiles(names: string[], runtime: Runtime, entry: string | undefined): Promise<JobRequest['files']> {
@@ -119,8 +139,8 @@ export function registerJobCommands(program: Command): void {
     .option('-e, --entry <command>', 'shell command to run instead of the runtime’s default')
     .option('-a, --arg <arg...>', 'arguments appended to the command')
     .option('--stdin <file>', 'file fed to the job’s stdin')
-    .option('-t, --timeout <seconds>', 'timeout in seconds')
-    .option('-m, --memory <bytes>', 'memory limit in bytes')
+    .addOption(unitOption('-t, --timeout <duration>', 'timeout', 'duration', 'timeoutSeconds'))
+    .addOption(unitOption('-m, --memory <size>', 'memory limit', 'size', 'limits.memoryBytes'))
     .option('-o, --output <path>', 'file (relative to the job dir) to fetch after the run')
     .option('--save-output <file>', 'where to save that file locally (default: its name)')
     .option('--network', 'ask for network access (when the server allows it)')
@@ -137,13 +157,15 @@ export function registerJobCommands(program: Command): void {
           ...(flags.entry && { entry: flags.entry }),
           ...(flags.arg && { args: flags.arg }),
           ...(flags.stdin && { stdin: await readFile(flags.stdin, 'utf8') }),
-          ...(flags.timeout && { timeoutSeconds: Number(flags.timeout) }),
-          ...(flags.memory && { limits: { memoryBytes: Number(flags.memory) } }),
+          ...(flags.timeout !== undefined && { timeoutSeconds: flags.timeout }),
+          ...(flags.memory !== undefined && { limits: { memoryBytes: flags.memory } }),
           ...(flags.output && { output: flags.output }),
           ...(flags.network && { network: true }),
         };
         // Queued, then followed (quietly with --json): Ctrl-C can cancel it by its id.
-        const queued = await client.post<JobView>('/jobs?wait=false', request);
+        const queued = await client.post<JobView>('/jobs?wait=false', request).catch((e: unknown) => {
+          throw overServerCap(e, flags);
+        });
         const result = await follow(client, queued.id, !!flags.insecure, json);
         if (json) out(result, () => '');
         if (result.outputFile) {
