@@ -1,6 +1,6 @@
 /** Users' group memberships, each with its source (see migration 961_groups). */
 import type { Db } from './database.js';
-import type { QuotaOverrides } from './quotas.js';
+import { overrideColumns, overridesOf, type QuotaOverrides } from './quotas.js';
 
 export interface GroupQuotasTable {
   group_name: string;
@@ -48,23 +48,12 @@ export class GroupStore {
   async quotas(groups: string[]): Promise<QuotaOverrides[]> {
     if (!groups.length) return [];
     const rows = await this.db.selectFrom('group_quotas').selectAll().where('group_name', 'in', groups).execute();
-    const n = (v: number | null) => (v == null ? null : Number(v));
-    return rows.map((r) => ({
-      instances: n(r.instances),
-      runningInstances: n(r.running_instances),
-      memoryBytes: n(r.memory_bytes),
-      concurrentJobs: n(r.concurrent_jobs),
-    }));
+    return rows.map(overridesOf);
   }
 
   /** Merges `patch` into the group's quotas (null clears one). */
   async setQuotas(group: string, patch: QuotaOverrides): Promise<void> {
-    const values = {
-      ...(patch.instances !== undefined && { instances: patch.instances }),
-      ...(patch.runningInstances !== undefined && { running_instances: patch.runningInstances }),
-      ...(patch.memoryBytes !== undefined && { memory_bytes: patch.memoryBytes }),
-      ...(patch.concurrentJobs !== undefined && { concurrent_jobs: patch.concurrentJobs }),
-    };
+    const values = overrideColumns(patch);
     await this.db
       .insertInto('group_quotas')
       .values({ group_name: group, ...values })
