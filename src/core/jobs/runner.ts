@@ -85,19 +85,9 @@ export interface StepResult {
  * compiler's, and a batch has `cases` (its own fields then sum them up: no output, total
  * times, the highest memory peak).
  */
-export interface JobResult {
+export interface JobResult extends StepResult {
   compile?: StepResult;
   cases?: StepResult[];
-  status: JobStatus;
-  exitCode: number | null;
-  signal: string | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  wallMs: number;
-  cpuMs: number | null;
-  memoryPeakBytes: number | null;
   outputFile: OutputFile | null;
   /** Why the output file is missing, or another note for the user. */
   note: string | null;
