@@ -80,6 +80,20 @@ export interface StepResult {
   memoryPeakBytes: number | null;
 }
 
+/** A step that never ran (the job was killed or cancelled first, its sandbox died, or its time ran out). */
+export const notRun = (status: JobStatus): StepResult => ({
+  status,
+  exitCode: null,
+  signal: null,
+  stdout: Buffer.alloc(0),
+  stderr: Buffer.alloc(0),
+  stdoutTruncated: false,
+  stderrTruncated: false,
+  wallMs: 0,
+  cpuMs: null,
+  memoryPeakBytes: null,
+});
+
 /**
  * The job's result. Its own fields are the run's; with a compile step `compile` holds the
  * compiler's, and a batch has `cases` (its own fields then sum them up: no output, total

@@ -14,7 +14,7 @@ import { errors } from '../errors.js';
 import type { JobsConfig } from './config.js';
 import { checkPath, validateFiles } from './files.js';
 import { caseView, checkCases, stepView, type CompareMode, type StoredSteps } from './steps.js';
-import type { JobResult, JobRunner, JobSpec, RunningJob } from './runner.js';
+import { notRun, type JobResult, type JobRunner, type JobSpec, type RunningJob } from './runner.js';
 import { Runtimes, type RuntimeDetection } from './runtimes.js';
 import { Scheduler } from './scheduler.js';
 import type { JobRequest, JobSummary, JobView } from './schemas.js';
@@ -474,18 +474,5 @@ export function shellQuote(arg: string): string {
 }
 
 function emptyResult(note: string): JobResult {
-  return {
-    status: 'killed',
-    exitCode: null,
-    signal: null,
-    stdout: Buffer.alloc(0),
-    stderr: Buffer.alloc(0),
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    wallMs: 0,
-    cpuMs: null,
-    memoryPeakBytes: null,
-    outputFile: null,
-    note,
-  };
+  return { ...notRun('killed'), outputFile: null, note };
 }

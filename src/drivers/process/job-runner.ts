@@ -22,7 +22,7 @@ import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from '../../core/errors.js';
 import { writeFiles } from '../../core/jobs/files.js';
-import type { JobResult, JobRunner, JobSpec, JobStatus, RunningJob, StepResult } from '../../core/jobs/runner.js';
+import { notRun, type JobResult, type JobRunner, type JobSpec, type JobStatus, type RunningJob, type StepResult } from '../../core/jobs/runner.js';
 import type { OutputStream } from '../driver.js';
 import { outputFileOf, stepResult } from '../job-output.js';
 import { sandboxChoice } from './detect.js';
@@ -69,20 +69,6 @@ export interface ProcessJobRunnerOptions {
 
 /** Statuses after which the sandbox is not reused. */
 const ABNORMAL: ReadonlySet<JobStatus> = new Set(['timeout', 'memory', 'output-limit', 'killed']);
-
-/** A step that never ran (the job was killed, its sandbox died, or its time ran out). */
-const notRun = (status: JobStatus): StepResult => ({
-  status,
-  exitCode: null,
-  signal: null,
-  stdout: Buffer.alloc(0),
-  stderr: Buffer.alloc(0),
-  stdoutTruncated: false,
-  stderrTruncated: false,
-  wallMs: 0,
-  cpuMs: null,
-  memoryPeakBytes: null,
-});
 
 const resultOf = (o: StepOutcome): StepResult => stepResult({ stdout: o.stdout, stderr: o.stderr }, o);
 
