@@ -1,8 +1,9 @@
 // The dashboard shell: a hash router over page modules. Each page is `(main, params) => cleanup?`.
-import { whoami } from './lib/api.js';
+import { api, whoami } from './lib/api.js';
 import { flash, h, render } from './lib/dom.js';
 import { instancesPage } from './pages/instances.js';
 import { instancePage } from './pages/instance.js';
+import { accountPage } from './pages/account.js';
 import { appPage, appsPage } from './pages/apps.js';
 import { jobsPage } from './pages/jobs.js';
 import { serverPage } from './pages/server.js';
@@ -18,6 +19,7 @@ const routes = [
   [/^\/jobs$/, jobsPage],
   [/^\/tokens$/, tokensPage],
   [/^\/usage$/, usagePage],
+  [/^\/account$/, accountPage],
   [/^\/admin\/users$/, usersPage],
   [/^\/admin\/instances$/, (m) => instancesPage(m, { all: true })],
   [/^\/admin\/server$/, serverPage],
@@ -48,6 +50,9 @@ const me = await whoami();
 document.getElementById('whoami').textContent = `${me.user.name}${me.user.role === 'admin' ? ' (admin)' : ''}`;
 document.getElementById('logout-csrf').value = me.csrfToken ?? '';
 if (me.user.role === 'admin') for (const a of document.querySelectorAll('[data-admin]')) a.hidden = false;
+// A password session that must first register a passkey (auth.passkeys.require) can do nothing else.
+const { enrolmentOnly } = await api('GET', '/passkeys').catch(() => ({}));
+if (enrolmentOnly) location.hash = '#/account';
 window.addEventListener('hashchange', route);
 window.addEventListener('unhandledrejection', (e) => flash(e.reason?.message ?? String(e.reason), 'error'));
 await route();

@@ -21,6 +21,7 @@ import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/co
 import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
 import { OidcProviderConfigSchema } from './accounts/oidc-config.js';
+import { PasskeysConfigSchema } from './accounts/passkeys-config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -55,6 +56,7 @@ export const ConfigSchema = Type.Object(
         loginLockSeconds: Seconds(60, 'first lock-out after too many failed logins; doubles each time'),
         localPasswords: Type.Boolean({ default: true, description: 'false: no password sign-in; users sign in through auth.oidc providers' }),
         oidc: Type.Array(OidcProviderConfigSchema, { default: [], description: 'OpenID Connect identity providers (docs/sign-in.md)' }),
+        passkeys: PasskeysConfigSchema,
       },
       { additionalProperties: false, default: {} },
     ),

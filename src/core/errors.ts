@@ -48,6 +48,15 @@ export const errors = {
   signInRefused: make('sign_in_refused', 403),
   /** `auth.localPasswords: false`: users sign in through an identity provider only. */
   localPasswordsOff: make('local_passwords_off', 403),
+  /** A passkey assertion corral does not accept: unknown credential, bad signature, stale or foreign challenge. */
+  passkeyRefused: make('passkey_refused', 401),
+  /** A registration response that does not verify (wrong challenge, origin, RP ID…). */
+  passkeyInvalid: make('passkey_invalid', 400),
+  /** `auth.passkeys.require` applies: sign in with a passkey (or register one first). */
+  passkeyRequired: make('passkey_required', 403),
+  passkeyNotFound: (id: string) => new CorralError('passkey_not_found', 404, `no passkey "${id}" of yours`),
+  /** `auth.passkeys.enabled: false`. */
+  passkeysOff: make('passkeys_off', 403),
   tooManyLogins: (retryAfterSeconds: number) =>
     new CorralError('too_many_attempts', 429, `too many failed logins; retry in ${retryAfterSeconds} s`, {
       'retry-after': String(retryAfterSeconds),

@@ -25,6 +25,8 @@ import { sessionRoutes } from './routes/session.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import { groupRoutes } from './routes/groups.js';
+import { passkeyRoutes } from './routes/passkeys.js';
+import { passkeyGate } from './passkey-gate.js';
 import { usageRoutes } from './routes/usage.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -48,6 +50,7 @@ const LINKS: Record<string, string> = {
   login: `${API_PREFIX}/login`,
   logout: `${API_PREFIX}/logout`,
   me: `${API_PREFIX}/me`,
+  passkeys: `${API_PREFIX}/passkeys`,
   users: `${API_PREFIX}/users`,
   tokens: `${API_PREFIX}/tokens`,
   jobs: `${API_PREFIX}/jobs`,
@@ -90,6 +93,8 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
   if (role.targets) proxy.useTargets(role.targets);
   // An app's URL follows the proxy's one rule for instance hosts (origins.ts).
   corral.apps?.useAddresses((owner, name) => proxy.origins.appUrl(owner, name));
+  // WebAuthn's relying party is the main origin (its host name is the RP ID).
+  corral.accounts.passkeys.useOrigin(() => proxy.origins.main());
 
   registerErrorHandling(app);
   logOneLinePerRequest(app);
@@ -110,6 +115,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
     },
   });
   await app.register(authPlugin, { corral });
+  await app.register(passkeyGate, { corral });
 
   await app.register(healthRoutes, { corral });
   await app.register(metricsRoutes, { corral });
@@ -125,6 +131,7 @@ export async function buildApp(corral: Corral): Promise<FastifyInstance> {
       await api.register(sessionRoutes, { corral });
       await api.register(userRoutes, { corral });
       await api.register(groupRoutes, { corral });
+      await api.register(passkeyRoutes, { corral });
       await api.register(tokenRoutes, { corral });
       await api.register(jobRoutes, { corral });
       await api.register(instanceRoutes, { corral });

@@ -105,9 +105,10 @@ export class IdentityCache {
   async fresh(c: Credential): Promise<Principal | undefined> {
     try {
       if (c.kind === 'host') return c.host !== undefined ? await this.hosts?.authenticate(c.value, c.host) : undefined;
-      return c.kind === 'token'
-        ? await this.accounts.tokens.authenticate(c.value)
-        : await this.accounts.sessions.authenticate(c.value);
+      if (c.kind === 'token') return await this.accounts.tokens.authenticate(c.value);
+      const p = await this.accounts.sessions.authenticate(c.value);
+      // A password session that may only register a passkey (auth.passkeys.require) reaches no instance.
+      return p?.via.kind === 'session' && (await this.accounts.passkeys.sessionIsFull(p.user, p.via.sessionHash)) ? p : undefined;
     } catch {
       return undefined; // invalid, expired or revoked tokens are all "not logged in" here
     }

@@ -131,6 +131,8 @@ export interface LoginForm {
   links?: { href: string; label: string }[];
   /** false: no password form, only the links (`auth.localPasswords: false`). */
   passwordForm?: boolean;
+  /** Set: a "Sign in with a passkey" button (web/passkey-login.js), going here once signed in. */
+  passkeyNext?: string | undefined;
 }
 
 /** A login form: corral's own (/login) and the pixelated-dispatcher proxy's (/auth/login). */
@@ -146,6 +148,12 @@ export function loginFormPage(f: LoginForm): string {
 <h1>${escapeHtml(f.heading)}</h1>
 ${f.error ? `<p class="error" role="alert">${escapeHtml(f.error)}</p>` : ''}
 ${(f.links ?? []).map((l) => `<p><a class="button" href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></p>\n`).join('')}${
+    f.passkeyNext === undefined
+      ? ''
+      : `<p><button type="button" class="button" id="passkey-sign-in" data-next="${escapeHtml(f.passkeyNext)}">Sign in with a passkey</button></p>
+<p class="error" role="alert" id="passkey-error" hidden></p>
+<script type="module" src="/ui/passkey-login.js"></script>\n`
+  }${
     f.passwordForm === false
       ? ''
       : `<form method="post" action="${escapeHtml(f.action)}">

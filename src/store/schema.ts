@@ -10,6 +10,7 @@ import type { GroupQuotasTable, UserGroupsTable } from './groups.js';
 import type { RelayClaimsTable } from './relay-claims.js';
 import type { WriteProbeTable } from './database.js';
 import type { HostLoginCodesTable, HostSessionsTable } from './host-sessions.js';
+import type { PasskeySessionsTable, PasskeysTable } from './passkeys.js';
 
 /** Table types: the shape of every row the store reads and writes. Times are ms since the epoch. */
 import type { DesiredState, InstanceState } from '../core/instances/spec.js';
@@ -108,6 +109,8 @@ export interface Database {
   external_identities: ExternalIdentitiesTable;
   user_groups: UserGroupsTable;
   group_quotas: GroupQuotasTable;
+  passkeys: PasskeysTable;
+  passkey_sessions: PasskeySessionsTable;
   relay_claims: RelayClaimsTable;
   write_probe: WriteProbeTable;
 }

@@ -1,6 +1,7 @@
 /** Accounts: users, login sessions and API tokens, composed over one store. */
 import type { Config } from '../config.js';
 import type { Store } from '../../store/index.js';
+import { PasskeyService } from './passkeys.js';
 import { SessionService } from './sessions.js';
 import { loadSigningKey } from './signing-key.js';
 import { LoginThrottle } from './throttle.js';
@@ -14,6 +15,8 @@ export class Accounts {
     readonly tokens: TokenService,
     /** Every password check goes through it (golem-herder's token password too). */
     readonly throttle: LoginThrottle,
+    /** Passkey registration and sign-in (passkeys.ts); the http layer gives it the main origin. */
+    readonly passkeys: PasskeyService,
   ) {}
 
   static async open(config: Config, store: Store): Promise<Accounts> {
@@ -25,11 +28,13 @@ export class Accounts {
       perSubject: loginMaxFailuresPerUser ?? 4 * loginMaxFailures,
       lockSeconds: loginLockSeconds,
     });
+    const users = new UserService(store, throttle, config.auth.localPasswords);
     return new Accounts(
-      new UserService(store, throttle, config.auth.localPasswords),
+      users,
       new SessionService(store, config.auth.sessionTtlSeconds),
       new TokenService(store, key, config.auth.tokenTtlSeconds),
       throttle,
+      new PasskeyService(store, config.auth.passkeys, users.groups, throttle),
     );
   }
 }

@@ -19,7 +19,8 @@ export class SessionService {
     private readonly ttlSeconds: number,
   ) {}
 
-  async create(user: User): Promise<{ cookieValue: string; csrfToken: string }> {
+  /** A new session; `idHash` names it in the store (what a passkey sign-in marks). */
+  async create(user: User): Promise<{ cookieValue: string; csrfToken: string; idHash: string }> {
     const cookieValue = randomId();
     const csrfToken = randomId();
     const now = Date.now();
@@ -32,7 +33,7 @@ export class SessionService {
       created_at: now,
       expires_at: now + this.ttlSeconds * 1000,
     });
-    return { cookieValue, csrfToken };
+    return { cookieValue, csrfToken, idHash: sha256(cookieValue) };
   }
 
   /** The principal behind a cookie, or undefined when the session is unknown or expired. */

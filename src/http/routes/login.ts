@@ -62,7 +62,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       .code(status)
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
-      .send(loginPage(csrf, next, error, signIn, config.auth.localPasswords));
+      .send(loginPage(csrf, next, error, signIn, config.auth.localPasswords, accounts.passkeys.enabled));
   };
   // The identity providers' buttons and callbacks (routes/oidc.ts).
   const signIn = oidcRoutes(app, { corral, proxy, renderLogin, safeNext: (n) => safeNext(n, baseDomain) });
@@ -83,6 +83,8 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
     if (!cookieCsrf || cookieCsrf !== _csrf) return renderLogin(reply, next, 'The form expired; please try again.', 403);
     try {
       const user = await accounts.users.verifyLogin(name, password, request.ip);
+      // auth.passkeys.require: refused once they have a passkey; else a session to register one.
+      await accounts.passkeys.passwordSignIn(user);
       const { cookieValue } = await accounts.sessions.create(user);
       void reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       setSessionCookie(reply, config, cookieValue);
@@ -90,7 +92,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
     } catch (e) {
       if (!isCorralError(e)) throw e;
       if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
-      return renderLogin(reply, next, e.status === 429 ? e.message : 'Invalid credentials', e.status);
+      return renderLogin(reply, next, e.status === 429 || e.code === 'passkey_required' ? e.message : 'Invalid credentials', e.status);
     }
   });
 
@@ -118,11 +120,12 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
   }
 };
 
-function loginPage(csrf: string, next: string, error: string | undefined, signIn: OidcSignIn, localPasswords: boolean): string {
+function loginPage(csrf: string, next: string, error: string | undefined, signIn: OidcSignIn, localPasswords: boolean, passkeys: boolean): string {
   const q = next === '/' ? '' : `?next=${encodeURIComponent(next)}`;
   return loginFormPage({
     links: signIn.list().map((p) => ({ href: `/login/oidc/${encodeURIComponent(p.id)}${q}`, label: p.label })),
     passwordForm: localPasswords,
+    passkeyNext: passkeys ? next : undefined,
     title: 'Log in · corral',
     heading: 'corral',
     action: '/login',

@@ -32,6 +32,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
     async (request, reply) => {
       if (!isSameOriginRequest(request, config.publicUrl)) throw errors.forbidden('a login must be posted from this site (login CSRF)');
       const user = await accounts.users.verifyLogin(request.body.name, request.body.password, request.ip);
+      // auth.passkeys.require: refused once they have a passkey; else a session to register one.
+      await accounts.passkeys.passwordSignIn(user);
       const { cookieValue, csrfToken } = await accounts.sessions.create(user);
       setSessionCookie(reply, config, cookieValue);
       return { user, csrfToken };

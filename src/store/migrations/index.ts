@@ -30,6 +30,7 @@ import * as writeProbe from './850_write_probe.js';
 import * as hostSessions from './800_host_sessions.js';
 import * as externalIdentities from './960_external_identities.js';
 import * as groups from './961_groups.js';
+import * as passkeys from './955_passkeys.js';
 import * as groupQuotas from './962_group_quotas.js';
 import * as jobSteps from './900_job_steps.js';
 
@@ -48,6 +49,7 @@ export const migrations: Record<string, Migration> = {
   '800_host_sessions': hostSessions,
   '960_external_identities': externalIdentities,
   '961_groups': groups,
+  '955_passkeys': passkeys,
   '962_group_quotas': groupQuotas,
   '900_job_steps': jobSteps,
 };
