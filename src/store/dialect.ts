@@ -15,6 +15,7 @@ import SQLite from 'better-sqlite3';
 import { PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect, type Kysely } from 'kysely';
 import type pgModule from 'pg';
 import { errors } from '../core/errors.js';
+import { cachingStatements } from './statement-cache.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -33,7 +34,8 @@ export function sqliteDialect(file: string): Dialect {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return new SqliteDialect({ database: sqlite });
+  // Each SQL text is prepared once (statement-cache.ts), not on every query.
+  return new SqliteDialect({ database: cachingStatements(sqlite) });
 }
 
 const INT8_OID = 20;
