@@ -29,6 +29,14 @@ export type ObservedPatch = Partial<
   Pick<InstanceRecord, 'state' | 'generation' | 'restartCount' | 'exitCode' | 'exitSignal' | 'lastError' | 'handle' | 'ports' | 'startedAt'>
 >;
 
+/** See InstanceStore.holdings. */
+export interface QuotaHoldings {
+  instances: number;
+  running: number;
+  /** Of the running instances whose spec sets `limits.memoryBytes`, that limit. */
+  memoryLimits: number[];
+}
+
 type Row = InstancesTable & { owner_name: string };
 
 const toRecord = (r: Row): InstanceRecord => ({
@@ -108,6 +116,28 @@ export class InstanceStore {
     if (ownerId) q = q.where('instances.owner_id', '=', ownerId);
     const rows = await q.orderBy('instances.created_at').orderBy('instances.id').execute();
     return rows.map(toRecord);
+  }
+
+  /**
+   * What an owner holds against the instance quotas, without reading their rows whole: how
+   * many instances (not being deleted), how many of them hold a running place (desired
+   * `running`, observed not in `ended`), and the memory limit of each running one whose spec
+   * sets its own (the rest use the default). `except`: the instance being changed or started.
+   */
+  async holdings(ownerId: string, opts: { except?: string | undefined; ended: InstanceState[] }): Promise<QuotaHoldings> {
+    let mine = this.db.selectFrom('instances').where('owner_id', '=', ownerId).where('desired_state', '!=', 'deleted');
+    if (opts.except !== undefined) mine = mine.where('id', '!=', opts.except);
+    let running = mine.where('desired_state', '=', 'running');
+    if (opts.ended.length) running = running.where('observed_state', 'not in', opts.ended);
+    const count = (q: typeof mine) => q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const [all, run, own] = await Promise.all([
+      count(mine),
+      count(running),
+      // A spec without its own limit cannot contain the key: only the few that do are read.
+      running.select('spec').where('spec', 'like', '%"memoryBytes"%').execute(),
+    ]);
+    const memoryLimits = own.map((r) => (JSON.parse(r.spec) as InstanceSpec).limits?.memoryBytes).filter((m): m is number => m !== undefined);
+    return { instances: Number(all.n), running: Number(run.n), memoryLimits };
   }
 
   async setDesired(id: string, desired: DesiredState): Promise<void> {

@@ -33,6 +33,7 @@ import * as groups from './961_groups.js';
 import * as passkeys from './955_passkeys.js';
 import * as groupQuotas from './962_group_quotas.js';
 import * as jobSteps from './900_job_steps.js';
+import * as instanceStates from './980_instance_states.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -52,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   '955_passkeys': passkeys,
   '962_group_quotas': groupQuotas,
   '900_job_steps': jobSteps,
+  '980_instance_states': instanceStates,
 };
