@@ -58,6 +58,11 @@ export const InstancesConfigSchema = Type.Object(
       {
         intervalSeconds: Type.Number({ minimum: 0.2, default: 5, description: 'how often running instances are sampled' }),
         keepSeconds: Type.Integer({ minimum: 10, default: 3600, description: 'how much history is kept per instance and for the server' }),
+        maxSamplesPerSecond: Type.Integer({
+          minimum: 1,
+          default: 200,
+          description: 'with more running instances than this × intervalSeconds, each is sampled in turn, less often',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
