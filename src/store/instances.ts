@@ -119,6 +119,26 @@ export class InstanceStore {
   }
 
   /**
+   * Instances in a desired and/or observed state, and (a text filter, not a JSON query) whose
+   * stored spec contains `specContains`: what periodic work reads instead of every row.
+   */
+  async find(filter: { desiredState?: DesiredState; state?: InstanceState; specContains?: string }): Promise<InstanceRecord[]> {
+    let q = this.select();
+    if (filter.desiredState) q = q.where('instances.desired_state', '=', filter.desiredState);
+    if (filter.state) q = q.where('instances.observed_state', '=', filter.state);
+    // LIKE on both databases; callers pass fixed text without % or _ (no escaping needed).
+    if (filter.specContains) q = q.where('instances.spec', 'like', `%${filter.specContains}%`);
+    const rows = await q.orderBy('instances.created_at').orderBy('instances.id').execute();
+    return rows.map(toRecord);
+  }
+
+  /** The desired and observed state of every instance, and nothing else (the reconcile loop's question). */
+  async states(): Promise<{ id: string; desiredState: DesiredState; state: InstanceState }[]> {
+    const rows = await this.db.selectFrom('instances').select(['id', 'desired_state', 'observed_state']).execute();
+    return rows.map((r) => ({ id: r.id, desiredState: r.desired_state, state: r.observed_state }));
+  }
+
+  /**
    * What an owner holds against the instance quotas, without reading their rows whole: how
    * many instances (not being deleted), how many of them hold a running place (desired
    * `running`, observed not in `ended`), and the memory limit of each running one whose spec

@@ -82,7 +82,9 @@ export class InstanceMeter {
   private async chargeAll(): Promise<void> {
     const until = Date.now();
     const runs: Run[] = [];
-    for (const r of await this.store.instances.list()) {
+    // Only running instances can be charged; with metering off by default, only those whose spec turns it on.
+    const filter = { state: 'running' as const, ...(!this.config.instances.metered && { specContains: '"metered":true' }) };
+    for (const r of await this.store.instances.find(filter)) {
       // Events are newer than this listing: a state they reported wins over the listed one.
       const known = this.states.get(r.id);
       if (known === undefined) this.states.set(r.id, r.state);

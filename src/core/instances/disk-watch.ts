@@ -81,8 +81,7 @@ export class DiskWatch {
 
   private async pass(): Promise<string[]> {
     const stopped: string[] = [];
-    for (const r of await this.store.instances.list()) {
-      if (r.desiredState !== 'running') continue;
+    for (const r of await this.store.instances.find({ desiredState: 'running' })) {
       const cap = r.spec.limits?.diskBytes ?? this.config.defaultLimits.diskBytes;
       const used = await diskUsage(instanceDirs(this.dataRoot, r.id).data, cap);
       if (used <= cap) continue;

@@ -241,7 +241,8 @@ export class Supervisor {
 
   private async reconcile(): Promise<void> {
     try {
-      for (const r of await this.store.instances.list()) {
+      // Only ids and states: parsing every spec each round cost more than the check itself.
+      for (const r of await this.store.instances.states()) {
         const runner = this.runners.get(r.id);
         const alive = !!runner?.workload;
         const needs =
@@ -348,6 +349,7 @@ export class Supervisor {
       network: true,
       driver: spec.driver,
       image: spec.image,
+      stop: { signal: spec.stopSignal, graceMs: spec.stopGraceSeconds * 1000 },
     };
   }
 
