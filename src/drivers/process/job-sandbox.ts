@@ -11,9 +11,9 @@
  * plus bwrap's own: a read-only root and /dev, /dev/mqueue, fresh /proc; new user, pid, ipc,
  * uts and net namespaces; no capabilities; the keyring filter (job-seccomp.ts).
  *
- * Two cgroups: the park (bwrap and init) and the step cgroup (step-cgroup.ts), into which init
- * is moved for each step, so every process of a step is born there and is killed, to the last
- * one, when the step ends. Between jobs `reset()` removes everything a job could leave: its
+ * Two cgroups: the park (bwrap, and init until its first step) and the step cgroup
+ * (step-cgroup.ts), where init lives from its first step on, so every process of a step is
+ * born there and is killed, to the last one but init, when the step ends. Between jobs `reset()` removes everything a job could leave: its
  * files (host side), its IPC objects (init, inside), the zombies of its processes.
  *
  * Without bwrap (drivers.process.sandbox: none) the same init runs on the host, in the work
@@ -399,8 +399,8 @@ export class JobSandbox {
       const status = line?.startsWith('exit ') ? Number(line.slice(5)) : undefined;
       const alive = status !== undefined && this.alive;
       if (!alive) this.kill();
-      const end = this.steps && this.park && alive
-        ? await this.steps.end(this.initPid, this.park)
+      const end = this.steps && alive
+        ? await this.steps.end(this.initPid)
         : { ...(this.steps?.endDead() ?? { cpuMs: null, memoryPeakBytes: null, oomKilled: false }), killed: 0, empty: false };
       input?.destroy();
       for (const { keeper } of Object.values(pipes)) closeSync(keeper);
