@@ -21,6 +21,7 @@ import { ClusterConfigSchema, DatabaseUrlSchema, RoleSchema } from './cluster/co
 import { RelayConfigSchema } from './relay/config.js';
 import { CompatConfigSchema } from '../compat/config.js';
 import { OidcProviderConfigSchema } from './accounts/oidc-config.js';
+import { LdapConfigSchema } from './accounts/ldap-config.js';
 import { PasskeysConfigSchema } from './accounts/passkeys-config.js';
 
 const Seconds = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
@@ -56,6 +57,7 @@ export const ConfigSchema = Type.Object(
         loginLockSeconds: Seconds(60, 'first lock-out after too many failed logins; doubles each time'),
         localPasswords: Type.Boolean({ default: true, description: 'false: no password sign-in; users sign in through auth.oidc providers' }),
         oidc: Type.Array(OidcProviderConfigSchema, { default: [], description: 'OpenID Connect identity providers (docs/sign-in.md)' }),
+        ldap: Type.Optional(LdapConfigSchema),
         passkeys: PasskeysConfigSchema,
       },
       { additionalProperties: false, default: {} },
@@ -78,7 +80,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 
 /** Keys that hold secrets: masked by `corral config` and in logs. */
-export const SECRET_KEYS = new Set(['adminPassword', 'databaseUrl', 'internalSecret', 'tokenPassword']);
+export const SECRET_KEYS = new Set(['adminPassword', 'databaseUrl', 'internalSecret', 'tokenPassword', 'bindPassword']);
 
 export interface ConfigSources {
   file?: string | undefined;

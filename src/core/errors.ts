@@ -57,6 +57,8 @@ export const errors = {
   passkeyNotFound: (id: string) => new CorralError('passkey_not_found', 404, `no passkey "${id}" of yours`),
   /** `auth.passkeys.enabled: false`. */
   passkeysOff: make('passkeys_off', 403),
+  /** The LDAP directory (`auth.ldap`) did not answer in time, refused the connection or its TLS; nothing was counted. */
+  ldapUnavailable: make('ldap_unavailable', 503),
   tooManyLogins: (retryAfterSeconds: number) =>
     new CorralError('too_many_attempts', 429, `too many failed logins; retry in ${retryAfterSeconds} s`, {
       'retry-after': String(retryAfterSeconds),

@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import type { Store } from '../../store/index.js';
 import { PasskeyService } from './passkeys.js';
+import { LdapDirectory } from './ldap.js';
 import { SessionService } from './sessions.js';
 import { loadSigningKey } from './signing-key.js';
 import { LoginThrottle } from './throttle.js';
@@ -28,7 +29,7 @@ export class Accounts {
       perSubject: loginMaxFailuresPerUser ?? 4 * loginMaxFailures,
       lockSeconds: loginLockSeconds,
     });
-    const users = new UserService(store, throttle, config.auth.localPasswords);
+    const users = new UserService(store, throttle, config.auth.localPasswords, config.auth.ldap && new LdapDirectory(config.auth.ldap));
     return new Accounts(
       users,
       new SessionService(store, config.auth.sessionTtlSeconds),

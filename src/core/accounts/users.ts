@@ -10,6 +10,7 @@ import { errors } from '../errors.js';
 import { checkNewPassword, passwordProblem } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { GroupService } from './groups.js';
+import { LDAP_SOURCE, type LdapDirectory } from './ldap.js';
 import type { OidcIdentity } from './oidc.js';
 import type { LoginThrottle } from './throttle.js';
 import type { Principal, Role, User } from './types.js';
@@ -27,8 +28,10 @@ export class UserService {
   constructor(
     private readonly store: Store,
     private readonly throttle: LoginThrottle,
-    /** `auth.localPasswords`: false refuses every password sign-in. */
+    /** `auth.localPasswords`: false refuses every password sign-in (but the directory's). */
     private readonly localPasswords = true,
+    /** `auth.ldap`: names that are not local password users are checked there. */
+    private readonly ldap?: LdapDirectory,
   ) {
     this.identities = new ExternalIdentityStore(store.db);
     this.groups = new GroupService(store);
@@ -68,26 +71,48 @@ export class UserService {
     return generated ? { generatedPassword: generated } : {};
   }
 
-  /** Checks a name and password from `address`; throttled (see throttle.ts), 429 when locked. */
+  /**
+   * Checks a name and password from `address` — locally, then in the LDAP directory (see
+   * checkPassword) — as one throttled attempt (see throttle.ts), 429 when locked.
+   */
   async verifyLogin(name: string, password: string, address: string): Promise<User> {
-    if (!this.localPasswords) throw errors.localPasswordsOff('password sign-in is turned off here; use your organisation\'s sign-in');
-    let found: Awaited<ReturnType<Store['users']['byName']>>;
-    const ok = await this.throttle.attempt(`login:${name}`, address, async () => {
-      found = await this.store.users.byName(name);
-      return verifyPassword(found?.passwordHash, password);
+    if (!this.localPasswords && !this.ldap) throw errors.localPasswordsOff('password sign-in is turned off here; use your organisation\'s sign-in');
+    let user: User | undefined;
+    // A directory matches names without regard to case and surrounding spaces: so do the
+    // throttle's counters, or "Alice" and "alice " would be fresh subjects to guess at.
+    const ok = await this.throttle.attempt(`login:${name.trim().replace(/\s+/g, ' ').toLowerCase()}`, address, async () => {
+      user = await this.checkPassword(name, password);
+      return !!user;
     });
-    if (!ok || !found) throw errors.badCredentials('wrong user name or password');
-    const { passwordHash: _, ...user } = found;
+    if (!ok || !user) throw errors.badCredentials('wrong user name or password');
     return user;
+  }
+
+  /**
+   * A local password user is checked here only, unless `auth.ldap.linkExistingUsers` lets
+   * the directory vouch for the same name: an entry in the directory must not take over a
+   * local account. Every other name (no such user, or one without a password) goes to the
+   * directory, whose user is then found by its link, created, or refused like OIDC's.
+   */
+  private async checkPassword(name: string, password: string): Promise<User | undefined> {
+    const found = await this.store.users.byName(name);
+    const local = !!found && found.passwordHash !== NO_PASSWORD;
+    if (this.localPasswords && (await verifyPassword(local ? found.passwordHash : undefined, password))) {
+      const { passwordHash: _, ...user } = found!;
+      return user;
+    }
+    if (!this.ldap || (local && !this.ldap.linkExistingUsers)) return undefined;
+    const identity = await this.ldap.authenticate(name, password);
+    return identity && this.signInExternal(LDAP_SOURCE, identity, this.ldap.linkExistingUsers, this.ldap.createUsers);
   }
 
   /**
    * The user an identity provider vouched for: the one linked to its subject, else (first
    * sign-in) a new user of that name — or the existing local user of that name only when
    * `linkExisting` allows it. With admin groups configured, `identity.admin` sets the role
-   * at every sign-in (never demoting the last admin).
+   * at every sign-in (never demoting the last admin). `create: false` refuses to create one.
    */
-  async signInExternal(provider: string, identity: OidcIdentity, linkExisting: boolean): Promise<User> {
+  async signInExternal(provider: string, identity: OidcIdentity, linkExisting: boolean, create = true): Promise<User> {
     const linkedId = await this.identities.userIdFor(provider, identity.subject);
     let user = linkedId ? await this.store.users.byId(linkedId) : undefined;
     if (!user) {
@@ -98,6 +123,8 @@ export class UserService {
       if (existing) {
         const { passwordHash: _, ...u } = existing;
         user = u;
+      } else if (!create) {
+        throw errors.signInRefused(`there is no user "${identity.name}" here yet; an admin must create it first`);
       } else {
         user = await this.store.users.insert({ id: randomUUID(), name: identity.name, role: identity.admin ? 'admin' : 'user', passwordHash: NO_PASSWORD, credits: 0 });
       }

@@ -62,7 +62,8 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
       .code(status)
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
-      .send(loginPage(csrf, next, error, signIn, config.auth.localPasswords, accounts.passkeys.enabled));
+      // The form also serves the LDAP directory's users (auth.ldap) when local passwords are off.
+      .send(loginPage(csrf, next, error, signIn, config.auth.localPasswords || !!config.auth.ldap, accounts.passkeys.enabled));
   };
   // The identity providers' buttons and callbacks (routes/oidc.ts).
   const signIn = oidcRoutes(app, { corral, proxy, renderLogin, safeNext: (n) => safeNext(n, baseDomain) });
@@ -92,7 +93,9 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
     } catch (e) {
       if (!isCorralError(e)) throw e;
       if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
-      return renderLogin(reply, next, e.status === 429 || e.code === 'passkey_required' ? e.message : 'Invalid credentials', e.status);
+      // A lock-out, a refusal (passkey required, the LDAP directory's rules) or a directory that
+      // is down say why; a wrong password says no more than that.
+      return renderLogin(reply, next, e.status === 401 ? 'Invalid credentials' : e.message, e.status);
     }
   });
 
