@@ -40,6 +40,8 @@ export type PrepareSource = (
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** How long a stop waits for the driver's exit report after stop() returned. */
 const EXIT_REPORT_MS = 5_000;
+/** Instances converged at once when the server opens: enough to keep the driver busy, not so many that requests wait behind them. */
+const OPEN_CONVERGE_WIDTH = 32;
 
 /** In-memory state of one instance while this server runs. */
 class Runner {
@@ -107,8 +109,11 @@ export class Supervisor {
       await this.takeOver(this.runner(r.id), r);
     }
     await this.cleanOrphans(known);
-    // A source may take minutes to download and unpack again: it must not hold up the start.
-    await Promise.all(mine.map((r) => (r.spec.source ? this.convergeInBackground(r.id) : this.converge(r.id))));
+    // What was not adopted starts again in the background, some at a time: with thousands of
+    // instances that takes a while, and the server answers meanwhile (each shows its state).
+    // A source may take minutes to download and unpack again: it must not hold up a lane.
+    for (const r of mine) if (r.spec.source) this.convergeInBackground(r.id);
+    void this.convergeAll(mine.filter((r) => !r.spec.source).map((r) => r.id));
     this.leases.start((ids) => this.forget(ids));
     const every = this.config.reconcileSeconds * 1000;
     this.timer = setInterval(() => void this.reconcile(), every);
@@ -224,6 +229,17 @@ export class Supervisor {
       }
       await this.start(runner, r);
     });
+  }
+
+  /** Converges `ids`, OPEN_CONVERGE_WIDTH at a time; failures are logged. */
+  private async convergeAll(ids: string[]): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < ids.length && !this.closing) {
+        await this.converge(ids[next++]!).catch((e: unknown) => this.log.error({ err: e }, 'converging an instance failed'));
+      }
+    };
+    await Promise.all(Array.from({ length: OPEN_CONVERGE_WIDTH }, lane));
   }
 
   /** `converge` for callers that do not wait: failures are logged, not thrown. */
