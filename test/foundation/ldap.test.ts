@@ -10,11 +10,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { once } from 'node:events';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { loadConfig } from '../../src/core/config.js';
 import { LdapDirectory } from '../../src/core/accounts/ldap.js';
-import { LdapConfigSchema, type LdapConfig } from '../../src/core/accounts/ldap-config.js';
+import { LdapConfigSchema, ldapConfigProblem, type LdapConfig } from '../../src/core/accounts/ldap-config.js';
 import { escapeDnValue, escapeFilterValue } from '../../src/core/accounts/ldap-escape.js';
 import { Value } from '@sinclair/typebox/value';
-import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { ROOT, api, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { BASE_DN, READER_DN, READER_PASSWORD, freePort, startSlapd, type TestSlapd } from '../helpers/slapd.js';
 
 const PEOPLE = [
@@ -264,5 +266,25 @@ describe('escaping', () => {
     expect(() => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1' }))).toThrow(/exactly one of userDn/);
     expect(() => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', userDn: 'uid=x', userBase: BASE_DN }))).toThrow(/exactly one/);
     expect(() => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', userDn: 'uid=fixed,dc=x' }))).toThrow(/\{username\}/);
+  });
+});
+
+describe('docs/sign-in.md', () => {
+  it("LDAP section's examples are valid config", async () => {
+    const doc = await readFile(`${ROOT}/docs/sign-in.md`, 'utf8');
+    const section = doc.slice(doc.indexOf('## LDAP'), doc.indexOf('## Groups'));
+    const examples = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.length).toBe(2);
+    const dir = await tempDir();
+    try {
+      for (const yaml of examples) {
+        await writeFile(`${dir}/corral.yaml`, yaml);
+        const ldap = loadConfig({ file: `${dir}/corral.yaml`, env: {} }).auth.ldap!;
+        expect(ldap.url).toMatch(/^ldaps?:\/\//);
+        expect(ldapConfigProblem(ldap)).toBeUndefined();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
