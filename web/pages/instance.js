@@ -138,6 +138,7 @@ async function proxySettings(box, i) {
     return;
   }
   const shared = h('input', { value: s.sharedWith.join(', '), placeholder: 'user names' });
+  const sharedGroups = h('input', { value: (s.sharedWithGroups ?? []).join(', '), placeholder: 'group names' });
   const idle = h('input', { type: 'number', min: 0, value: s.idleTimeoutSeconds });
   const onDemand = h('input', { type: 'checkbox', style: 'width:auto', checked: s.startOnDemand });
   const isDefault = h('input', { type: 'checkbox', style: 'width:auto', checked: s.default });
@@ -146,6 +147,7 @@ async function proxySettings(box, i) {
     try {
       await api('PUT', `/proxy/${i.owner}/${i.name}`, {
         sharedWith: shared.value.split(',').map((x) => x.trim()).filter(Boolean),
+        sharedWithGroups: sharedGroups.value.split(',').map((x) => x.trim()).filter(Boolean),
         idleTimeoutSeconds: Number(idle.value) || 0,
         startOnDemand: onDemand.checked,
         default: isDefault.checked,
@@ -157,6 +159,7 @@ async function proxySettings(box, i) {
   } },
     h('h2', { style: 'margin-top:0' }, 'Proxy'),
     field('Shared with', shared),
+    field('Shared with groups', sharedGroups),
     field('Stop after this many idle seconds (0 = never)', idle),
     h('label', {}, onDemand, ' Start when opened'),
     h('label', {}, isDefault, ' Open after login'),

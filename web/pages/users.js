@@ -1,9 +1,12 @@
-// Admin: users — add, remove, reset password; credits shown from the API.
+// Admin: users — add, remove, reset password, set the groups an admin gives; credits shown
+// from the API; the groups below (members, quotas, grants: pages/groups.js).
 import { api } from '../lib/api.js';
 import { field, flash, h, render, when } from '../lib/dom.js';
+import { groupsSection, membershipsOf, membershipText } from './groups.js';
 
 export async function usersPage(main) {
   const tbody = h('tbody');
+  const groupsBox = h('section');
   const name = h('input', { required: true, pattern: '[a-z0-9_.\\-]{1,64}', autocomplete: 'off' });
   const password = h('input', { type: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
   const role = h('select', {}, h('option', { value: 'user' }, 'user'), h('option', { value: 'admin' }, 'admin'));
@@ -11,9 +14,19 @@ export async function usersPage(main) {
 
   async function reload() {
     const { users } = await api('GET', '/users');
+    const memberships = await membershipsOf(users);
     render(tbody, users.map((u) => h('tr', { 'data-user': u.name },
-      h('td', {}, u.name), h('td', {}, u.role), h('td', {}, String(u.credits)), h('td', {}, when(u.createdAt)),
+      h('td', {}, u.name), h('td', {}, u.role), h('td', {}, String(u.credits)),
+      h('td', {}, memberships.get(u.name).map(membershipText).join(', ') || h('span', { class: 'muted' }, 'none')), h('td', {}, when(u.createdAt)),
       h('td', {}, h('div', { class: 'actions' },
+        h('button', { type: 'button', 'aria-label': `Set the groups of ${u.name}`, onclick: async () => {
+          // Only the admin's own memberships are set here; a provider's come back at each sign-in.
+          const given = memberships.get(u.name).filter((m) => m.source === 'admin').map((m) => m.group);
+          const answer = prompt(`Groups an admin gives ${u.name} (comma-separated; empty for none)`, given.join(', '));
+          if (answer === null) return;
+          const groups = [...new Set(answer.split(',').map((g) => g.trim()).filter(Boolean))];
+          try { await api('PUT', `/users/${u.name}/groups`, { groups }); flash(`groups of ${u.name} set`); await reload(); } catch (e) { flash(e.message, 'error'); }
+        } }, 'Set groups'),
         h('button', { type: 'button', 'aria-label': `Reset the password of ${u.name}`, onclick: async () => {
           const pw = prompt(`New password for ${u.name} (at least 8 characters)`);
           if (!pw) return;
@@ -23,6 +36,7 @@ export async function usersPage(main) {
           if (!confirm(`Remove ${u.name}?`)) return;
           try { await api('DELETE', `/users/${u.name}`); flash(`removed ${u.name}`); await reload(); } catch (e) { flash(e.message, 'error'); }
         } }, 'Remove'))))));
+    await groupsSection(groupsBox, memberships, reload);
   }
 
   const form = h('form', { class: 'card', onsubmit: async (e) => {
@@ -42,7 +56,7 @@ export async function usersPage(main) {
     h('p', {}, h('button', { type: 'submit', class: 'primary' }, 'Add')));
 
   render(main, h('h1', {}, 'Users'),
-    h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Credits', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))), tbody),
-    h('div', { style: 'margin-top:1rem' }, form));
+    h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Credits', 'Groups', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))), tbody),
+    h('div', { style: 'margin-top:1rem' }, form), groupsBox);
   await reload();
 }
