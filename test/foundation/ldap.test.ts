@@ -196,7 +196,38 @@ describe('search, then bind (LDAPS, service account)', () => {
   });
 });
 
+describe('linkExistingUsers: true, createUsers: false', () => {
+  it('lets the directory vouch for an existing local user, and creates no one', async () => {
+    const server = await startTestServer({
+      auth: { ...throttle, ldap: { url: slapd.url, userDn: `uid={username},ou=people,${BASE_DN}`, ...common, linkExistingUsers: true, createUsers: false } },
+    });
+    try {
+      await createUser(server, 'carol', 'carol-local-password');
+      const local = await apiLogin(server, 'carol', 'carol-local-password');
+      const viaLdap = await apiLogin(server, 'carol', 'carol-ldap-pw');
+      expect(viaLdap.status).toBe(200);
+      expect(viaLdap.body.user.id).toBe(local.body.user.id);
+      const groups = await api(server, server.adminToken, 'GET', '/api/v1/users/carol/groups');
+      expect(groups.body.memberships).toEqual([{ group: 'staff', source: 'ldap' }]);
+      // No corral user "alice": the directory's right password does not create one.
+      const alice = await apiLogin(server, 'alice', 'alice-ldap-pw');
+      expect(alice.status).toBe(403);
+      expect(alice.body.error.code).toBe('sign_in_refused');
+      expect((await userNamed(server, 'alice')).status).toBe(404);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('a directory that cannot answer', () => {
+  it('is a 503 when the service account is refused (not the user\'s 401)', async () => {
+    const dir = new LdapDirectory(
+      ldapConfig({ url: slapd.url, bindDn: READER_DN, bindPassword: 'not-the-reader-password', userBase: `ou=people,${BASE_DN}` }),
+    );
+    await expect(dir.authenticate('alice', 'alice-ldap-pw')).rejects.toMatchObject({ code: 'ldap_unavailable', message: expect.stringMatching(/service account/) });
+  });
+
   it('is a 503 ldap_unavailable when the server is down, and counts no failure', async () => {
     const port = await freePort();
     const server = await startTestServer({ auth: { loginMaxFailures: 1, ldap: { url: `ldap://127.0.0.1:${port}`, userDn: `uid={username},ou=people,${BASE_DN}` } } });
