@@ -6,6 +6,7 @@
  * copy row is written before the instance, so a server restart can always find and
  * finish or undo what a switch began.
  */
+import { rm } from 'node:fs/promises';
 import type { Store } from '../../store/index.js';
 import type { AppRecord, CopyRecord, CopyRole, ReleaseRecord } from '../../store/apps.js';
 import type { InstanceRecord } from '../../store/instances.js';
@@ -56,9 +57,10 @@ export class Copies {
     const name = await this.freeName(app, c.type, c.index);
     const row = { ownerId: app.ownerId, instanceName: name, appId: app.id, version: release.version, processType: c.type, index: c.index, role: c.role };
     await this.store.apps.insertCopy(row);
+    let file: string | undefined;
     try {
       if (!release.archive) throw new Error(`the source of v${release.version} is no longer kept`);
-      const file = await this.archives.linkOut(app.id, release.archive);
+      file = await this.archives.linkOut(app.id, release.archive);
       const created = await this.instances.create(owner, this.specOf(name, c.type, release), { file, fileName: `${app.name}-v${release.version}.archive` }, {
         ...(c.replacing && { replacing: c.replacing }),
       });
@@ -66,6 +68,9 @@ export class Copies {
       if (c.type === 'web') this.rotation.watch(created.id, { ownerId: app.ownerId, name, healthPath: release.settings.health?.path });
       return { ...row, createdAt: Date.now(), id: created.id };
     } catch (e) {
+      // The instance service takes the link only when it creates the instance: a refusal
+      // (quota, credits) leaves it in tmp.
+      if (file) await rm(file, { force: true });
       await this.store.apps.deleteCopy(app.ownerId, name);
       throw e;
     }
