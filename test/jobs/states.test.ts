@@ -63,6 +63,34 @@ describe.skipIf(!sandbox.available)('job states', { timeout: 90_000 }, () => {
     expect(done.startedAt).toBe(running.startedAt);
   });
 
+  it('a job that starts at once is inserted as running (no write of its own); one that waited in the queue is marked running when it starts', async () => {
+    const server = await startTestServer({ jobs: { poolSize: 1, warmSandboxes: 1 } });
+    cleanups.push(() => server.stop());
+    const alice = await createUser(server, 'alice');
+    const jobs = server.corral.store.jobs;
+    const marked: string[] = [];
+    const markRunning = jobs.markRunning.bind(jobs);
+    jobs.markRunning = async (id, startedAt) => {
+      marked.push(id);
+      return markRunning(id, startedAt);
+    };
+    const marker = `63${process.pid}1`;
+    const first = (await api(server, alice, 'POST', '/api/v1/jobs?wait=false', { runtime: 'sh', entry: `echo up; exec sleep ${marker}`, timeoutSeconds: 25 })).body.id as string;
+    const queued = (await api(server, alice, 'POST', '/api/v1/jobs?wait=false', { runtime: 'sh', entry: 'echo second' })).body.id as string;
+    const running = await waitJob(server, alice, first, (j) => j.state === 'running' && j.stdout === 'up\n');
+    const row = await jobs.byId(first);
+    expect(row?.state).toBe('running');
+    expect(row?.started_at).toBe(Date.parse(running.startedAt));
+    expect((await jobs.byId(queued))?.state).toBe('queued');
+    expect(marked).toEqual([]);
+
+    await api(server, alice, 'DELETE', `/api/v1/jobs/${first}`);
+    const second = await waitJob(server, alice, queued, (j) => j.state === 'done');
+    expect(second.status).toBe('ok');
+    expect(marked).toEqual([queued]);
+    expect(second.startedAt).not.toBeNull();
+  });
+
   it('SIGKILL mid-job: at the next start the job is ended with a note and the old job dirs are gone', async () => {
     const data = await tempDir();
     cleanups.push(() => rm(data, { recursive: true, force: true }));
