@@ -55,7 +55,7 @@ export const ConfigSchema = Type.Object(
           Type.Integer({ minimum: 1, description: 'failed logins of one user, whatever the address, before a lock-out (default 4 × loginMaxFailures)' }),
         ),
         loginLockSeconds: Seconds(60, 'first lock-out after too many failed logins; doubles each time'),
-        localPasswords: Type.Boolean({ default: true, description: 'false: no password sign-in; users sign in through auth.oidc providers' }),
+        localPasswords: Type.Boolean({ default: true, description: 'false: no local password sign-in; users sign in through auth.oidc providers or auth.ldap' }),
         oidc: Type.Array(OidcProviderConfigSchema, { default: [], description: 'OpenID Connect identity providers (docs/sign-in.md)' }),
         ldap: Type.Optional(LdapConfigSchema),
         passkeys: PasskeysConfigSchema,
