@@ -14,6 +14,7 @@ import { registerCertCommand } from './commands/cert.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerGroupCommands } from './commands/group.js';
 import { registerInstanceCommands } from './commands/instance.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerLoginCommand } from './commands/login.js';
@@ -36,6 +37,7 @@ for (const register of [
   registerDoctorCommand,
   registerLoginCommand,
   registerUserCommands,
+  registerGroupCommands,
   registerUsageCommands,
   registerTokenCommands,
   registerJobCommands,
