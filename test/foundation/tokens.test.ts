@@ -85,6 +85,16 @@ describe('refused tokens', () => {
     await expect401(expired, 'token_expired', /expired/);
   });
 
+  it('expired after it was accepted: refused once its time is up (a verified token is remembered, its expiry still checked)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const soon = await new SignJWT({ ...decodeJwt(userToken), iat: now, exp: now + 2 })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+      .sign(await serverKey());
+    expect((await api(server, soon, 'GET', '/api/v1/me')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, (now + 2) * 1000 - Date.now() + 50));
+    await expect401(soon, 'token_expired', /expired/);
+  });
+
   it('validly signed but never issued (unknown jti)', async () => {
     const forged = await new SignJWT({ ...decodeJwt(userToken), jti: '00000000-0000-4000-8000-000000000000' })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
