@@ -97,6 +97,11 @@ export class PasskeyStore {
     return Number(r.numDeletedRows) === 1;
   }
 
+  async deleteAllOf(userId: string): Promise<number> {
+    const r = await this.db.deleteFrom('passkeys').where('user_id', '=', userId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   async markSession(sessionHash: string): Promise<void> {
     await this.db.insertInto('passkey_sessions').values({ session_hash: sessionHash }).onConflict((oc) => oc.doNothing()).execute();
   }

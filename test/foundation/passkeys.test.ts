@@ -231,5 +231,14 @@ describe('auth.passkeys.require', () => {
     const { jar, challenge } = await beginSignIn(server);
     expect((await call(server, jar, 'POST', '/passkeys/login', { response: auth.get(challenge) })).status).toBe(200);
     expect((await call(server, jar, 'GET', '/instances')).status).toBe(200);
+
+    // Lost it: an admin removes her passkeys, and her password gives an enrolment session again.
+    expect((await api(server, server.adminToken, 'GET', '/api/v1/users/olga/passkeys')).body.passkeys).toHaveLength(1);
+    expect((await api(server, server.adminToken, 'DELETE', '/api/v1/users/olga/passkeys')).body).toEqual({ removed: 1 });
+    const again = await passwordBrowser(server, 'olga');
+    expect((await call(server, again.jar, 'GET', '/passkeys')).body).toMatchObject({ passkeys: [], enrolmentOnly: true });
+    expect((await api(server, server.adminToken, 'DELETE', '/api/v1/users/nobody/passkeys')).body.error.code).toBe('user_not_found');
+    // A user's own session cannot do it (admins only).
+    expect((await call(server, jar, 'DELETE', '/users/olga/passkeys', undefined, (await call(server, jar, 'GET', '/me')).body.csrfToken)).status).toBe(403);
   });
 });

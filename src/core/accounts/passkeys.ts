@@ -108,6 +108,14 @@ export class PasskeyService {
     if (!(await this.store.delete(user.id, id))) throw errors.passkeyNotFound(id);
   }
 
+  /**
+   * An admin's recovery for a user who lost their passkeys: all of them go, so (when one is
+   * required) their password gives an enrolment session again. Returns how many went.
+   */
+  removeAll(user: User): Promise<number> {
+    return this.store.deleteAllOf(user.id);
+  }
+
   /** Begins a registration for the user of session `sessionHash`. */
   async registrationOptions(user: User, sessionHash: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const rp = this.rp();

@@ -2,6 +2,7 @@
  * Passkeys (core/accounts/passkeys.ts). A signed-in user's own credentials:
  * `GET /passkeys`, `POST /passkeys/registration/options` then `POST /passkeys/registration`
  * (a login session only: the challenge is bound to it), `PATCH|DELETE /passkeys/{id}`.
+ * Admins: `GET|DELETE /users/{name}/passkeys` (recovery for a user who lost theirs).
  * Signing in: `POST /passkeys/login/options` (sets the HttpOnly ticket cookie holding the
  * challenge's place) then `POST /passkeys/login`, which sets the session cookie like a
  * password login. Both sign-in calls must come from this site (login CSRF).
@@ -10,7 +11,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { PasskeyInfoSchema, PasskeyName } from '../../core/accounts/passkeys.js';
-import { UserSchema } from '../../core/accounts/index.js';
+import { UserName, UserSchema } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
 import { errors } from '../../core/errors.js';
 import { requirePrincipal, requireScope } from '../auth.js';
@@ -122,6 +123,25 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asyn
     await passkeys.delete(owner(request).user, request.params.id);
     return reply.code(204).send();
   });
+
+  const UserParams = Type.Object({ name: UserName });
+  app.get(
+    '/users/:name/passkeys',
+    { schema: { summary: "A user's passkeys (admins)", tags, params: UserParams, response: { 200: Type.Object({ passkeys: Type.Array(PasskeyInfoSchema) }) } } },
+    async (request) => {
+      requireScope(request, 'admin:read');
+      return { passkeys: await passkeys.list(await accounts.users.get(request.params.name)) };
+    },
+  );
+
+  app.delete(
+    '/users/:name/passkeys',
+    { schema: { summary: "Remove every passkey of a user who lost theirs (admins)", tags, params: UserParams, response: { 200: Type.Object({ removed: Type.Integer() }) } } },
+    async (request) => {
+      requireScope(request, 'admin:write');
+      return { removed: await passkeys.removeAll(await accounts.users.get(request.params.name)) };
+    },
+  );
 
   app.post(
     '/passkeys/login/options',
