@@ -12,11 +12,12 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { loadConfig } from '../../src/core/config.js';
+import { startServer } from '../../src/server.js';
 import { LdapDirectory } from '../../src/core/accounts/ldap.js';
 import { LdapConfigSchema, ldapConfigProblem, type LdapConfig } from '../../src/core/accounts/ldap-config.js';
 import { escapeDnValue, escapeFilterValue } from '../../src/core/accounts/ldap-escape.js';
 import { Value } from '@sinclair/typebox/value';
-import { ROOT, api, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, ROOT, api, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { BASE_DN, READER_DN, READER_PASSWORD, freePort, startSlapd, type TestSlapd } from '../helpers/slapd.js';
 
 const PEOPLE = [
@@ -220,6 +221,26 @@ describe('linkExistingUsers: true, createUsers: false', () => {
   });
 });
 
+describe('auth.localPasswords: false with auth.ldap', () => {
+  it('keeps the form for the directory and refuses local passwords, even the first admin\'s', async () => {
+    const data = await tempDir();
+    const ldap = { url: slapd.url, userDn: `uid={username},ou=people,${BASE_DN}`, ...common };
+    const off = await startServer(
+      loadConfig({ env: {}, flags: { host: '127.0.0.1', port: 0, logLevel: 'silent', adminPassword: ADMIN_PASSWORD, data, auth: { localPasswords: false, ldap } } }),
+    );
+    try {
+      const target = { url: off.url } as TestServer;
+      expect(await (await fetch(`${off.url}/login`)).text()).toContain('name="password"');
+      const admin = await apiLogin(target, 'admin', ADMIN_PASSWORD);
+      expect(admin.status).toBe(401);
+      expect((await apiLogin(target, 'alice', 'alice-ldap-pw')).status).toBe(200);
+    } finally {
+      await off.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a directory that cannot answer', () => {
   it('is a 503 when the service account is refused (not the user\'s 401)', async () => {
     const dir = new LdapDirectory(
@@ -303,7 +324,8 @@ describe('escaping', () => {
 describe('docs/sign-in.md', () => {
   it("LDAP section's examples are valid config", async () => {
     const doc = await readFile(`${ROOT}/docs/sign-in.md`, 'utf8');
-    const section = doc.slice(doc.indexOf('## LDAP'), doc.indexOf('## Groups'));
+    const start = doc.indexOf('## LDAP');
+    const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
     const examples = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(examples.length).toBe(2);
     const dir = await tempDir();
