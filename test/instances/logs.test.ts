@@ -82,9 +82,10 @@ describe('flow control', () => {
     let readerBytes = 0;
     const readerDone = new Promise<void>((resolve) =>
       reader.on('message', (d) => {
+        // A frame is a line, or several separated by "\n" when the client was behind.
         const text = d.toString();
         readerBytes += text.length + 1;
-        if (text === 'END') resolve();
+        if (text === 'END' || text.endsWith('\nEND')) resolve();
       }),
     );
     const rssBefore = process.memoryUsage().rss;
@@ -101,10 +102,38 @@ describe('flow control', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(stalledFrames.join('\n')).toMatch(/\[corral: \d+ lines dropped: the client is too slow\]/);
     // Far less than the flood went through the stalled client's buffer.
-    expect(stalledFrames.length).toBeLessThan((mb * 1_000_000) / 500 / 2);
+    expect(stalledFrames.join('\n').split('\n').length).toBeLessThan((mb * 1_000_000) / 500 / 2);
     // The server (in this process) did not hold the flood in memory.
     expect(rssPeak - rssBefore).toBeLessThan(mb * 1_000_000 * 2);
     stalled.close();
     reader.close();
   });
+  it('a client that keeps up gets every line, in order, the lines read together sharing a frame', async () => {
+    const n = 100_000;
+    // 100,000 numbered 200-byte lines (20 MB) as fast as the child can write them.
+    const inst = await createInstance(server, server.adminToken, {
+      name: 'counted',
+      shell: `sleep 1; seq -f '%0199g' 1 ${n}; echo END`,
+      restart: 'never',
+    });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/instances/${inst.id}/attach?token=${server.adminToken}`);
+    let frames = 0;
+    const lines: string[] = [];
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (d) => {
+        frames++;
+        for (const line of d.toString().split('\n')) {
+          lines.push(line);
+          if (line === 'END') resolve();
+        }
+      }),
+    );
+    await done;
+    ws.close();
+    expect(lines.filter((l) => l.startsWith('[corral:'))).toEqual([]);
+    expect(lines).toHaveLength(n + 1);
+    expect(lines.slice(0, -1).every((l, i) => Number(l) === i + 1)).toBe(true);
+    // One frame per line would be n + 1 frames.
+    expect(frames).toBeLessThan(n / 4);
+  }, 60_000);
 });

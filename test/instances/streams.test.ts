@@ -3,14 +3,18 @@ import WebSocket from 'ws';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import { createInstance, openStream, waitForState } from './helpers.js';
 
-/** Collects a WebSocket's text frames; `until` waits for one matching. */
+/**
+ * Collects a WebSocket's text frames, a line at a time (a text frame carries the lines read
+ * together, separated by "\n"; a JSON frame is one line); `until` waits for one matching.
+ */
 function collect(ws: WebSocket) {
   const frames: string[] = [];
   const waiters: { pred: (f: string) => boolean; resolve: (f: string) => void }[] = [];
   ws.on('message', (data) => {
-    const f = data.toString();
-    frames.push(f);
-    for (const w of waiters.splice(0)) (w.pred(f) ? w.resolve(f) : waiters.push(w));
+    for (const f of data.toString().split('\n')) {
+      frames.push(f);
+      for (const w of waiters.splice(0)) (w.pred(f) ? w.resolve(f) : waiters.push(w));
+    }
   });
   return {
     frames,

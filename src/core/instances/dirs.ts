@@ -16,9 +16,13 @@ export function instanceDirs(dataRoot: string, id: string): InstanceDirs {
   return { root, data: path.join(root, 'data'), source: path.join(root, 'source'), logs: path.join(root, 'logs') };
 }
 
+/** Two calls, not one per level: a create makes them on the way to running, and every call counted at 5,000 instances. */
 export async function createInstanceDirs(dirs: InstanceDirs): Promise<void> {
-  await mkdir(path.dirname(dirs.root), { recursive: true, mode: 0o700 });
-  for (const dir of [dirs.root, dirs.data, dirs.logs]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  // `recursive` gives every directory it makes (instances/, the root) the same 0700.
+  await mkdir(dirs.data, { recursive: true, mode: 0o700 });
+  await mkdir(dirs.logs, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
 }
 
 export async function removeInstanceDirs(dirs: InstanceDirs): Promise<void> {

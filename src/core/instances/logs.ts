@@ -11,7 +11,7 @@
  * synchronously and must not block; `forwardBounded` is how a network client subscribes
  * without ever stalling the child or the other clients.
  */
-import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, write } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, write } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -265,6 +265,10 @@ export class InstanceLog {
 
   private writeNext(): void {
     if (!this.pending.length) {
+      // Nothing more to write: the file is closed until there is. A quiet instance (most of
+      // thousands) then holds no descriptor of the server's for its log.
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
       this.writing = false;
       for (const resolve of this.idle.splice(0)) resolve();
       return;
@@ -293,7 +297,7 @@ export class InstanceLog {
   private openForAppend(bytes: number): number {
     if (this.fd === undefined) {
       this.fd = openSync(this.file, 'a', 0o600);
-      this.size = statSync(this.file).size;
+      this.size = fstatSync(this.fd).size;
     }
     if (this.size > 0 && this.size + bytes > this.cfg.fileBytes) {
       this.unseededBytes = 0; // what it counted moves to output.log.1

@@ -42,6 +42,32 @@ export function corkedSink(socket: WebSocket): LineSink {
   };
 }
 
+/**
+ * A WebSocket as a LineSink for text frames: the lines that come in one turn of the event
+ * loop (a chunk of the child's output holds many) go out together at its end, in one frame,
+ * separated by "\n". Under a firehose that is one frame and one write per chunk instead of
+ * one per line — the frame, not the line, was what cost (docs/benchmarks.md). A lone line
+ * still goes out at once, alone.
+ */
+export function batchingSink(socket: WebSocket): LineSink {
+  let waiting: string[] = [];
+  const flush = () => {
+    const text = waiting.join('\n');
+    waiting = [];
+    if (socket.readyState === socket.OPEN) socket.send(text);
+  };
+  return {
+    send(text) {
+      if (!waiting.length) setImmediate(flush);
+      waiting.push(text);
+    },
+    // What waits for the end of the turn is not "behind": counting it would drop lines of a
+    // client that keeps up whenever one turn reads more than the cap. It is bounded by what
+    // one turn reads, and counts from the next turn on.
+    buffered: () => socket.bufferedAmount,
+  };
+}
+
 export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async (app, { corral }) => {
   const service = corral.instances.service;
   const clientCap = corral.config.instances.logs.clientBufferBytes;
@@ -71,7 +97,7 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
     {
       websocket: true,
       schema: {
-        summary: 'WebSocket: output lines out (JSON {stream,line} with streams=1), frames in go to stdin',
+        summary: 'WebSocket: output lines out (the lines read together in one frame, separated by \\n; JSON {stream,line} per frame with streams=1), frames in go to stdin',
         tags,
         params: RefParams,
         querystring: Type.Object(
@@ -91,10 +117,10 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
     async (socket: WebSocket, request) => {
       const { user } = requireScope(request, 'instances:write');
       const { instance, log } = await service.output(user, request.params.id);
-      const fmt = ['1', 'true'].includes(request.query.streams ?? '')
-        ? (e: LogEntry) => JSON.stringify({ stream: e.stream, line: e.line })
-        : (e: LogEntry) => e.line;
-      const forward = forwardBounded(corkedSink(socket), clientCap, fmt);
+      const json = ['1', 'true'].includes(request.query.streams ?? '');
+      const fmt = json ? (e: LogEntry) => JSON.stringify({ stream: e.stream, line: e.line }) : (e: LogEntry) => e.line;
+      // A JSON frame stays one line (clients parse each frame); text frames may carry several.
+      const forward = forwardBounded(json ? corkedSink(socket) : batchingSink(socket), clientCap, fmt);
       const unsubscribe = log.subscribe((e) => {
         if (e.stream !== 'corral') forward(e);
       });
