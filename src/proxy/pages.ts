@@ -80,7 +80,11 @@ export const answers = {
   }),
 };
 
-export function sendAnswer(req: IncomingMessage, res: ServerResponse, a: ProxyAnswer, tls: boolean): void {
+/**
+ * `dashboard` is where the page's "Dashboard" link goes: on an instance host a relative
+ * `/ui/` would be the app's own path, so the proxy gives the main origin's (`{publicUrl}/ui/`).
+ */
+export function sendAnswer(req: IncomingMessage, res: ServerResponse, a: ProxyAnswer, tls: boolean, dashboard = '/ui/'): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -95,7 +99,7 @@ export function sendAnswer(req: IncomingMessage, res: ServerResponse, a: ProxyAn
     headers['retry-after'] = String(a.refresh);
     headers.refresh = String(a.refresh);
   }
-  const body = html ? page(a) : JSON.stringify({ error: { code: a.code, message: a.message } });
+  const body = html ? page(a, dashboard) : JSON.stringify({ error: { code: a.code, message: a.message } });
   res.writeHead(a.status, headers);
   res.end(req.method === 'HEAD' ? undefined : body);
 }
@@ -109,11 +113,11 @@ const PAGE_STYLE =
   'main{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1rem 1.2rem;width:min(28rem,92vw)}' +
   'h1{font-size:1.4rem;margin:.2rem 0 1rem}a{color:#1f5fbf}';
 
-function page(a: ProxyAnswer): string {
+function page(a: ProxyAnswer, dashboard: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(a.title)} · corral</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${PAGE_STYLE}</style></head>
 <body class="centered"><main class="card"><h1>${escapeHtml(a.title)}</h1><p>${escapeHtml(a.message)}</p>
-<p><a href="/ui/">Dashboard</a></p></main></body></html>`;
+<p><a href="${escapeHtml(dashboard)}">Dashboard</a></p></main></body></html>`;
 }
 
 export interface LoginForm {

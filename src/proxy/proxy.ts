@@ -105,6 +105,11 @@ export class Proxy {
     }) as typeof server.emit;
   }
 
+  /** The proxy's own page or JSON error; its "Dashboard" link goes to the main origin, never the app's. */
+  private answer(req: IncomingMessage, res: ServerResponse, a: ProxyAnswer): void {
+    sendAnswer(req, res, a, this.tls, `${this.origins.main().origin}/ui/`);
+  }
+
   /** null = not the proxy's; undefined = the proxy's, but names no valid instance (a malformed instance host too). */
   route(req: IncomingMessage): ProxyRoute | undefined | null {
     const url = req.url ?? '/';
@@ -126,7 +131,7 @@ export class Proxy {
       await this.respond(req, res, route);
     } catch (e) {
       this.corral.log.error({ err: e }, 'proxy request failed');
-      sendAnswer(req, res, answers.badGateway('the instance'), this.tls);
+      this.answer(req, res, answers.badGateway('the instance'));
     }
     // Counted once the response is handed to the socket (or the client left).
     this.corral.metrics.proxyRequest(res.statusCode, (performance.now() - started) / 1000);
@@ -134,20 +139,20 @@ export class Proxy {
 
   private async respond(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | undefined): Promise<void> {
     // A malformed instance host or /i/ path names nothing, whoever asks.
-    if (!route) return sendAnswer(req, res, answers.notFound(), this.tls);
+    if (!route) return this.answer(req, res, answers.notFound());
     if (route.moved) return this.redirectToHost(req, res, route);
     if (route.host !== undefined && route.upstreamPath.startsWith(RESERVED_PREFIX)) return this.hostCallback(req, res, route);
     const d = await this.decide(req, route, req.method === 'GET' || req.method === 'HEAD' ? 'proxy:read' : 'proxy:write');
     if (d.kind === 'answer') {
       if (d.login && wantsHtml(req)) return this.redirectToLogin(req, res, route);
-      return sendAnswer(req, res, d.answer, this.tls);
+      return this.answer(req, res, d.answer);
     }
     this.activity.touch(d.target.instanceId);
     const headers = upstreamHeaders(req, await this.forwardContext(req, route!, d, false));
     await forward(this.pools.get(d.host, d.port), req, res, stripTokenParam(route!.upstreamPath), headers, this.tls, !!route!.sandbox).catch(
       (f: ForwardFailure) => {
         const name = `${route!.owner}/${route!.instance}`;
-        sendAnswer(req, res, f === 'timeout' ? answers.gatewayTimeout(name) : answers.badGateway(name), this.tls);
+        this.answer(req, res, f === 'timeout' ? answers.gatewayTimeout(name) : answers.badGateway(name));
       },
     );
   }
@@ -279,7 +284,7 @@ export class Proxy {
   private redirectToHost(req: IncomingMessage, res: ServerResponse, route: ProxyRoute): void {
     const label = hostLabel(route.owner, route.instance, route.port);
     if (!label || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      return sendAnswer(req, res, answers.pathRoutingOff(`${route.owner}/${route.instance}`), this.tls);
+      return this.answer(req, res, answers.pathRoutingOff(`${route.owner}/${route.instance}`));
     }
     redirect(res, `${this.origins.appOrigin(label)}${stripTokenParam(route.upstreamPath)}`, this.tls);
   }
@@ -288,10 +293,10 @@ export class Proxy {
   private async hostCallback(req: IncomingMessage, res: ServerResponse, route: ProxyRoute): Promise<void> {
     const q = route.upstreamPath.indexOf('?');
     const path = q < 0 ? route.upstreamPath : route.upstreamPath.slice(0, q);
-    if (path !== CALLBACK_PATH || (req.method !== 'GET' && req.method !== 'HEAD')) return sendAnswer(req, res, answers.notFound(), this.tls);
+    if (path !== CALLBACK_PATH || (req.method !== 'GET' && req.method !== 'HEAD')) return this.answer(req, res, answers.notFound());
     const code = new URLSearchParams(q < 0 ? '' : route.upstreamPath.slice(q + 1)).get('code');
     const done = code && code.length <= 128 ? await this.hostLogin.exchange(code, route.host!) : undefined;
-    if (!done) return sendAnswer(req, res, answers.badHostLogin(), this.tls);
+    if (!done) return this.answer(req, res, answers.badHostLogin());
     const cookie = `${HOST_COOKIE}=${done.cookieValue}; Path=/; Max-Age=${done.maxAgeSeconds}; HttpOnly; SameSite=Lax${this.tls ? '; Secure' : ''}`;
     redirect(res, done.next, this.tls, { 'set-cookie': cookie, 'referrer-policy': 'no-referrer' });
   }
