@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, logInWithForm } from '../helpers/browser.js';
-import { createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let browser: Browser;
@@ -107,5 +107,39 @@ describe('passkeys in a browser', () => {
     expect(await page.locator('#passkey-error').textContent()).toContain('not accepted');
     expect(await whoIsSignedIn(context)).toBe(401);
     await context.close();
+  });
+});
+
+describe('auth.passkeys.require in a browser', () => {
+  let strict: TestServer;
+  let url: string;
+  beforeAll(async () => {
+    strict = await startTestServer({ auth: { passkeys: { requireGroups: ['ops'] } } });
+    url = `http://localhost:${new URL(strict.url).port}`;
+    await createUser(strict, 'olga');
+    await api(strict, strict.adminToken, 'PUT', '/api/v1/users/olga/groups', { groups: ['ops'] });
+  }, 60_000);
+  afterAll(() => strict?.stop());
+
+  it('sends a password sign-in to the account page to add a passkey, then refuses the password', async () => {
+    const { context, page } = await logInWithForm(browser, url, 'olga', 'olga-password');
+    await page.waitForURL(/#\/account$/);
+    await page.getByText('This account must sign in with a passkey').waitFor();
+    await addAuthenticator(page);
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await expect.poll(() => page.locator('tr[data-passkey]').count()).toBe(1);
+    // A full session now: the instances page loads.
+    expect((await context.request.get(`${url}/api/v1/instances`)).status()).toBe(200);
+    await context.close();
+
+    const again = await browser.newContext();
+    const login = await again.newPage();
+    await login.goto(`${url}/login`);
+    await login.getByLabel('User name').fill('olga');
+    await login.getByLabel('Password').fill('olga-password');
+    await login.getByRole('button', { name: 'Log in' }).click();
+    await login.getByText('sign in with your passkey').waitFor();
+    expect((await again.request.get(`${url}/api/v1/me`)).status()).toBe(401);
+    await again.close();
   });
 });
