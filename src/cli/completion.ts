@@ -48,26 +48,32 @@ const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** The first line of a description, short enough for a completion menu. */
 const short = (s: string) => s.split('\n')[0]!.slice(0, 80);
 
-function bash(program: Command): string {
+/**
+ * The part bash and zsh share: walk the typed `words`, keeping in `$var` the longest known
+ * command path (options and arguments match none and are skipped), then run the `case` arm
+ * that `arm` writes for that path (setting the words to offer).
+ */
+function pathSwitch(program: Command, v: string, words: string, arm: (w: ReturnType<typeof wordsOf>) => string): string {
   const nodes = walk(program);
   const known = nodes.filter((n) => n.path).map((n) => sq(n.path));
-  const cases = nodes.map((n) => {
-    const { commands, options } = wordsOf(n.cmd);
-    return `    ${sq(n.path)}) words=${sq([...commands, ...options].map((w) => w.word).join(' '))} ;;`;
-  });
+  return `  for w in ${words}; do
+    case "\${${v}:+$${v} }$w" in
+      ${known.join('|')}) ${v}="\${${v}:+$${v} }$w" ;;
+    esac
+  done
+  case "$${v}" in
+${nodes.map((n) => `    ${sq(n.path)}) ${arm(wordsOf(n.cmd))} ;;`).join('\n')}
+  esac`;
+}
+
+function bash(program: Command): string {
+  const arm = ({ commands, options }: ReturnType<typeof wordsOf>) =>
+    `words=${sq([...commands, ...options].map((w) => w.word).join(' '))}`;
   return `# corral completion for bash. Load it with: eval "$(corral completion bash)"
 # (or save it as /etc/bash_completion.d/corral)
 _corral() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} path= w i words=
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    w=\${COMP_WORDS[i]}
-    case "\${path:+$path }$w" in
-      ${known.join('|')}) path="\${path:+$path }$w" ;;
-    esac
-  done
-  case "$path" in
-${cases.join('\n')}
-  esac
+  local cur=\${COMP_WORDS[COMP_CWORD]} path= w words=
+${pathSwitch(program, 'path', '"${COMP_WORDS[@]:1:COMP_CWORD-1}"', arm)}
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 complete -o default -F _corral corral
@@ -75,27 +81,16 @@ complete -o default -F _corral corral
 }
 
 function zsh(program: Command): string {
-  const nodes = walk(program);
-  const known = nodes.filter((n) => n.path).map((n) => sq(n.path));
   const entry = (w: Word) => sq(`${w.word.replace(/:/g, '\\:')}:${short(w.description)}`);
-  const cases = nodes.map((n) => {
-    const { commands, options } = wordsOf(n.cmd);
-    return `    ${sq(n.path)}) cmds=(${commands.map(entry).join(' ')}); opts=(${options.map(entry).join(' ')}) ;;`;
-  });
+  const arm = ({ commands, options }: ReturnType<typeof wordsOf>) =>
+    `cmds=(${commands.map(entry).join(' ')}); opts=(${options.map(entry).join(' ')})`;
   return `#compdef corral
 # corral completion for zsh. Load it with: eval "$(corral completion zsh)" (after compinit),
 # or save it as _corral in a directory on your $fpath.
 _corral() {
   local p= w
   local -a cmds opts
-  for w in \${words[2,CURRENT-1]}; do
-    case "\${p:+$p }$w" in
-      ${known.join('|')}) p="\${p:+$p }$w" ;;
-    esac
-  done
-  case "$p" in
-${cases.join('\n')}
-  esac
+${pathSwitch(program, 'p', '${words[2,CURRENT-1]}', arm)}
   if [[ $PREFIX == -* ]]; then
     _describe -t options 'option' opts
   else
