@@ -1,9 +1,12 @@
 /**
  * The proxy side by side with what a user would otherwise put in front of an app: the same
  * backend (a tiny node http server, run as a corral instance), the same load tool (wrk,
- * 50 connections), direct, through corral (cookie auth), through configurable-http-proxy 5,
- * through nginx, and through a bare Node proxy (node:http + undici, no auth: the floor for
- * any proxy written in Node on this machine). Measured twice: at full load (requests/s) and
+ * 50 connections), direct, through corral on the instance's own host (the default and only
+ * safe routing, docs/proxy.md: once with the host cookie a browser gets from the login
+ * handshake, once with a token as a script would send it), through configurable-http-proxy
+ * 5, through nginx, and through a bare Node proxy (node:http + undici, no auth: the floor
+ * for any proxy written in Node on this machine). Every client connects to 127.0.0.1 and
+ * names the instance host in its `Host` header: nothing here ever resolves `*.localhost`. Measured twice: at full load (requests/s) and
  * paced at a fixed rate every proxy sustains (the latency a proxy adds when not queueing).
  * Then idle proxied WebSockets: corral's RSS and open fds before, with them open, and after
  * they close.
@@ -11,8 +14,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, percentile, table, type Benchmark, type BenchSection } from './lib.js';
@@ -55,6 +59,9 @@ http.createServer((req, res) => {
     onResponseEnd() { res.end(); }, onResponseError() { res.statusCode = 502; res.end(); },
   });
 }).listen(process.env.PORT, '127.0.0.1');`;
+
+const CORRAL = 'corral, instance host (host cookie)';
+const CORRAL_TOKEN = 'corral, instance host (token)';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
@@ -124,13 +131,48 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitFor(url: string, ms = 20_000): Promise<void> {
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A GET to 127.0.0.1:`port` with these headers (`host` among them for an instance host). */
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Waits until 127.0.0.1:`port` answers `path` with a 200. */
+async function waitFor(port: number, path = '/', headers: Record<string, string> = {}, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (await fetch(url).then(() => true, () => false)) return;
+    if (await get(port, path, headers).then((r) => r.status === 200, () => false)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not answer`);
+  throw new Error(`127.0.0.1:${port}${path} did not answer 200`);
+}
+
+/**
+ * The instance host's cookie, through the handshake a browser goes through (docs/proxy.md):
+ * the main origin's /host-login mints a code for `label`, the host's /_corral/callback trades
+ * it for `corral_host`. The callback is asked of 127.0.0.1 with the host in `Host`.
+ */
+async function hostCookie(port: number, mainCookie: string, label: string): Promise<string> {
+  const start = await get(port, `/host-login?host=${label}&next=%2F`, { cookie: mainCookie });
+  if (start.status !== 302) throw new Error(`host login refused: ${start.status} ${start.body}`);
+  const to = new URL(start.headers.location!);
+  const done = await get(port, to.pathname + to.search, { host: to.host });
+  const cookie = (done.headers['set-cookie'] ?? []).find((c) => c.startsWith('corral_host='));
+  if (!cookie) throw new Error(`host login callback failed: ${done.status} ${done.body}`);
+  return cookie.split(';')[0]!;
 }
 
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -159,42 +201,53 @@ function usage(pid: number): { rssMb: number; fds: number } {
   return { rssMb: Number(rss) / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-/** Opens `n` WebSockets through corral (raw handshakes, in batches) and returns their sockets. */
-async function openSockets(port: number, path: string, cookie: string, n: number): Promise<net.Socket[]> {
+/**
+ * Opens `n` WebSockets through corral to `host` (raw handshakes, in batches). Returns the open
+ * sockets and how many handshakes ended without a 101 (refused, or closed unanswered).
+ */
+async function openSockets(port: number, host: string, token: string, n: number): Promise<{ sockets: net.Socket[]; failed: number }> {
   const sockets: net.Socket[] = [];
+  let failed = 0;
   const one = () =>
-    new Promise<net.Socket>((resolve, reject) => {
+    new Promise<net.Socket | undefined>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
         s.write(
-          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: ${cookie}\r\n\r\n`,
+          `GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${token}\r\n\r\n`,
         );
       });
-      s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? resolve(s) : reject(new Error(d.toString().split('\r\n')[0]))));
-      s.once('error', reject);
+      const fail = () => {
+        s.destroy();
+        resolve(undefined);
+      };
+      s.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? resolve(s) : fail()));
+      s.once('error', fail);
+      s.once('close', fail); // after a 101 the promise is settled already
     });
   for (let i = 0; i < n; i += 250) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, n - i) }, one))));
+    for (const s of await Promise.all(Array.from({ length: Math.min(250, n - i) }, one))) {
+      if (s) sockets.push(s);
+      else failed++;
+    }
   }
-  return sockets;
+  return { sockets, failed };
 }
 
 const bench: Benchmark = async () => {
   if (!has('wrk')) return [{ title: 'Proxy', markdown: '_Skipped: `wrk` is not installed (`apt-get install wrk`)._' }];
   const data = await mkdtemp(path.join(tmpdir(), 'corral-bench-proxy-'));
   const children: ChildProcess[] = [];
+  const loadBefore = loadavg();
   try {
     // corral, as a separate process like the proxies it is compared with.
     const port = await freePort();
     const corral = start(...withRoomForSockets(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', String(port)]), {
       CORRAL_ADMIN_PASSWORD: PASSWORD,
       CORRAL_LOG_LEVEL: 'warn',
-      // Reached at /i/… with the session cookie, as before instance hosts (docs/proxy.md).
-      CORRAL_PROXY__PATH_ROUTING: 'true',
     });
     children.push(corral);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(`${url}/healthz`);
+    await waitFor(port, '/healthz');
     const login = await fetch(`${url}/api/v1/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -209,14 +262,22 @@ const bench: Benchmark = async () => {
     });
     const instance = (await created.json()) as { ports: { hostPort: number }[] };
     const backendPort = instance.ports[0]!.hostPort;
-    const direct = `http://127.0.0.1:${backendPort}/`;
-    await waitFor(direct);
-    const proxied = `${url}/i/admin/hello/`;
-    await waitFor(proxied);
+    await waitFor(backendPort);
+    // The instance's own host under the default apps domain, as `GET /api/v1/proxy` gives it.
+    const host = `hello--admin.localhost:${port}`;
+    const tokenRes = await fetch(`${url}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+      body: JSON.stringify({ name: 'bench', scopes: ['proxy:read', 'proxy:write'] }),
+    });
+    const { token } = (await tokenRes.json()) as { token: string };
+    const hostSession = await hostCookie(port, cookie, 'hello--admin');
+    await waitFor(port, '/', { host, cookie: hostSession });
 
     const targets: [string, string, Load][] = [
-      ['direct to the backend', direct, {}],
-      ['corral (cookie auth)', proxied, { headers: [`Cookie: ${cookie}`], pids: [corral.pid!] }],
+      ['direct to the backend', `http://127.0.0.1:${backendPort}/`, {}],
+      [CORRAL, `${url}/`, { headers: [`Host: ${host}`, `Cookie: ${hostSession}`], pids: [corral.pid!] }],
+      [CORRAL_TOKEN, `${url}/`, { headers: [`Host: ${host}`, `Authorization: Bearer ${token}`], pids: [corral.pid!] }],
     ];
 
     const chpPort = await freePort();
@@ -226,7 +287,7 @@ const bench: Benchmark = async () => {
       '--default-target', `http://127.0.0.1:${backendPort}`, '--log-level', 'warn',
     ], { CONFIGPROXY_AUTH_TOKEN: 'bench' });
     children.push(chp);
-    await waitFor(`http://127.0.0.1:${chpPort}/`);
+    await waitFor(chpPort);
     targets.push(['configurable-http-proxy 5', `http://127.0.0.1:${chpPort}/`, { pids: [chp.pid!] }]);
 
     let nginxNote = '';
@@ -243,14 +304,14 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
       );
       const nginx = start('nginx', ['-c', conf, '-p', data]);
       children.push(nginx);
-      await waitFor(`http://127.0.0.1:${ngPort}/`);
+      await waitFor(ngPort);
       targets.push(['nginx 1 worker (keepalive upstream)', `http://127.0.0.1:${ngPort}/`, { pids: withChildren(nginx.pid) }]);
     } else nginxNote = ' nginx was not installed, so it is missing from the tables.';
 
     const bareport = await freePort();
     const bare = start(process.execPath, ['-e', BARE_NODE_PROXY], { PORT: String(bareport), UPSTREAM: `http://127.0.0.1:${backendPort}` });
     children.push(bare);
-    await waitFor(`http://127.0.0.1:${bareport}/`);
+    await waitFor(bareport);
     targets.push(['bare Node proxy (node:http + undici, no auth)', `http://127.0.0.1:${bareport}/`, { pids: [bare.pid!] }]);
 
     const pace = path.join(data, 'pace.lua');
@@ -267,9 +328,10 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
     const full = measure(false);
     const paced = measure(true);
     const row = (rows: [string, WrkResult][], name: string) => rows.find(([n]) => n === name)![1];
-    const [base, corralRow, chpRow] = ['direct to the backend', 'corral (cookie auth)', 'configurable-http-proxy 5'].map((n) => row(full, n)) as [WrkResult, WrkResult, WrkResult];
+    const [base, corralRow, chpRow] = ['direct to the backend', CORRAL, 'configurable-http-proxy 5'].map((n) => row(full, n)) as [WrkResult, WrkResult, WrkResult];
     const pacedBase = row(paced, 'direct to the backend');
-    const pacedCorral = row(paced, 'corral (cookie auth)');
+    const pacedCorral = row(paced, CORRAL);
+    const load = (l: number[]) => l.map((x) => fmt(x, 2)).join(' ');
     const http: BenchSection = {
       title: 'Proxy: requests through corral vs configurable-http-proxy vs nginx',
       markdown:
@@ -293,7 +355,9 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
           paced.map(([name, r]) => [name, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.p50 - pacedBase.p50, 2), fmt(r.p99 - pacedBase.p99, 2), fmt(r.cpuUs, 0)]),
         ) +
         `\n\nwrk, 2 threads, ${CONNECTIONS} connections, GET of a 5-byte body, ${ROUNDS} interleaved rounds of ${DURATION} s per target (medians); load tool, proxies and backend share the ` +
-        `machine's cores. At full load corral is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
+        `machine's cores (load average ${load(loadBefore)} when the run began, ${load(loadavg())} at its end: other work shared them too). ` +
+        `corral is reached the default way, on the instance's own host (\`hello--admin.localhost\`, sent as \`Host\` to 127.0.0.1), ` +
+        `with the host cookie from the login handshake or with a token (\`Authorization: Bearer\`, scope \`proxy:read\`). At full load corral (host cookie) is ${fmt(corralRow.rps / chpRow.rps, 2)}× configurable-http-proxy's requests/s and ` +
         `${fmt((100 * corralRow.rps) / base.rps, 0)}% of direct, and spends ${fmt(chpRow.cpuUs / corralRow.cpuUs, 2)}× less CPU per ` +
         `request than configurable-http-proxy (CPU per request is the steadier number when the machine is shared). Paced, corral adds ` +
         `${fmt(pacedCorral.p50 - pacedBase.p50, 2)} ms at p50 and ${fmt(pacedCorral.p99 - pacedBase.p99, 2)} ms at p99.${nginxNote}`,
@@ -305,7 +369,7 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
     const limit = openFilesLimit(pid);
     const n = Math.min(10_000, Math.floor((limit - 500) / 2));
     const before = usage(pid);
-    const sockets = await openSockets(port, '/i/admin/hello/ws', cookie, n);
+    const { sockets, failed } = await openSockets(port, host, token, n);
     await new Promise((r) => setTimeout(r, 2000));
     const open = usage(pid);
     for (const s of sockets) s.destroy();
@@ -321,11 +385,16 @@ http { access_log off; client_body_temp_path ${data}/nb; proxy_temp_path ${data}
           ['', 'corral RSS MB', 'corral open fds'],
           [
             ['before', fmt(before.rssMb), before.fds],
-            [`${n} idle WebSockets open`, fmt(open.rssMb), open.fds],
+            [`${sockets.length} idle WebSockets open`, fmt(open.rssMb), open.fds],
             [`after they closed (${fmt(settleSeconds)} s later)`, fmt(after.rssMb), after.fds],
           ],
         ) +
-        `\n\nEach proxied WebSocket holds two sockets in corral; corral ran with an open-files limit of ${limit}` +
+        `\n\nThe WebSockets go to the instance host with a token (scope \`proxy:write\`), 250 handshakes at a time` +
+        (failed
+          ? `; ${failed} of ${n} handshakes got no 101 and are not counted: the backend's end closed them unanswered (its port is relayed ` +
+            'into its network namespace by pasta, which holds several descriptors per connection and likely ran out of them)'
+          : '') +
+        `. Each proxied WebSocket holds two sockets in corral; corral ran with an open-files limit of ${limit}` +
         (n < 10_000
           ? `, so ${n} is the most it can hold (10,000 needs \`ulimit -n\` ≥ 20,500; this machine's hard limit could not be raised: prlimit needs CAP_SYS_RESOURCE).`
           : ' (`LimitNOFILE=65536` in its systemd unit does the same).'),
