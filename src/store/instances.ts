@@ -39,12 +39,15 @@ export interface QuotaHoldings {
 
 type Row = InstancesTable & { owner_name: string };
 
-const toRecord = (r: Row): InstanceRecord => ({
+/** A record whose spec is left as the JSON text it is stored as (and without the handle). */
+export type StoredInstance = Omit<InstanceRecord, 'spec' | 'handle'> & { specJson: string };
+
+const toStored = (r: Row): StoredInstance => ({
   id: r.id,
   ownerId: r.owner_id,
   ownerName: r.owner_name,
   name: r.name,
-  spec: JSON.parse(r.spec) as InstanceSpec,
+  specJson: r.spec,
   desiredState: r.desired_state,
   state: r.observed_state,
   generation: Number(r.generation),
@@ -52,12 +55,16 @@ const toRecord = (r: Row): InstanceRecord => ({
   exitCode: r.exit_code == null ? null : Number(r.exit_code),
   exitSignal: r.exit_signal,
   lastError: r.last_error,
-  handle: r.handle ? (JSON.parse(r.handle) as Handle) : null,
   ports: JSON.parse(r.ports) as InstanceRecord['ports'],
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
   startedAt: r.started_at == null ? null : Number(r.started_at),
 });
+
+const toRecord = (r: Row): InstanceRecord => {
+  const { specJson, ...rest } = toStored(r);
+  return { ...rest, spec: JSON.parse(specJson) as InstanceSpec, handle: r.handle ? (JSON.parse(r.handle) as Handle) : null };
+};
 
 export class InstanceStore {
   constructor(private readonly db: Db) {}
@@ -112,10 +119,18 @@ export class InstanceStore {
 
   /** Every instance, or one owner's; ordered by creation. */
   async list(ownerId?: string): Promise<InstanceRecord[]> {
+    return (await this.listRows(ownerId)).map(toRecord);
+  }
+
+  /** `list` with each spec as its stored JSON text: for a listing that writes it out again as it is. */
+  async listStored(ownerId?: string): Promise<StoredInstance[]> {
+    return (await this.listRows(ownerId)).map(toStored);
+  }
+
+  private listRows(ownerId: string | undefined) {
     let q = this.select();
     if (ownerId) q = q.where('instances.owner_id', '=', ownerId);
-    const rows = await q.orderBy('instances.created_at').orderBy('instances.id').execute();
-    return rows.map(toRecord);
+    return q.orderBy('instances.created_at').orderBy('instances.id').execute();
   }
 
   /**

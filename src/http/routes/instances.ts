@@ -61,9 +61,11 @@ export const instanceRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = asy
         response: { 200: Type.Object({ instances: Type.Array(InstanceSchema) }) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { user } = requireScope(request, 'instances:read');
-      return { instances: await service.list(user) };
+      // Already JSON text, sent as it is (the schema above documents it): serializing 5,000
+      // instances through the schema cost more than reading them.
+      return reply.type('application/json; charset=utf-8').send((await service.listJson(user)) as never);
     },
   );
 
