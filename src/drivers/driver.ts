@@ -50,6 +50,11 @@ export interface WorkloadSpec {
   network: boolean;
   /** Which driver runs it when a server has several (see src/core/drivers); undefined = the default. */
   driver?: string;
+  /**
+   * How it is stopped, for drivers that may have to stop it without the server (the process
+   * driver's keeper, when it is told to stop); the server passes the same to stop().
+   */
+  stop?: { signal: string; graceMs: number };
 }
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -109,7 +114,8 @@ export interface Driver {
   start(spec: WorkloadSpec, sink: WorkloadSink): Promise<Workload>;
   /**
    * Re-attaches to a workload started by an earlier server process. Returns undefined when
-   * it no longer runs (the process driver's children die with the server, so it always does).
+   * it no longer runs. A workload that ended meanwhile may be returned too: it reports its
+   * real exit to `sink` right after (the process driver's keeper recorded it).
    */
   adopt(handle: Handle, sink: WorkloadSink): Promise<Workload | undefined>;
   /**

@@ -116,12 +116,16 @@ export interface ChildServer {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `corral serve` as a child process (as another user with `as`) and waits until it listens. */
+/**
+ * Starts `corral serve` as a child process (as another user with `as`) and waits until it
+ * listens. `as.detached`: in its own process group, so kill(-pid) reaches it and everything
+ * it started in its group (and not the test runner).
+ */
 export async function spawnServer(
   data: string,
   env: NodeJS.ProcessEnv = {},
   args: string[] = [],
-  as: { uid?: number; gid?: number } = {},
+  as: { uid?: number; gid?: number; detached?: boolean } = {},
 ): Promise<ChildServer> {
   const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', ...args], {
     ...as,

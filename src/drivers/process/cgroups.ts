@@ -126,10 +126,15 @@ export async function warnIfNoCgroups(log: (msg: string) => void): Promise<void>
   }
 }
 
-export async function createCgroup(name: string, limits: CgroupLimits): Promise<Cgroup | undefined> {
+/**
+ * `owner`: the `<pid>-<starttime>` the cgroup is filed under; default this process. The
+ * keeper's workloads are filed under the keeper (keeper.ts), so a server that dies or
+ * restarts leaves them alone, and they become stale only when the keeper is gone.
+ */
+export async function createCgroup(name: string, limits: CgroupLimits, owner?: string): Promise<Cgroup | undefined> {
   const layout = await cgroupLayout();
   if (!layout) return undefined;
-  const tag = await serverTag();
+  const tag = owner ?? (await serverTag());
   const leaf = safeName(name);
   const dirs: Record<string, string> = {};
   for (const mount of mountsOf(layout)) {
@@ -152,6 +157,18 @@ export async function createCgroup(name: string, limits: CgroupLimits): Promise<
     throw errors.badRequest(`cannot apply limits ${JSON.stringify(limits)}: ${(err as Error).message}`);
   }
   return cg;
+}
+
+/** A cgroup made earlier by createCgroup(name, …, owner), e.g. by a server before a restart; undefined when gone. */
+export async function openCgroup(name: string, owner: string): Promise<Cgroup | undefined> {
+  const layout = await cgroupLayout();
+  if (!layout) return undefined;
+  const leaf = safeName(name);
+  const dirs: Record<string, string> = {};
+  for (const mount of mountsOf(layout)) dirs[mount] = path.join(mount, 'corral', safeName(owner), leaf);
+  if (!Object.values(dirs).every((d) => existsSync(d))) return undefined;
+  const dirOf = (controller: string) => dirs[layout.mounts[controller]!];
+  return layout.version === 'v2' ? new CgroupV2(leaf, dirOf('memory')!) : new CgroupV1(leaf, dirOf);
 }
 
 abstract class BaseCgroup implements Cgroup {

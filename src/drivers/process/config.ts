@@ -32,6 +32,12 @@ export const ProcessConfigSchema = Type.Object(
      * reported at every start and by `corral doctor`.
      */
     hostNetwork: Type.Optional(Type.Boolean({ default: false, description: "share the host's network namespace (UNSAFE: reaches every loopback service)" })),
+    /**
+     * Workloads are children of a keeper process (DATA/keeper; keeper.ts) instead of the
+     * server: they outlive a server crash, restart or upgrade and are re-adopted with their
+     * logs; a SIGTERM of the server detaches them. Off by default for now (docs/instances.md).
+     */
+    keeper: Type.Optional(Type.Boolean({ default: false, description: 'workloads outlive the server, kept by a keeper process (DATA/keeper)' })),
     /** Path of pasta (Debian's passt package); default: `pasta` on the server's PATH. */
     pasta: Type.Optional(Type.String({ minLength: 1, description: 'path of pasta (default: found on PATH)' })),
   },

@@ -37,7 +37,7 @@ import { childEnv } from '../../core/child-env.js';
 import { errors } from '../../core/errors.js';
 import { freePort, portEnv } from '../../core/instances/ports.js';
 import { findOnPath } from './detect.js';
-import { LocalSpawner, type Spawner } from './spawner.js';
+import { LocalSpawner, type Spawned, type Spawner } from './spawner.js';
 
 /** What a namespace may reach beyond itself (drivers.process.outbound). */
 export type Outbound = 'none' | 'pasta';
@@ -140,18 +140,8 @@ const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
 export async function attachPasta(o: AttachOptions): Promise<Pasta> {
   const argv = pastaArgv({ ...o, setpriv: SETPRIV, root: process.getuid?.() === 0 });
   const child = await o.spawner.spawn(argv, { pipes: 3, detached: true, env: childEnv() });
-  child.stdin.end();
-  child.stdout.resume();
-  const said = collect(child.stderr);
-  const exited = child.closed.then(async () => said());
-  const pasta: Pasta = {
-    pid: child.pid,
-    exited,
-    stop: async () => {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  const pasta = pastaOf(child);
+  const { exited } = pasta;
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + READY_MS;
@@ -165,6 +155,25 @@ export async function attachPasta(o: AttachOptions): Promise<Pasta> {
     }
     await sleep(POLL_MS);
   }
+}
+
+/**
+ * A running pasta, from its spawned process: just started, or taken back from the keeper
+ * after a restart (keeper-client.ts), still forwarding.
+ */
+export function pastaOf(child: Spawned): Pasta {
+  child.stdin.end();
+  child.stdout.resume();
+  const said = collect(child.stderr);
+  const exited = child.closed.then(async () => said());
+  return {
+    pid: child.pid,
+    exited,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 /** What pasta writes on stderr (its error messages), capped, without the syslog noise. */

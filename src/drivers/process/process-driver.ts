@@ -18,20 +18,23 @@
  */
 // The start path uses sync fs calls on purpose: each takes microseconds, while async ones wait
 // in libuv's small thread pool behind all other file I/O of a busy server.
-import { mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
 import { access, realpath } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { childEnv } from '../../core/child-env.js';
 import { errors } from '../../core/errors.js';
 import type { Driver, Handle, Isolation, Mount, Workload, WorkloadSink, WorkloadSpec } from '../driver.js';
-import { cleanupStaleCgroups, createCgroup, releaseServerCgroups, warnIfNoCgroups } from './cgroups.js';
+import { cleanupStaleCgroups, createCgroup, openCgroup, releaseServerCgroups, warnIfNoCgroups, type Cgroup } from './cgroups.js';
 import { detectCgroups, detectSandbox, sandboxChoice, UNSANDBOXED_WARNING } from './detect.js';
 import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
-import { killQuietly, readProcStat, readProcStatSync } from './proc.js';
-import { attachPasta, DEFAULT_NETWORK, detectPasta, needsPasta, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
-import { ProcessWorkload } from './process-workload.js';
+import { isSameProcess, killQuietly, readProcStat, readProcStatSync } from './proc.js';
+import { KeeperClient, type KeptSpawned } from './keeper-client.js';
+import { spoolEntries, type ExitRecord } from './keeper-protocol.js';
+import { attachPasta, DEFAULT_NETWORK, detectPasta, needsPasta, pastaOf, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
+import { exitStatus, ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
 import { defaultSpawner, type Spawned, type Spawner } from './spawner.js';
 
@@ -63,7 +66,15 @@ export interface ProcessDriverOptions {
   spawner?: Spawner;
   /** Own network namespace per workload, outbound policy (network.ts); default: none out, not shared. */
   network?: NetworkPolicy;
+  /**
+   * The keeper's directory (DATA/keeper; drivers.process.keeper): workloads are children of
+   * the keeper (keeper.ts) and outlive this server. Undefined: they die with the server.
+   */
+  keeperDir?: string;
 }
+
+/** Stop signal and grace when the spec says none (the supervisor always does). */
+const DEFAULT_STOP = { signal: 'SIGTERM', graceMs: 10_000 };
 
 const DRIVER = 'process';
 interface Modes {
@@ -83,12 +94,16 @@ export class ProcessDriver implements Driver {
   private hideReal?: Promise<string[]>;
   private staleCleaned?: Promise<unknown>;
   private readonly spawner: Spawner;
+  private readonly keeper: KeeperClient | undefined;
+  /** Keepers of other data dirs on this host (a dead manager's, or ours before it was turned off). */
+  private readonly otherKeepers = new Map<string, KeeperClient>();
 
   /** The sandboxes' /etc (made in the background from now on). */
   private readonly etcView: EtcView | undefined;
 
   constructor(private readonly opts: ProcessDriverOptions) {
     this.spawner = opts.spawner ?? defaultSpawner();
+    this.keeper = opts.keeperDir ? new KeeperClient(opts.keeperDir) : undefined;
     const warn = opts.warn ?? ((m: string) => process.emitWarning(m));
     this.etcView = opts.etcRoot ? etcViewAt(opts.etcRoot, (e) => warn(`sandbox /etc copy: ${(e as Error).message}`)) : undefined;
     this.etcView?.current();
@@ -171,7 +186,20 @@ export class ProcessDriver implements Driver {
     const imageMounts = this.imageMounts(spec.image);
     mkdirSync(spec.dataDir, { recursive: true });
     const key = `${spec.instanceId}.${spec.generation}.${randomBytes(3).toString('hex')}`;
-    const cgroup = modes.cgroups ? await createCgroup(key, spec.limits) : undefined;
+    const keeper = this.keeper;
+    const kept = keeper ? await keeper.identity() : undefined;
+    // A keeper's workloads are filed under the keeper: a server that dies leaves them be.
+    const cgroupOwner = kept ? `${kept.pid}-${kept.startTime}` : undefined;
+    const cgroup = modes.cgroups ? await createCgroup(key, spec.limits, cgroupOwner) : undefined;
+    const base: Handle = {
+      driver: DRIVER,
+      instanceId: spec.instanceId,
+      generation: spec.generation,
+      sandboxed: !!modes.bwrap,
+      cgroup: cgroup?.name ?? null,
+      ...(keeper && kept && { keeper: keeper.socketPath, keeperPid: kept.pid, keeperStart: kept.startTime, key, cgroupOwner: cgroupOwner ?? null, host: hostIdentity() }),
+    };
+    const runDir = keeper ? path.join(keeper.dir, 'run', key) : undefined;
     try {
       const net = planNetwork({ sandboxed: !!modes.bwrap, policy: this.policy, pasta: modes.pasta, wantsNetwork: spec.network, ports: spec.ports });
       if (net.env) spec = { ...spec, env: { ...spec.env, ...net.env } };
@@ -179,39 +207,50 @@ export class ProcessDriver implements Driver {
         ? await this.sandboxed(modes.bwrap, spec, imageMounts, net.shareHost, !!net.pasta)
         : unsandboxedCommand(spec);
       const argv = launchArgv({ procsFiles: cgroup?.procsFiles, rlimits: this.opts.rlimits, setpriv: modes.setpriv }, inner.argv);
-      const child = await this.spawner
-        .spawn(argv, { pipes: net.pasta ? 5 : 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd })
-        .catch((err: Error) => {
-          throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
-        });
-      const pasta = net.pasta ? await this.attach(net.pasta, child, spec) : undefined;
-      const handle: Handle = {
-        driver: DRIVER,
-        instanceId: spec.instanceId,
-        generation: spec.generation,
-        pid: child.pid,
-        pgid: child.pid,
-        startTime: 0,
-        sandboxed: !!modes.bwrap,
-        cgroup: cgroup?.name ?? null,
-      };
-      const workload = new ProcessWorkload({
-        child,
-        handle,
-        sandboxed: !!modes.bwrap,
-        cgroup,
-        sink,
-        pasta,
-        onGone: () => this.live.delete(key),
+      const options = { pipes: net.pasta ? 5 : 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd };
+      const stop = { ...DEFAULT_STOP, ...spec.stop, sandboxed: !!modes.bwrap };
+      const spawned: Promise<Spawned> = keeper
+        ? keeper.spawn(argv, { ...options, key, spool: path.join(runDir!, 'spool'), exitFile: path.join(runDir!, 'exit.json'), stop, meta: base })
+        : this.spawner.spawn(argv, options);
+      const child = await spawned.catch((err: Error) => {
+        throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
       });
-      // Recorded so adopt() can tell this process from a later one that reuses its pid.
-      handle.startTime = readProcStatSync(child.pid)?.startTime ?? 0;
-      this.live.set(key, workload);
-      return workload;
+      // Its pasta is the keeper's child too, under a name a later server can find.
+      const pastaSpawner: Spawner = keeper ? { spawn: (a, o) => keeper.spawn(a, { ...o, key: pastaKey(key) }) } : this.spawner;
+      const pasta = net.pasta ? await this.attach(net.pasta, child, spec, pastaSpawner) : undefined;
+      // The start time is recorded so adopt() can tell this process from a later one that reuses its pid.
+      const startTime = (child as Partial<KeptSpawned>).startTime ?? readProcStatSync(child.pid)?.startTime ?? 0;
+      const handle: Handle = { ...base, pid: child.pid, pgid: child.pid, startTime };
+      return this.track(key, new ProcessWorkload({ child, handle, sandboxed: !!modes.bwrap, cgroup, sink, pasta, ...this.keptParts(key, runDir) }));
     } catch (err) {
       await cgroup?.remove();
+      if (runDir) rmSync(runDir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  private track(key: string, workload: ProcessWorkload): ProcessWorkload {
+    this.live.set(key, workload);
+    return workload;
+  }
+
+  /** How a workload leaves this driver: forgotten; a keeper's also let go (detach) or cleaned up. */
+  private keptParts(key: string, runDir: string | undefined) {
+    const keeper = this.keeper;
+    let detached = false;
+    return {
+      onGone: () => {
+        this.live.delete(key);
+        if (runDir && !detached) rmSync(runDir, { recursive: true, force: true });
+      },
+      ...(keeper && {
+        release: () => {
+          detached = true;
+          keeper.release(key);
+          keeper.release(pastaKey(key));
+        },
+      }),
+    };
   }
 
   private imageMounts(image: string | undefined): Mount[] {
@@ -229,10 +268,10 @@ export class ProcessDriver implements Driver {
    * pasta for the new sandbox's namespace (its pid comes on fd 3), then the workload may start
    * (fd 4): its ports and routes are there from its first instruction. On failure the sandbox goes.
    */
-  private async attach(pasta: string, child: Spawned, spec: WorkloadSpec): Promise<Pasta> {
+  private async attach(pasta: string, child: Spawned, spec: WorkloadSpec, spawner: Spawner): Promise<Pasta> {
     try {
       const pid = await sandboxPid(child.stdio[3]!);
-      const fwd = await attachPasta({ pasta, pid, ports: spec.ports, outbound: spec.network ? this.policy.outbound : 'none', spawner: this.spawner });
+      const fwd = await attachPasta({ pasta, pid, ports: spec.ports, outbound: spec.network ? this.policy.outbound : 'none', spawner });
       child.stdio[4]!.end('go');
       return fwd;
     } catch (e) {
@@ -274,26 +313,95 @@ export class ProcessDriver implements Driver {
   }
 
   /**
-   * The process driver's children die with the server, so nothing is ever re-adopted. What a
-   * handle recorded is killed if it somehow still runs (unsandboxed grandchildren that left
-   * the main process), then undefined says "start it again".
+   * A keeper's workload (the handle names its key) is taken back from the keeper: its pipes,
+   * the output spooled meanwhile (replayed into `sink` first), its pasta and cgroup; or, if
+   * it ended meanwhile, its recorded exit is reported. Any other process-driver workload died
+   * with its server: what the handle recorded is killed if it somehow still runs
+   * (unsandboxed grandchildren that left the main process), then undefined says "start it again".
    */
-  async adopt(handle: Handle, _sink?: WorkloadSink): Promise<Workload | undefined> {
+  async adopt(handle: Handle, sink: WorkloadSink): Promise<Workload | undefined> {
     await this.cleanStale();
+    if (handle.driver === DRIVER && typeof handle.key === 'string' && typeof handle.keeper === 'string') return this.adoptKept(handle, handle.key, sink);
+    if (handle.driver === DRIVER) await this.killLeftovers(handle);
+    return undefined;
+  }
+
+  /** What a handle recorded is killed if it still runs, unless its pid now belongs to another process. */
+  private killLeftovers(handle: Handle): Promise<void> {
     const pgid = Number(handle.pgid ?? handle.pid);
-    if (handle.driver !== DRIVER || !(pgid > 1)) return undefined;
+    if (!(pgid > 1)) return Promise.resolve();
+    return this.killGroupIfOurs(pgid, Number(handle.startTime));
+  }
+
+  private async killGroupIfOurs(pgid: number, startTime: number): Promise<void> {
     // The kernel never hands out a pid that is still some group's id. So if process `pgid`
     // is gone, a group with that id can only be our leftover; if it is alive, the group is
     // ours only when it is the very process we started (same start time) — otherwise the
     // id was reused by a stranger after all of ours had died.
     const leader = await readProcStat(pgid);
-    if (!leader || leader.startTime === Number(handle.startTime)) killQuietly(-pgid, 'SIGKILL');
-    return undefined;
+    if (!leader || leader.startTime === startTime) killQuietly(-pgid, 'SIGKILL');
+  }
+
+  private async adoptKept(handle: Handle, key: string, sink: WorkloadSink): Promise<Workload | undefined> {
+    // Another host's keeper cannot be reached (its socket path may exist here too, another's).
+    if (handle.host !== hostIdentity()) return undefined;
+    const keeper = this.keeperAt(handle.keeper as string);
+    const runDir = path.join(keeper.dir, 'run', key);
+    // Only the keeper that started it can hold it: a later keeper (after the first died) has
+    // other children, and its pid may be the old one's reused.
+    const keeperAlive = await isSameProcess(Number(handle.keeperPid), Number(handle.keeperStart));
+    let taken = keeperAlive ? await keeper.take(key) : undefined;
+    if (taken && (taken.child.pid !== Number(handle.pid) || taken.child.startTime !== Number(handle.startTime))) {
+      keeper.release(key);
+      taken = undefined;
+    }
+    replaySpool(taken?.spool ?? [`${path.join(runDir, 'spool')}.old`, path.join(runDir, 'spool')], sink);
+    const owner = typeof handle.cgroupOwner === 'string' ? handle.cgroupOwner : undefined;
+    const cgroup = typeof handle.cgroup === 'string' && owner ? await openCgroup(handle.cgroup, owner) : undefined;
+    const pastaTaken = keeperAlive ? await keeper.take(pastaKey(key)).catch(() => undefined) : undefined;
+    if (!taken) {
+      pastaTaken?.child.kill('SIGKILL');
+      // Its keeper died (it ran unsandboxed: grandchildren may have left the process tree).
+      if (!keeperAlive) await this.killLeftovers(handle);
+      return this.ended(handle, key, runDir, cgroup, sink);
+    }
+    const pasta = pastaTaken ? pastaOf(pastaTaken.child) : undefined;
+    return this.track(key, new ProcessWorkload({ child: taken.child, handle, sandboxed: !!handle.sandboxed, cgroup, sink, pasta, ...this.keptParts(key, runDir) }));
+  }
+
+  /**
+   * A keeper's workload that ended while no server held it: its recorded exit (exit.json)
+   * is reported as if it had just happened, so the restart policy applies. Nothing recorded,
+   * or the keeper itself stopped it: undefined (started again, as after a server stop).
+   */
+  private async ended(handle: Handle, key: string, runDir: string, cgroup: Cgroup | undefined, sink: WorkloadSink): Promise<Workload | undefined> {
+    let record: ExitRecord | undefined;
+    try {
+      record = JSON.parse(readFileSync(path.join(runDir, 'exit.json'), 'utf8')) as ExitRecord;
+    } catch {
+      record = undefined;
+    }
+    const oomKilled = cgroup ? await cgroup.oomKilled() : false;
+    await cgroup?.remove();
+    rmSync(runDir, { recursive: true, force: true });
+    if (!record || record.key !== key || record.pid !== Number(handle.pid) || record.byKeeper) return undefined;
+    const status = exitStatus(record.code, record.signal, !!handle.sandboxed, oomKilled);
+    setImmediate(() => sink.exit(status));
+    return endedWorkload(handle);
   }
 
   async list(): Promise<Handle[]> {
     await this.cleanStale();
-    return [...this.live.values()].filter((w) => w.alive).map((w) => w.handle);
+    const handles = [...this.live.values()].filter((w) => w.alive).map((w) => w.handle);
+    // The keeper's children no server adopted (their instance is gone, or a stale generation).
+    if (this.keeper && existsSync(this.keeper.socketPath)) {
+      const kept = await this.keeper.list().catch(() => []);
+      for (const c of kept) {
+        const meta = c.meta as Handle | undefined;
+        if (meta?.driver === DRIVER && !this.live.has(c.key) && !c.held) handles.push({ ...meta, pid: c.pid, pgid: c.pid, startTime: c.startTime });
+      }
+    }
+    return handles;
   }
 
   /** Cgroups of corral servers that died (SIGKILL) are emptied and removed, once. */
@@ -305,7 +413,67 @@ export class ProcessDriver implements Driver {
   async close(): Promise<void> {
     await Promise.all([...this.live.values()].map((w) => w.stop('SIGKILL', 0).then(() => w.finished)));
     await releaseServerCgroups();
+    this.keeper?.close();
+    for (const k of this.otherKeepers.values()) k.close();
   }
+
+  /**
+   * The keeper listening on `socketPath`: ours, or one of this host a handle names — a dead
+   * manager's on the same host (a takeover adopts from it rather than start a second copy),
+   * or ours from before drivers.process.keeper was turned off. Never started here: adopt
+   * only takes from a keeper whose pid and start time it checked first.
+   */
+  private keeperAt(socketPath: string): KeeperClient {
+    if (this.keeper?.socketPath === socketPath) return this.keeper;
+    let k = this.otherKeepers.get(socketPath);
+    if (!k) this.otherKeepers.set(socketPath, (k = new KeeperClient(path.dirname(socketPath))));
+    return k;
+  }
+}
+
+let hostId: string | undefined;
+/** This machine since its last boot: a keeper's socket is reachable only from the same one. */
+function hostIdentity(): string {
+  if (hostId === undefined) {
+    let boot = '';
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      /* not Linux: the hostname alone */
+    }
+    hostId = `${hostname()}/${boot}`;
+  }
+  return hostId;
+}
+
+/** The keeper's name for a workload's pasta. */
+function pastaKey(key: string): string {
+  return `${key}.pasta`;
+}
+
+/** Output the keeper spooled while no server held the pipes, into the log in order; then gone. */
+function replaySpool(files: string[], sink: WorkloadSink): void {
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const e of spoolEntries(bytes)) sink.output(e.stream, e.data);
+    unlinkSync(file);
+  }
+}
+
+/** A workload that already ended (its exit is being reported): nothing left to do with it. */
+function endedWorkload(handle: Handle): Workload {
+  return {
+    handle,
+    write: () => undefined,
+    stop: async () => undefined,
+    signal: () => undefined,
+    stats: async () => ({ pids: 0 }),
+  };
 }
 
 /** Hostname inside the sandbox: the instance id cut to a valid label. */

@@ -40,6 +40,11 @@ export interface WorkloadParts {
   pasta?: Pasta;
   /** Called once after the exit was reported and the cgroup removed (the driver forgets it). */
   onGone: () => void;
+  /**
+   * Kept by the keeper (keeper.ts): lets go of the pipes without stopping anything, so the
+   * workload outlives this server. Present → the workload has detach().
+   */
+  release?: () => void;
 }
 
 export class ProcessWorkload implements Workload {
@@ -50,6 +55,8 @@ export class ProcessWorkload implements Workload {
   readonly finished: Promise<void>;
   private done = false;
   private readonly pid: number;
+  /** Lets it run on without this server (keeper workloads only; see WorkloadParts.release). */
+  readonly detach?: () => void;
 
   constructor(private readonly parts: WorkloadParts) {
     this.handle = parts.handle;
@@ -68,6 +75,17 @@ export class ProcessWorkload implements Workload {
       sink.output('stderr', Buffer.from(`corral: the network forwarder (pasta) exited${said ? `: ${said}` : ''}; stopping\n`));
       void this.killTree().catch(() => undefined);
     });
+    if (parts.release) {
+      const release = parts.release;
+      this.detach = () => {
+        if (this.done) return;
+        this.done = true;
+        child.stdout.removeAllListeners('data');
+        child.stderr.removeAllListeners('data');
+        release();
+        this.parts.onGone();
+      };
+    }
     this.finished = this.exited
       .then(() => this.parts.cgroup?.remove())
       .catch(() => undefined)
@@ -173,7 +191,7 @@ export class ProcessWorkload implements Workload {
  * (and the container drivers) report signals the same way. A program that itself exits with
  * 128+n is indistinguishable, as in any shell.
  */
-function exitStatus(code: number | null, signal: NodeJS.Signals | null, sandboxed: boolean, oomKilled: boolean): ExitStatus {
+export function exitStatus(code: number | null, signal: NodeJS.Signals | string | null, sandboxed: boolean, oomKilled: boolean): ExitStatus {
   if (sandboxed && code !== null && code > 128 && code < 128 + 65) {
     const name = signalName(code - 128);
     if (name) return { code: null, signal: name, oomKilled };

@@ -73,8 +73,8 @@ export type HostMessage =
   | { id: number; error: string }
   | { id: number; exit: [number | null, NodeJS.Signals | null] };
 
-/** Shared by both spawners: exit bookkeeping and the 'close' rule. */
-class Child implements Spawned {
+/** Shared by the spawners (and the keeper's client): exit bookkeeping and the 'close' rule. */
+export class Child implements Spawned {
   exitInfo: ExitInfo | undefined;
   readonly exited: Promise<ExitInfo>;
   readonly closed: Promise<ExitInfo>;

@@ -1,0 +1,75 @@
+/**
+ * Two managers on one PostgreSQL database on one host, with the keeper
+ * (drivers.process.keeper): when the holder of an instance is SIGKILLed with its process
+ * group, the survivor takes it over by adopting it from the dead manager's keeper (the
+ * socket its handle names) instead of starting a second copy.
+ */
+import { copyFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/postgres.js';
+import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+import { createInstance, processesMatching, waitForState } from '../instances/helpers.js';
+import { adminToken, KEEPER_ENV, keeperPid, killGroup, waitGone } from '../drivers/keeper-helpers.js';
+
+describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
+  let server: ChildServer | undefined;
+  const cleanup: (() => void)[] = [];
+  const dataDirs: string[] = [];
+  const newDataDir = async () => {
+    const dir = await tempDir();
+    dataDirs.push(dir);
+    return dir;
+  };
+  afterEach(async () => {
+    if (server) await killGroup(server).catch(() => undefined);
+    for (const fn of cleanup.splice(0)) fn();
+    for (const dir of dataDirs.splice(0)) {
+      try {
+        process.kill(keeperPid(dir), 'SIGKILL');
+      } catch {
+        /* no keeper left */
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGKILL of the holder, the survivor adopts through the keeper socket in the handle instead of restarting (generation unchanged, no duplicate)', async () => {
+    const databaseUrl = await createTestDatabase('keeper');
+    const env = { ...KEEPER_ENV, CORRAL_DATABASE_URL: databaseUrl, CORRAL_CLUSTER__LEASE_SECONDS: '2', CORRAL_INSTANCES__RECONCILE_SECONDS: '0.5' };
+    const [dataA, dataB] = [await newDataDir(), await newDataDir()];
+    const a = await spawnServer(dataA, env, ['--role', 'manager'], { detached: true });
+    cleanup.push(() => void killGroup(a).catch(() => undefined));
+    // Tokens are signed with the key in the data directory: managers of one cluster share it.
+    await copyFile(path.join(dataA, 'signing-key.json'), path.join(dataB, 'signing-key.json'));
+    server = await spawnServer(dataB, env, ['--role', 'manager'], { detached: true });
+    const tokenA = await adminToken(a.url);
+    const tokenB = await adminToken(server.url);
+    const marker = `keeper-takeover-${process.pid}-${Date.now()}`;
+    const inst = await createInstance(a, tokenA, { name: 'web', shell: `echo before; sleep 1000 # ${marker}` });
+    await waitForState(a, tokenA, inst.id, 'running');
+    const before = (await processesMatching(marker)).sort();
+    expect(before.length).toBeGreaterThan(0);
+    const holder = async () => {
+      const c = new pg.Client({ connectionString: databaseUrl });
+      await c.connect();
+      try {
+        return (await c.query<{ manager_id: string }>('select manager_id from instance_leases where instance_id = $1', [inst.id])).rows[0]?.manager_id;
+      } finally {
+        await c.end();
+      }
+    };
+    const managerA = await holder();
+
+    await killGroup(a);
+    await expect.poll(holder, { timeout: 30_000, interval: 250 }).not.toBe(managerA);
+    const after = await waitForState(server, tokenB, inst.id, 'running');
+    expect(after.generation).toBe(inst.generation);
+    expect((await processesMatching(marker)).sort()).toEqual(before);
+    // Still supervised by the survivor: a stop reaches the adopted workload.
+    expect((await api(server, tokenB, 'POST', `/api/v1/instances/${inst.id}/stop`)).status).toBe(200);
+    await waitForState(server, tokenB, inst.id, 'stopped');
+    expect(await waitGone(marker)).toEqual([]);
+  });
+});
