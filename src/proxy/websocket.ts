@@ -34,13 +34,15 @@ export function openTunnel(
   const upstream = net.connect(target.socketPath ? { path: target.socketPath } : { host: target.host, port: target.port });
   upstream.setNoDelay(true);
   let timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), target.connectTimeoutMs);
+  /** Whether the upstream said anything yet: until it has, the client is owed an HTTP answer. */
   let answered = false;
+  upstream.once('data', () => {
+    answered = true;
+  });
   let lines = `${req.method} ${target.path} HTTP/1.1\r\n`;
   for (let i = 0; i < target.headers.length; i += 2) lines += `${target.headers[i]}: ${target.headers[i + 1]}\r\n`;
   lines += '\r\n';
-  let connected = false;
   upstream.once('connect', () => {
-    connected = true;
     clearTimeout(timer);
     // A stopped process still has its connections accepted by the kernel: without an answer
     // deadline the client would wait for it forever.
@@ -50,10 +52,7 @@ export function openTunnel(
         rejectUpgrade(client, 504, 'Gateway Timeout');
         upstream.destroy();
       }, target.answerTimeoutMs);
-      upstream.once('data', () => {
-        answered = true;
-        clearTimeout(timer);
-      });
+      upstream.once('data', () => clearTimeout(timer));
     }
     upstream.write(lines);
     if (head.length) upstream.write(head);
@@ -64,7 +63,9 @@ export function openTunnel(
   client.on('data', onTraffic);
   const end = () => {
     clearTimeout(timer);
-    if (!connected && !client.destroyed) rejectUpgrade(client, 502, 'Bad Gateway');
+    // Refused, or accepted and closed without a word (a crashed app, a relay out of
+    // descriptors): the client gets a 502 rather than a socket closed on it unexplained.
+    if (!answered && !client.destroyed) rejectUpgrade(client, 502, 'Bad Gateway');
     upstream.destroy();
     client.destroy();
   };
