@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
-import { runJob, waitDone } from './helpers.js';
+import { attach, runJob, waitDone } from './helpers.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -53,19 +52,6 @@ describe('job capacity', () => {
     expect(gone.body.error.code).toBe('job_not_found');
   });
 });
-
-/** Opens the attach socket and collects frames until the server closes it. */
-function attach(url: string, token: string, id: string, onOpen?: (ws: WebSocket) => void) {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/jobs/${id}/attach`, { headers: { authorization: `Bearer ${token}` } });
-  const frames: { at: number; frame: any }[] = [];
-  ws.on('message', (data) => frames.push({ at: Date.now(), frame: JSON.parse(data.toString()) }));
-  if (onOpen) ws.on('open', () => onOpen(ws));
-  return new Promise<typeof frames>((resolve, reject) => {
-    ws.on('close', () => resolve(frames));
-    ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    ws.on('error', reject);
-  });
-}
 
 describe('job attach', () => {
   it('streams output as it comes, then the result', async () => {

@@ -1,6 +1,7 @@
 /** Shared bits of the job tests: posting jobs and finding leftover processes. */
 import { readdir, readFile } from 'node:fs/promises';
 import { api, type TestServer } from '../helpers/server.js';
+import WebSocket from 'ws';
 
 export async function runJob(server: TestServer, token: string, body: Record<string, unknown>, wait = true) {
   return api(server, token, 'POST', `/api/v1/jobs${wait ? '' : '?wait=false'}`, body);
@@ -25,4 +26,17 @@ export async function waitDone(server: TestServer, token: string, id: string, ti
     if (res.status !== 200 || res.body.state === 'done' || Date.now() > until) return res;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Opens the attach socket and collects frames until the server closes it. */
+export function attach(url: string, token: string, id: string, onOpen?: (ws: WebSocket) => void) {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/jobs/${id}/attach`, { headers: { authorization: `Bearer ${token}` } });
+  const frames: { at: number; frame: any }[] = [];
+  ws.on('message', (data) => frames.push({ at: Date.now(), frame: JSON.parse(data.toString()) }));
+  if (onOpen) ws.on('open', () => onOpen(ws));
+  return new Promise<typeof frames>((resolve, reject) => {
+    ws.on('close', () => resolve(frames));
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+  });
 }

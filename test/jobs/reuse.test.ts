@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestServer, type TestServer } from '../helpers/server.js';
-import { processesWith, runJob } from './helpers.js';
+import { attach, processesWith, runJob } from './helpers.js';
 
 const NS = 'readlink /proc/self/ns/pid';
 /** What a job sees of its sandbox's writable state, the same in a fresh sandbox and a reused one. */
@@ -95,6 +95,60 @@ describe('reused job sandboxes', () => {
     const py = await runJob(server, alice, { runtime: 'python', entry: NS });
     expect(py.body.stdout.trim()).not.toBe(sh);
     expect(await sandboxOf(alice)).toBe(sh);
+  });
+
+  it('a job whose leftovers init cannot remove: the owner’s next job runs in a fresh sandbox (ok), which shows none of them', async () => {
+    // Limits of its own: the only sandbox of this profile is the one the jobs run in.
+    const limits = { pids: 44 };
+    const ns = await sandboxOf(alice, { limits });
+    const stuck = await runJob(server, alice, {
+      runtime: 'sh',
+      limits,
+      entry: [
+        NS,
+        'python3 -c "import os; os.close(os.open(\'/dev/mqueue/stuck\', os.O_CREAT | os.O_RDWR, 0o600))"',
+        // No capability in the sandbox: a queue in a read-only /dev/mqueue cannot be removed.
+        'chmod 555 /dev/mqueue && ls /dev/mqueue',
+      ].join('\n'),
+    });
+    expect(stuck.body.status).toBe('ok');
+    expect(stuck.body.stdout.split('\n')).toEqual([ns, 'stuck', '']);
+    // init finds the queue when it resets that sandbox before this job's step, runs nothing
+    // there, and the job runs in a fresh sandbox instead.
+    const next = await runJob(server, alice, { runtime: 'sh', limits, entry: `${NS}; ls -A /dev/mqueue; stat -c %a /dev/mqueue` });
+    expect(next.body.status).toBe('ok');
+    const [nsNext, ...rest] = next.body.stdout.split('\n');
+    expect(nsNext).not.toBe(ns);
+    expect(rest).toEqual(['1777', '']);
+    // And that fresh sandbox is the owner's from now on.
+    expect(await sandboxOf(alice, { limits })).toBe(nsNext);
+  });
+
+  it('an interactive job (the reset is done before its input flows) sees nothing of the job before, also when that reset fails', async () => {
+    const limits = { pids: 45 };
+    const ns = await sandboxOf(alice, { limits });
+    const mq = (name: string) => `python3 -c "import os; os.close(os.open('/dev/mqueue/${name}', os.O_CREAT | os.O_RDWR, 0o600))"`;
+    const look = 'read line; echo "got $line"; ipcs -m -q -s | grep -c "^0x" || true; ls -A /dev/mqueue';
+    // Its input comes through the attach socket, written as soon as the job runs.
+    const interactive = async () => {
+      const posted = await runJob(server, alice, { runtime: 'sh', limits, interactive: true, entry: `${NS}; ${look}` }, false);
+      const frames = await attach(server.url, alice, posted.body.id, (ws) => ws.send('hello\n'));
+      return { body: frames[frames.length - 1]!.frame.job };
+    };
+
+    const left = await runJob(server, alice, { runtime: 'sh', limits, entry: `ipcmk -M 4096 >/dev/null && ${mq('q')} && echo LEFT` });
+    expect(left.body.stdout).toBe('LEFT\n');
+    const same = await interactive();
+    expect(same.body.status).toBe('ok');
+    expect(same.body.stdout.split('\n')).toEqual([ns, 'got hello', '0', '']);
+
+    const stuck = await runJob(server, alice, { runtime: 'sh', limits, entry: `${mq('stuck')} && chmod 555 /dev/mqueue && echo STUCK` });
+    expect(stuck.body.stdout).toBe('STUCK\n');
+    const fresh = await interactive();
+    expect(fresh.body.status).toBe('ok');
+    const [nsFresh, ...rest] = fresh.body.stdout.split('\n');
+    expect(nsFresh).not.toBe(ns);
+    expect(rest).toEqual(['got hello', '0', '']);
   });
 
   // Each with limits of its own, so the only sandbox of that profile is the one the job ended in.

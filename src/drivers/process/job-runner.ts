@@ -159,7 +159,12 @@ export class ProcessJobRunner implements JobRunner {
     const profile = this.profileOf(spec);
     // One owner, one runtime, one profile per sandbox; a job with the network never reuses one.
     const key = JSON.stringify([spec.owner, spec.runtime ?? '', profile]);
-    const sb = await this.pool.acquire(key, profile, !spec.network);
+    const sb = await this.prepare(await this.pool.acquire(key, profile, !spec.network), spec);
+    return this.start(sb, spec, onOutput, () => this.pool.acquire(key, profile, false).then((fresh) => this.prepare(fresh, spec)));
+  }
+
+  /** Takes `sb` for the job: running, with the job's files. */
+  private async prepare(sb: JobSandbox, spec: JobSpec): Promise<JobSandbox> {
     this.running.add(sb);
     try {
       await writeFiles(sb.workDir, spec.files);
@@ -168,7 +173,7 @@ export class ProcessJobRunner implements JobRunner {
       this.pool.release(sb, false, false);
       throw e;
     }
-    return this.start(sb, spec, onOutput);
+    return sb;
   }
 
   /** Idle sandboxes waiting for `owner`'s next job of `runtime` (tests). */
@@ -194,7 +199,18 @@ export class ProcessJobRunner implements JobRunner {
     };
   }
 
-  private start(sb: JobSandbox, spec: JobSpec, onOutput: (stream: OutputStream, chunk: Buffer) => void): RunningJob {
+  /**
+   * Runs the job's steps in `sb`. Should init refuse the first step (the previous job's reset,
+   * which it does just before, left something: sandbox-init.ts), that sandbox is destroyed
+   * and the job starts over in `fresh()`, a sandbox never used — nothing of it had run.
+   */
+  private start(
+    first: JobSandbox,
+    spec: JobSpec,
+    onOutput: (stream: OutputStream, chunk: Buffer) => void,
+    fresh: () => Promise<JobSandbox>,
+  ): RunningJob {
+    let sb = first;
     const deadline = spec.totalTimeoutMs === undefined ? Infinity : performance.now() + spec.totalTimeoutMs;
     let current: RunningStep | undefined;
     let killed = false;
@@ -205,7 +221,21 @@ export class ProcessJobRunner implements JobRunner {
     let reuse = !spec.network;
     let reap = false;
 
+    // Between giving up a sandbox and getting the fresh one, none is ours to release.
+    let released = false;
+    /** The sandbox could not be reset: it goes, a fresh one takes the job. */
+    const replace = async () => {
+      this.running.delete(sb);
+      this.pool.release(sb, false, false);
+      released = true;
+      sb = await fresh();
+      released = false;
+    };
+
     const step = async (run: Omit<StepRun, 'outputBytes'>, isMain = false): Promise<StepResult> => {
+      if (killed || !sb.alive) return notRun('killed');
+      // An interactive step's input flows at once: it cannot be refused, so the reset goes first.
+      if (run.keepStdinOpen && sb.owesReset && !(await sb.settle())) await replace();
       if (killed || !sb.alive) return notRun('killed');
       const remaining = deadline - performance.now();
       if (remaining <= 0) return notRun('timeout');
@@ -216,6 +246,10 @@ export class ProcessJobRunner implements JobRunner {
         if (inputEnded) main.endInput();
       }
       const outcome = await current.done;
+      if (outcome.refused) {
+        await replace();
+        return step(run, isMain);
+      }
       const result = resultOf(outcome);
       if (ABNORMAL.has(result.status) || !outcome.clean) reuse = false;
       if (outcome.killed) reap = true;
@@ -235,15 +269,15 @@ export class ProcessJobRunner implements JobRunner {
         if (spec.cases) {
           const cases: StepResult[] = [];
           for (const c of spec.cases) cases.push(await step({ command: spec.command, stdin: c.stdin, keepStdinOpen: false, timeoutMs: spec.timeoutMs }));
-          if (reuse && !killed) sb.beginReset(reap);
           return { ...batchSummary(cases), compile, cases, ...(await outputFileOf(spec, sb.workDir)) };
         }
         const run = await step({ command: spec.command, stdin: spec.stdin, keepStdinOpen: spec.keepStdinOpen, timeoutMs: spec.timeoutMs }, true);
-        if (reuse && !killed) sb.beginReset(reap);
         return { ...run, compile, ...(await outputFileOf(spec, sb.workDir)) };
       } finally {
-        this.running.delete(sb);
-        this.pool.release(sb, reuse && !killed, reap);
+        if (!released) {
+          this.running.delete(sb);
+          this.pool.release(sb, reuse && !killed, reap);
+        }
       }
     })();
 

@@ -104,6 +104,11 @@ export interface StepOutcome extends StepStats {
   killed: number;
   /** Every process of the step is gone and the sandbox may run another step. */
   clean: boolean;
+  /**
+   * The step never ran: the previous job's reset, done by init just before it, left
+   * something (the sandbox is killed; the job must start over in another one).
+   */
+  refused: boolean;
 }
 
 export interface RunningStep {
@@ -195,8 +200,8 @@ export class JobSandbox {
   startError = '';
   /** A step's stdin file is in the control dir (removed by the reset). */
   private stdinWritten = false;
-  /** init's answer to the `clean` the reset sent. */
-  private cleaning: Promise<string | undefined> | undefined;
+  /** init's part of the last job's reset, owed until the next step (`reap`: with zombies to reap). */
+  private owed: 'clean' | 'reap' | undefined;
   private control!: LineReader;
   private destroyed: Promise<void> | undefined;
 
@@ -384,7 +389,10 @@ export class JobSandbox {
     }
     this.steps?.begin(this.initPid);
     const started = performance.now();
-    this.child.stdio[3]!.write(`run ${stdinMode}\n`);
+    // init's part of the last job's reset rides on this message (sandbox-init.ts).
+    const owed = this.owed;
+    this.owed = undefined;
+    this.child.stdio[3]!.write(owed ? `run ${stdinMode} ${owed}\n` : `run ${stdinMode}\n`);
     const timer = setTimeout(() => stop('timeout'), step.timeoutMs);
 
     const done = (async (): Promise<StepOutcome> => {
@@ -396,7 +404,10 @@ export class JobSandbox {
       ended = true;
       clearTimeout(timer);
       clearTimeout(guard);
-      const status = line?.startsWith('exit ') ? Number(line.slice(5)) : undefined;
+      const word = line?.startsWith('exit ') ? line.slice(5) : undefined;
+      const status = word !== undefined && /^\d+$/.test(word) ? Number(word) : undefined;
+      // `exit dirty`: the reset before the step left something; init ran nothing.
+      const refused = word !== undefined && status === undefined;
       const alive = status !== undefined && this.alive;
       if (!alive) this.kill();
       const end = this.steps && alive
@@ -421,6 +432,7 @@ export class JobSandbox {
         stderr: out.stderr,
         killed: end.killed,
         clean: alive && end.empty && closed,
+        refused,
       };
     })();
 
@@ -436,16 +448,16 @@ export class JobSandbox {
   }
 
   /**
-   * Makes it fit for the owner's next job: removes the IPC objects and message queues the job
-   * left, reaps its processes, empties /work, /tmp and /dev/shm and resets their modes (a job
-   * may chmod them). False when anything is left: then it must be destroyed, not reused.
+   * Makes it fit for the owner's next job: empties /work, /tmp and /dev/shm and resets their
+   * modes (a job may chmod them), removes the step's stdin file; init's part (the IPC objects
+   * and message queues the job left, the zombies of its processes) is owed and done by init
+   * just before the next step, in the same message (`run … clean`): nothing waits for it, and
+   * a sandbox whose init finds something it cannot remove runs nothing more. False when
+   * anything is left: then it must be destroyed, not reused.
    */
   async reset(reap: boolean): Promise<boolean> {
     if (!this.reusable) return false;
-    this.beginReset(reap);
-    const answer = await this.cleaning;
-    this.cleaning = undefined;
-    if (answer !== 'clean ok') return false;
+    this.owed = reap || this.owed === 'reap' ? 'reap' : 'clean';
     // The job's stdin must not reach the next job (cmd is rewritten before every step).
     if (this.stdinWritten) rmSync(path.join(this.controlDir, 'stdin'), { force: true });
     this.stdinWritten = false;
@@ -462,16 +474,21 @@ export class JobSandbox {
     return this.alive;
   }
 
+  /** init's part of the reset is still to do (before the next step). */
+  get owesReset(): boolean {
+    return this.owed !== undefined;
+  }
+
   /**
-   * Starts the part of the reset init does (IPC objects, message queues, zombies) as soon as
-   * the job's last step is over, while the server still builds and stores the result: the
-   * owner's next job then rarely waits for it. Files are left for reset() (the output file
-   * is read first).
+   * Has init do its owed part of the reset now, on its own: for a step that must not be
+   * refused (an interactive one, whose input already flows). False: it left something.
    */
-  beginReset(reap: boolean): void {
-    if (this.cleaning || !this.reusable) return;
+  async settle(): Promise<boolean> {
+    if (!this.owed) return true;
+    const reap = this.owed === 'reap';
+    this.owed = undefined;
     this.child.stdio[3]!.write(reap ? 'clean reap\n' : 'clean\n');
-    this.cleaning = within(this.control.next(), INIT_ANSWER_MS, undefined);
+    return (await within(this.control.next(), INIT_ANSWER_MS, undefined)) === 'clean ok';
   }
 
   /** Kills everything in it (at once: bwrap and, through its pid namespace, every process). */

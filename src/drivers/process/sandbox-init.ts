@@ -7,12 +7,21 @@
  * It speaks lines on fd 3 (a socket pair with the server; never handed to a job):
  *
  *   init → server   ready                 every namespace and mount is in place
- *   server → init   run null|file|fifo    fork the step: stdin from /dev/null, $C/stdin or $C/in
+ *   server → init   run null|file|fifo [clean|reap]
+ *                                         fork the step: stdin from /dev/null, $C/stdin or $C/in;
+ *                                         with clean (or reap), first the previous job's reset
+ *                                         as below, and when that leaves something, no step
  *   init → server   exit <status>         the step's shell ended ($? : 128 + n for signal n)
+ *   init → server   exit dirty|skip       the reset before it failed: the step did not run
  *   server → init   clean [reap]          remove the SysV IPC objects and POSIX message queues
  *                                         the job left (its processes are dead by then), reap
- *                                         their zombies
+ *                                         their zombies (with `reap`)
  *   init → server   clean ok|dirty|skip   dirty: something could not be removed
+ *
+ * The reset of a job is owed until the owner's next job and rides on its first `run` (one
+ * message and one wake-up of init fewer per job, and no job waits for a reset); `clean` on
+ * its own is for a step that must not be refused (an interactive one: its input is already
+ * flowing). After a dirty reset init runs nothing more: the server destroys the sandbox.
  *
  * Each step runs in a subshell of init that closes fd 3, enters the work dir, sets umask
  * 022, takes its stdin, stdout ($C/out) and stderr ($C/err, both FIFOs the server reads),
@@ -35,13 +44,39 @@
 import { chmod, copyFile, mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-export const INIT_SCRIPT = `C=$1 W=$2
+export const INIT_SCRIPT = `C=$1 W=$2 d=
+reset() {
+  a=$1
+  if [ $$ != 1 ]; then r=skip d=1; return; fi
+  r=ok
+  for f in shm msg sem; do
+    { read -r _ && read -r _ && r=ipc; } </proc/sysvipc/$f
+  done
+  if [ $r = ipc ]; then
+    ipcrm --all >/dev/null 2>&1
+    r=ok
+    for f in shm msg sem; do
+      { read -r _ && read -r _ && r=dirty; } </proc/sysvipc/$f
+    done
+  fi
+  set -- /dev/mqueue/*
+  if [ -e "$1" ]; then
+    rm -f /dev/mqueue/* 2>/dev/null
+    set -- /dev/mqueue/*
+    [ -e "$1" ] && r=dirty
+  fi
+  [ "$a" = reap ] && ( : )
+  [ $r = ok ] || d=1
+}
 echo ready >&3
-while read -r op arg <&3; do
+while read -r op arg owed <&3; do
   case $op in
   run)
+    if [ -n "$owed" ]; then reset "$owed"; fi
+    if [ -n "$d" ]; then echo "exit \${r:-dirty}" >&3; continue; fi
     (
       exec 3<&-
+      unset -f reset
       cd "$W" || exit 126
       umask 022
       case $arg in
@@ -51,30 +86,12 @@ while read -r op arg <&3; do
       esac
       exec >"$C/out" 2>"$C/err"
       set -- "$C/cmd"
-      unset C W op arg r f
+      unset C W d op arg owed r f a
       . "$1"
     )
     echo "exit $?" >&3 ;;
   clean)
-    if [ $$ != 1 ]; then echo "clean skip" >&3; continue; fi
-    r=ok
-    for f in shm msg sem; do
-      { read -r _ && read -r _ && r=ipc; } </proc/sysvipc/$f
-    done
-    if [ $r = ipc ]; then
-      ipcrm --all >/dev/null 2>&1
-      r=ok
-      for f in shm msg sem; do
-        { read -r _ && read -r _ && r=dirty; } </proc/sysvipc/$f
-      done
-    fi
-    set -- /dev/mqueue/*
-    if [ -e "$1" ]; then
-      rm -f /dev/mqueue/* 2>/dev/null
-      set -- /dev/mqueue/*
-      [ -e "$1" ] && r=dirty
-    fi
-    [ "$arg" = reap ] && ( : )
+    reset "$arg"
     echo "clean $r" >&3 ;;
   esac
 done`;
