@@ -13,8 +13,9 @@
  *
  * Two cgroups: the park (bwrap, and init until its first step) and the step cgroup
  * (step-cgroup.ts), where init lives from its first step on, so every process of a step is
- * born there and is killed, to the last one but init, when the step ends. Between jobs `reset()` removes everything a job could leave: its
- * files (host side), its IPC objects (init, inside), the zombies of its processes.
+ * born there and is killed, to the last one but init, when the step ends. Between jobs
+ * everything a job could leave is removed: its files (host side, `reset()`), its IPC objects
+ * and the zombies of its processes (init, inside, just before the owner's next step).
  *
  * Without bwrap (drivers.process.sandbox: none) the same init runs on the host, in the work
  * dir, in its own process group: such a sandbox is never reused. Neither is one without
