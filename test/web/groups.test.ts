@@ -3,10 +3,13 @@
  * page, sees each group's members, grants credits to a group and sets its quotas (memory in
  * MiB); the user sees their groups, and where each comes from, on their account page.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { launchBrowser, logInWithForm } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+
+// A loaded machine (2 cores, several suites) can take long over a browser step.
+vi.setConfig({ testTimeout: 120_000 });
 
 let server: TestServer;
 let browser: Browser;

@@ -6,10 +6,13 @@
  * challenges, counters, bad input) are in test/foundation/passkeys.test.ts.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, logInWithForm } from '../helpers/browser.js';
 import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+
+// A loaded machine (2 cores, several suites) can take long over a browser step.
+vi.setConfig({ testTimeout: 120_000 });
 
 let server: TestServer;
 let browser: Browser;
@@ -122,7 +125,8 @@ describe('auth.passkeys.require in a browser', () => {
   afterAll(() => strict?.stop());
 
   it('sends a password sign-in to the account page to add a passkey, then refuses the password', async () => {
-    const { context, page } = await logInWithForm(browser, url, 'olga', 'olga-password');
+    // Wherever she was going (`/` sends to an instance or the dashboard), she lands on her account page.
+    const { context, page } = await logInWithForm(browser, url, 'olga', 'olga-password', { next: '/' });
     await page.waitForURL(/#\/account$/);
     await page.getByText('This account must sign in with a passkey').waitFor();
     await addAuthenticator(page);

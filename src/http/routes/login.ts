@@ -84,12 +84,13 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ corral: Corral; proxy: Pro
     if (!cookieCsrf || cookieCsrf !== _csrf) return renderLogin(reply, next, 'The form expired; please try again.', 403);
     try {
       const user = await accounts.users.verifyLogin(name, password, request.ip);
-      // auth.passkeys.require: refused once they have a passkey; else a session to register one.
-      await accounts.passkeys.passwordSignIn(user);
+      // auth.passkeys.require: refused once they have a passkey; else a session to register one,
+      // which goes to the account page (anywhere else would answer passkey_required).
+      const { enrolmentOnly } = await accounts.passkeys.passwordSignIn(user);
       const { cookieValue } = await accounts.sessions.create(user);
       void reply.clearCookie(CSRF_COOKIE, { path: '/login' });
       setSessionCookie(reply, config, cookieValue);
-      return reply.header('cache-control', 'no-store').redirect(next, 302);
+      return reply.header('cache-control', 'no-store').redirect(enrolmentOnly ? '/ui/#/account' : next, 302);
     } catch (e) {
       if (!isCorralError(e)) throw e;
       if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
