@@ -6,14 +6,12 @@
  * user's instance.
  * Screenshots go to test-artifacts/.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, logInWithForm } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { shot } from '../helpers/screenshots.js';
+import { ADMIN_PASSWORD, api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
 
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 // The instance: a page whose script opens a WebSocket next to itself and shows the echo, a
 // minimal WebSocket echo (the sandbox sees no node_modules, so the handshake is done by hand:
@@ -50,7 +48,6 @@ let appUrl: string;
 let instanceId: string;
 
 beforeAll(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer();
   main = `http://localhost:${new URL(server.url).port}`;
   appUrl = `http://echo--alice.localhost:${new URL(server.url).port}/`;
@@ -71,7 +68,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 /** Opens a fresh browser context, logs in through the form and waits for the dashboard. */
 async function loggedIn(name: string, password = `${name}-password`): Promise<{ context: BrowserContext; page: Page }> {

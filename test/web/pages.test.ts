@@ -9,16 +9,15 @@
  * rollback, a switch in progress and the app's log across deploys.
  * Screenshots go to test-artifacts/.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, logInWithForm } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, api, createUser, ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { shot } from '../helpers/screenshots.js';
+import { ADMIN_PASSWORD, api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
 import { createInstance, waitForState } from '../instances/helpers.js';
 import { deploy, waitApp, webApp } from '../apps/helpers.js';
 
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const MiB = 1024 * 1024;
 // Serves HTTP on its port, holds ~64 MiB (touched, so resident), burns CPU in bursts, logs to both streams.
 const BURN = `
@@ -38,7 +37,6 @@ let alice: string;
 let burnId: string;
 
 beforeAll(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer({ instances: { stats: { intervalSeconds: 0.5 } }, apps: { drainSeconds: 0 } });
   port = new URL(server.url).port;
   main = `http://localhost:${port}`;
@@ -60,7 +58,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const asAlice = () => logInWithForm(browser, main, 'alice', 'alice-password');
 
 describe('jobs page', () => {
