@@ -11,8 +11,11 @@ import { execFile, spawn } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Pool } from 'undici';
+import WebSocket from 'ws';
+import type { JobSpec } from '../src/core/jobs/runner.js';
 import { SANDBOX_PATH } from '../src/core/jobs/runtimes.js';
 import { EtcView } from '../src/drivers/process/etc-view.js';
+import { ProcessJobRunner } from '../src/drivers/process/job-runner.js';
 import { sandboxArgv } from '../src/drivers/process/sandbox.js';
 import { createToken, login, spawnServer, tempDir, ADMIN_PASSWORD, type ChildServer } from '../test/helpers/server.js';
 import { fmt, percentile, table, type Benchmark } from './lib.js';
@@ -130,12 +133,41 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
 }
 
+/**
+ * The server's heap after a full GC, through its inspector (started with
+ * NODE_OPTIONS=--inspect=127.0.0.1:0, on loopback): garbage not yet collected and a leak
+ * look alike in RSS; the heap after a forced collection holds only what is still referenced.
+ */
+async function heapAfterGc(inspectorUrl: string): Promise<number> {
+  const ws = new WebSocket(inspectorUrl);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const call = (method: string) =>
+    new Promise<Record<string, number>>((resolve) => {
+      const me = ++id;
+      const onMessage = (data: WebSocket.RawData) => {
+        const msg = JSON.parse(data.toString()) as { id?: number; result: Record<string, number> };
+        if (msg.id !== me) return;
+        ws.off('message', onMessage);
+        resolve(msg.result);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: me, method }));
+    });
+  await call('HeapProfiler.collectGarbage');
+  const { usedSize } = await call('Runtime.getHeapUsage');
+  ws.close();
+  return usedSize!;
+}
+
 const row = (name: string, ms: number[]) => [name, fmt(percentile(ms, 50), 2), fmt(percentile(ms, 99), 2)];
 
 interface Server {
   server: ChildServer;
   data: string;
-  post(body: unknown): Promise<{ status: string; stdout: string; cases?: { status: string }[] }>;
+  post(body: unknown): Promise<{ id: string; status: string; stdout: string; cases?: { status: string }[] }>;
+  /** GET of a finished job: the HTTP round trip with auth and a SQLite read, no sandbox. */
+  get(id: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -159,9 +191,14 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
       });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`job failed: ${res.statusCode} ${text}`);
-      const job = JSON.parse(text) as { status: string; stdout: string };
+      const job = JSON.parse(text) as { id: string; status: string; stdout: string };
       if (job.status !== 'ok') throw new Error(`job ${job.status}: ${text.slice(0, 300)}`);
       return job;
+    },
+    async get(id) {
+      const res = await pool.request({ path: `/api/v1/jobs/${id}`, method: 'GET', headers: { authorization: `Bearer ${token}` } });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`GET job: ${res.statusCode}`);
     },
     async close() {
       await pool.close();
@@ -194,12 +231,49 @@ async function throughput(s: Server, body: unknown, clients: number, seconds: nu
   return { done, perSecond, server: per(split.server), spawn: per(split.spawn), sandbox: per(split.sandbox) };
 }
 
+/**
+ * The sandbox floor: corral's job runner in this process, no HTTP, no SQLite, no service —
+ * the pool, a reused sandbox, init forking the step, the step cgroup, the FIFOs.
+ */
+async function inProcessRunner(root: string) {
+  const limits = { memoryBytes: 256 << 20, pids: 128, cpus: 1, outputBytes: 1 << 20, fileSizeBytes: 64 << 20, openFiles: 256 };
+  const runner = await ProcessJobRunner.create({
+    root,
+    hide: [],
+    warm: 2,
+    defaults: { network: false, readOnlyPaths: [], limits: { memoryBytes: limits.memoryBytes, pids: limits.pids, cpus: limits.cpus }, rlimits: { fileSizeBytes: limits.fileSizeBytes, openFiles: limits.openFiles, coreBytes: 0 } },
+  });
+  if ('unavailable' in runner) throw new Error(runner.unavailable);
+  return {
+    async run(command: string, files: { path: string; content: string }[] = []) {
+      const spec: JobSpec = {
+        id: 'bench',
+        owner: 'bench',
+        runtime: 'bench',
+        command,
+        files: files.map((f) => ({ path: f.path, data: Buffer.from(f.content) })),
+        keepStdinOpen: false,
+        timeoutMs: 30_000,
+        limits,
+        network: false,
+        readOnlyPaths: [],
+        maxOutputFileBytes: 1 << 20,
+      };
+      const result = await (await runner.run(spec, () => {})).done;
+      if (result.status !== 'ok') throw new Error(`in-process job ${result.status}: ${result.stderr.toString()}`);
+    },
+    close: () => runner.close(),
+  };
+}
+
 const bench: Benchmark = async () => {
   const work = await tempDir('corral-bench-work-');
   const etcData = await tempDir('corral-bench-etc-');
   await writeFile(path.join(work, 'main.py'), PY);
   const etc = await new EtcView(path.join(etcData, 'etc')).ready();
-  const reused = await startServer({});
+  // Its inspector, on loopback, lets the memory section force a GC and read the heap.
+  const reused = await startServer({ NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+  const runner = await inProcessRunner(path.join(etcData, 'runner'));
   // The same server with sandboxes used once each: how jobs ran before sandboxes were reused.
   const single = await startServer({ CORRAL_JOBS__JOBS_PER_SANDBOX: '1' });
   try {
@@ -211,15 +285,21 @@ const bench: Benchmark = async () => {
 
     // Latency: the alternatives interleaved run by run, so a busy moment hits them all alike.
     const latency: (string | number)[][] = [];
-    for (const [label, bare, job, dockerCmd] of [
-      ["sh -c 'echo hi'", ['sh', '-c', 'echo hi'], shJob, ['sh', '-c', 'echo hi']],
-      ['python hello world', ['python3', 'main.py'], pyJob, ['python3', '-c', PY]],
+    const finished = (await reused.post(shJob)).id;
+    for (const [label, bare, job, dockerCmd, commandLine] of [
+      ["sh -c 'echo hi'", ['sh', '-c', 'echo hi'], shJob, ['sh', '-c', 'echo hi'], "sh -c 'echo hi'"],
+      ['python hello world', ['python3', 'main.py'], pyJob, ['python3', '-c', PY], 'python3 main.py'],
     ] as const) {
+      const files = 'files' in job ? Object.entries(job.files).map(([p, content]) => ({ path: p, content })) : [];
       const kinds: [string, () => Promise<unknown>][] = [
         ['bare exec', () => exec([...bare], work)],
         ['bwrap directly', () => exec(bwrapArgv([...bare], work, etc))],
         ['corral job (HTTP API), reused sandbox', () => reused.post(job)],
         ['corral job (HTTP API), single-use sandbox', () => single.post(job)],
+        ['floor: corral\'s job runner in-process (reused sandbox; no HTTP, no SQLite)', () => runner.run(commandLine, files)],
+        ...(label.startsWith('sh')
+          ? [['floor: HTTP GET of a finished job (auth, SQLite read; no sandbox)', () => reused.get(finished)] as [string, () => Promise<unknown>]]
+          : []),
         ...(dockerImage ? [['docker run --rm', () => exec(['docker', 'run', '--rm', '--network', 'none', dockerImage, ...dockerCmd])] as [string, () => Promise<unknown>]] : []),
       ];
       const samples = kinds.map(() => [] as number[]);
@@ -259,10 +339,16 @@ const bench: Benchmark = async () => {
     const shBatchMs = performance.now() - t;
     if (shBatch.cases?.length !== CASES) throw new Error('the sh batch did not run every case');
 
-    // Memory: the server's RSS while it runs RSS_JOBS jobs (reused sandboxes).
+    // Memory: the server's RSS and its heap after a forced GC while it runs RSS_JOBS jobs (reused sandboxes).
+    const inspector = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(reused.server.output())?.[1];
+    if (!inspector) throw new Error('the server did not start its inspector');
     const rss: (string | number)[][] = [];
     const pid = reused.server.child.pid!;
-    rss.push(['0', fmt((await rssOf(pid)) / 2 ** 20)]);
+    const memory = async (jobs: number) => {
+      const heap = await heapAfterGc(inspector);
+      rss.push([String(jobs), fmt((await rssOf(pid)) / 2 ** 20), fmt(heap / 2 ** 20)]);
+    };
+    await memory(0);
     let issued = 0;
     let completed = 0;
     let nextSample = RSS_JOBS / 4;
@@ -273,7 +359,7 @@ const bench: Benchmark = async () => {
           await reused.post(shJob);
           if (++completed >= nextSample) {
             nextSample += RSS_JOBS / 4;
-            rss.push([String(completed), fmt((await rssOf(pid)) / 2 ** 20)]);
+            await memory(completed);
           }
         }
       }),
@@ -321,10 +407,14 @@ const bench: Benchmark = async () => {
       },
       {
         title: 'Jobs: server memory over many jobs',
-        markdown: `${table(['jobs done', 'server RSS (MiB)'], rss)}\n\n${RSS_JOBS} \`sh\` jobs from ${CLIENTS} clients (reused sandboxes).`,
+        markdown:
+          `${table(['jobs done', 'server RSS (MiB)', 'heap after a forced GC (MiB)'], rss)}\n\n${RSS_JOBS} \`sh\` jobs from ${CLIENTS} clients (reused sandboxes). ` +
+          'The heap is read through the server\'s inspector (loopback) right after a full collection: what is still referenced, ' +
+          'jobs in flight included. RSS also holds freed memory V8 and the allocator have not returned.',
       },
     ];
   } finally {
+    await runner.close();
     await reused.close();
     await single.close();
     await rm(work, { recursive: true, force: true });
