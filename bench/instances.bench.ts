@@ -397,8 +397,8 @@ async function streaming(): Promise<string> {
       ],
     ),
     '',
-    `1000-byte lines (\`yes\`): ${lines} lines in ${frames} WebSocket frames (a frame per line while the client keeps up, ` +
-      `the lines waiting for it together otherwise); each line also goes to the rotating log file and the in-memory tail. ` +
+    `1000-byte lines (\`yes\`): ${lines} lines in ${frames} WebSocket frames (the lines read together share ` +
+      `a frame); each line also goes to the rotating log file and the in-memory tail. ` +
       `Lines lost for the client (it fell more than 8 MiB behind): ${dropped}; of the ${STREAM_BYTES / 1000} written, ` +
       `${STREAM_BYTES / 1000 - lines - dropped} unaccounted for. Target: ≥ 150 MB/s, no line lost.`,
   ].join('\n');
