@@ -6,14 +6,17 @@
  * Needs `npm run build` (spawnServer runs bin/corral.js).
  */
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { childEnv } from '../../src/core/child-env.js';
+import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
+import { takeSpool } from '../../src/drivers/process/keeper-protocol.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, processesMatching, waitFor, waitForState } from '../instances/helpers.js';
-import { adminToken, alive, APP, KEEPER_ENV, keeperPid, killGroup, logText, poke, sleep, ticksIn, ticksWritten, waitGone } from './keeper-helpers.js';
+import { adminToken, alive, APP, KEEPER_ENV, keeperPid, killGroup, logText, poke, sleep, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
 
 describe('the keeper: instances outlive their manager', { timeout: 120_000 }, () => {
   let server: ChildServer | undefined;
@@ -96,9 +99,9 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     ws.on('message', (d) => frames.push(d.toString()));
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
     ws.send('hello\n');
-    await waitUntil(() => frames.includes('got hello'));
+    await waitUntil(() => frames.includes('got hello'), 30_000);
     expect((await api(server, token, 'POST', `/api/v1/instances/${inst.id}/signal`, { signal: 'SIGUSR1' })).status).toBe(200);
-    await waitUntil(() => frames.includes('usr1'));
+    await waitUntil(() => frames.includes('usr1'), 30_000);
     ws.close();
 
     expect((await api(server, token, 'POST', `/api/v1/instances/${inst.id}/stop`)).status).toBe(200);
@@ -200,10 +203,45 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
   // Two managers on one host (PostgreSQL): test/cluster/keeper-takeover.test.ts.
 });
 
-async function waitUntil(pred: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await sleep(50);
-  }
-}
+
+describe('the keeper’s spool', { timeout: 60_000 }, () => {
+  it('while no manager holds a workload the keeper spools its output, bounded (the oldest half goes, with a note), and hands it back in order', async () => {
+    const dir = await tempDir();
+    const keeperDir = path.join(dir, 'keeper');
+    const spool = path.join(keeperDir, 'run', 'w', 'spool');
+    const first = new KeeperClient(keeperDir);
+    // 20 MB of x once the manager left (the file `$1` appears), then "end": more than the spool keeps (2 × 8 MB).
+    const script = 'read go; echo first; while [ ! -e "$1" ]; do sleep 0.05; done; head -c 20000000 /dev/zero | tr "\\0" x; echo; echo end; exec sleep 1000';
+    const left = path.join(dir, 'left');
+    const child = await first.spawn(['sh', '-c', script, 'sh', left], { pipes: 3, detached: true, env: childEnv(), key: 'w', spool });
+    const got: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => got.push(c));
+    child.stdin.write('go\n');
+    await waitUntil(() => Buffer.concat(got).toString().includes('first'));
+    first.close();
+    await writeFile(left, '');
+    let size = -1;
+    for (let same = 0; same < 5; ) {
+      await sleep(200);
+      const now = (await stat(spool).catch(() => ({ size: 0 }))).size + (await stat(`${spool}.old`).catch(() => ({ size: 0 }))).size;
+      same = now === size ? same + 1 : 0;
+      size = now;
+    }
+
+    const second = new KeeperClient(keeperDir);
+    const taken = (await second.take('w'))!;
+    expect(taken.child.pid).toBe(child.pid);
+    const entries = takeSpool(taken.spool!);
+    const text = Buffer.concat(entries.map((e) => e.data)).toString();
+    expect(text.length).toBeLessThanOrEqual((16 << 20) + 200);
+    expect(text).toMatch(/^corral: \d+ bytes of output written while no manager ran were dropped/);
+    expect(text.endsWith('x\nend\n')).toBe(true);
+    expect(text).not.toContain('first'); // read by the first manager, never by the keeper too
+    expect(entries.every((e, i) => i === 0 || e.at >= entries[i - 1]!.at)).toBe(true);
+    // The second manager now holds it: stdin reaches it, and it ends through the keeper.
+    taken.child.kill('SIGKILL');
+    expect((await taken.child.exited).signal).toBe('SIGKILL');
+    second.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -46,8 +46,8 @@ export interface KeptSpawned extends Spawned {
 /** A running child taken back after a restart: its pipes are ours now. */
 export interface Taken {
   child: KeptSpawned;
-  /** Output spooled while no manager held the pipes (files to replay, oldest first). */
-  spool: string[];
+  /** Where output was spooled while no manager held the pipes (takeSpool replays it). */
+  spool: string | undefined;
 }
 
 interface Connection {
@@ -88,8 +88,7 @@ export class KeeperClient implements Spawner {
     const m = await this.request(c, { op: 'take', key });
     if (m.gone) return undefined;
     if (m.error) throw new Error(`keeper: ${m.error}`);
-    const spool = typeof m.spool === 'string' ? [`${m.spool}.old`, m.spool].filter((f) => existsSync(f)) : [];
-    return { child: this.own(c, key, m), spool };
+    return { child: this.own(c, key, m), spool: typeof m.spool === 'string' ? m.spool : undefined };
   }
 
   async list(): Promise<KeptChild[]> {
@@ -105,8 +104,10 @@ export class KeeperClient implements Spawner {
     void this.conn?.then((c) => sendFrame(c.sock, { op: 'release', key }), () => undefined);
   }
 
-  /** Closes the connection: the keeper reads every held child's output again. */
+  /** Closes the connection and our ends of the pipes: the keeper reads every held child's output again. */
   close(): void {
+    for (const child of this.children.values()) for (const s of child.stdio) s.destroy();
+    this.children.clear();
     void this.conn?.then((c) => c.sock.end(), () => undefined);
     this.conn = undefined;
   }

@@ -5,17 +5,18 @@
  * holds.
  *
  *   manager → keeper  { op: 'hello', rid, v }                        → { rid, v, pid, startTime }
- *                     { op: 'spawn', rid, key, argv, pipes, … }      → { rid, pid, startTime, fds } | { rid, error }
- *                     { op: 'take', rid, key }                       → { rid, pid, startTime, fds, spool } | { rid, gone } | { rid, error }
+ *                     { op: 'spawn', rid, key, argv, pipes, … }      → { rid, pid, startTime, paths } | { rid, error }
+ *                     { op: 'take', rid, key }                       → { rid, pid, startTime, paths, spool } | { rid, gone } | { rid, error }
  *                     { op: 'opened', key }   the manager has its own copies: the keeper drops its extra pipes (fd 3…)
  *                     { op: 'release', key }  the manager let go: the keeper reads the output again (spool)
  *                     { op: 'kill', key, signal }
  *                     { op: 'list', rid }                             → { rid, children: KeptChild[] }
  *   keeper → manager  { op: 'exit', key, code, signal }
  *
- * `fds` are the keeper's own descriptor numbers of the child's pipes: the manager opens
- * /proc/<keeper pid>/fd/<n>, which for a pipe is the very same pipe (see keeper-client.ts).
+ * `paths` are the child's pipes, named FIFOs (DATA/keeper/run/<key>/fd0, fd1, …): the manager
+ * opens its own ends of them (see keeper-client.ts).
  */
+import { readFileSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
 /** Bumped when a message changes meaning; a server that cannot speak a keeper's version starts its own. */
@@ -106,7 +107,42 @@ export function spoolFrame(stream: 'stdout' | 'stderr', at: number, data: Buffer
   return Buffer.concat([head, data]);
 }
 
-export function* spoolEntries(bytes: Buffer): Generator<{ stream: 'stdout' | 'stderr'; at: number; data: Buffer }> {
+export interface SpoolEntry {
+  stream: 'stdout' | 'stderr';
+  at: number;
+  data: Buffer;
+}
+
+/**
+ * Everything a spool holds, oldest first — a note of how much was dropped (`<spool>.dropped`,
+ * the halves overwritten when it was full), the older half (`<spool>.old`), the newer
+ * (`<spool>`) — and removes the files: what the next manager replays into the log.
+ */
+export function takeSpool(spool: string): SpoolEntry[] {
+  const out: SpoolEntry[] = [];
+  const read = (file: string): Buffer | undefined => {
+    try {
+      return readFileSync(file);
+    } catch {
+      return undefined;
+    }
+  };
+  const dropped = Number(read(`${spool}.dropped`)?.toString() ?? 0);
+  const halves = [read(`${spool}.old`), read(spool)];
+  const entries = halves.flatMap((b) => (b ? [...spoolEntries(b)] : []));
+  if (dropped > 0) {
+    const note = `corral: ${dropped} bytes of output written while no manager ran were dropped (the spool keeps ${SPOOL_BYTES >> 20} MB)\n`;
+    out.push({ stream: 'stderr', at: entries[0]?.at ?? Date.now(), data: Buffer.from(note) });
+  }
+  out.push(...entries);
+  for (const f of [`${spool}.dropped`, `${spool}.old`, spool]) rmSync(f, { force: true });
+  return out;
+}
+
+/** What a spool keeps at most: two halves; the older is dropped when the newer fills. */
+export const SPOOL_BYTES = 16 << 20;
+
+export function* spoolEntries(bytes: Buffer): Generator<SpoolEntry> {
   for (let off = 0; off + SPOOL_HEADER <= bytes.length; ) {
     const code = bytes.readUInt8(off);
     const at = bytes.readDoubleLE(off + 1);

@@ -34,13 +34,14 @@ import {
   readFrames,
   sendFrame,
   spoolFrame,
+  SPOOL_BYTES,
   type ExitRecord,
   type KeeperSpawn,
   type KeptChild,
 } from './keeper-protocol.js';
 
 /** Spool bytes per child while no manager runs: two halves; the older is dropped when the newer fills. */
-const SPOOL_HALF_BYTES = 8 << 20;
+const SPOOL_HALF_BYTES = SPOOL_BYTES / 2;
 /** With nothing to keep and nobody connected, how long before the keeper leaves. */
 const IDLE_EXIT_MS = 2_000;
 /** After SIGKILL at its own stop, how long the keeper waits for exits before it leaves anyway. */
@@ -107,21 +108,18 @@ function spool(k: Kept, stream: 'stdout' | 'stderr', data: Buffer): void {
       k.spoolFd = openSync(file, 'a', 0o600);
       k.spoolBytes = statSync(file).size;
     }
-    if (k.spoolBytes + data.length > SPOOL_HALF_BYTES) {
-      // Bounded: the older half goes (with its size noted in the next frame).
+    if (k.spoolBytes + data.length > SPOOL_HALF_BYTES && k.spoolBytes > 0) {
+      // Bounded: the older half goes; how much went is noted for the replay (takeSpool).
       closeSync(k.spoolFd);
       try {
         k.dropped += statSync(`${file}.old`).size;
+        writeFileSync(`${file}.dropped`, String(k.dropped), { mode: 0o600 });
       } catch {
-        /* none yet */
+        /* no older half yet */
       }
       renameSync(file, `${file}.old`);
       k.spoolFd = openSync(file, 'a', 0o600);
       k.spoolBytes = 0;
-      if (k.dropped) {
-        const note = Buffer.from(`corral: ${k.dropped} bytes of output written while no manager ran were dropped (spool full)\n`);
-        k.spoolBytes += writeSync(k.spoolFd, spoolFrame('stderr', Date.now(), note));
-      }
     }
     // Synchronous on purpose: the spool is the only copy, and the manager reads it after take.
     k.spoolBytes += writeSync(k.spoolFd, spoolFrame(stream, Date.now(), data));
@@ -254,6 +252,8 @@ function take(conn: net.Socket, rid: unknown, key: string): void {
   }
   k.owner = conn;
   closeSpool(k);
+  // The manager replays and removes the spool files (takeSpool): the next outage counts anew.
+  k.dropped = 0;
   sendFrame(conn, { rid, pid: k.pid, startTime: k.startTime, paths: k.paths, spool: k.req.spool });
 }
 

@@ -18,7 +18,7 @@
  */
 // The start path uses sync fs calls on purpose: each takes microseconds, while async ones wait
 // in libuv's small thread pool behind all other file I/O of a busy server.
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { access, realpath } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -32,7 +32,7 @@ import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
 import { isSameProcess, killQuietly, readProcStat, readProcStatSync } from './proc.js';
 import { KeeperClient, type KeptSpawned } from './keeper-client.js';
-import { spoolEntries, type ExitRecord } from './keeper-protocol.js';
+import { takeSpool, type ExitRecord } from './keeper-protocol.js';
 import { attachPasta, DEFAULT_NETWORK, detectPasta, needsPasta, pastaOf, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
 import { exitStatus, ProcessWorkload } from './process-workload.js';
 import { sandboxArgv, type Bind } from './sandbox.js';
@@ -355,7 +355,7 @@ export class ProcessDriver implements Driver {
       keeper.release(key);
       taken = undefined;
     }
-    replaySpool(taken?.spool ?? [`${path.join(runDir, 'spool')}.old`, path.join(runDir, 'spool')], sink);
+    for (const e of takeSpool(taken?.spool ?? path.join(runDir, 'spool'))) sink.output(e.stream, e.data);
     const owner = typeof handle.cgroupOwner === 'string' ? handle.cgroupOwner : undefined;
     const cgroup = typeof handle.cgroup === 'string' && owner ? await openCgroup(handle.cgroup, owner) : undefined;
     const pastaTaken = keeperAlive ? await keeper.take(pastaKey(key)).catch(() => undefined) : undefined;
@@ -449,20 +449,6 @@ function hostIdentity(): string {
 /** The keeper's name for a workload's pasta. */
 function pastaKey(key: string): string {
   return `${key}.pasta`;
-}
-
-/** Output the keeper spooled while no server held the pipes, into the log in order; then gone. */
-function replaySpool(files: string[], sink: WorkloadSink): void {
-  for (const file of files) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch {
-      continue;
-    }
-    for (const e of spoolEntries(bytes)) sink.output(e.stream, e.data);
-    unlinkSync(file);
-  }
 }
 
 /** A workload that already ended (its exit is being reported): nothing left to do with it. */
