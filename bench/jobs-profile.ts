@@ -51,6 +51,8 @@ const post = async () => {
   const text = await res.body.text();
   if (res.statusCode !== 200 || !text.includes('"status":"ok"')) throw new Error(text);
 };
+// A failed job must not leave the server running: it is killed on the way out.
+process.on('exit', () => child.kill('SIGKILL'));
 await Promise.all(Array.from({ length: CLIENTS }, post));
 // The server's own CPU (user + system, from /proc; 100 ticks per second) during the load:
 // unlike the profile's wall-clock samples, it does not grow when other processes take the cores.
