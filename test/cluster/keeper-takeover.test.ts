@@ -33,7 +33,7 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
       }
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('SIGKILL of the holder, the survivor adopts through the keeper socket in the handle instead of restarting (generation unchanged, no duplicate)', async () => {
     const databaseUrl = await createTestDatabase('keeper');

@@ -41,7 +41,7 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
       await rm(dir, { recursive: true, force: true });
     }
     for (const fn of cleanup.splice(0)) fn();
-  });
+  }, 60_000);
 
   it('SIGKILL of the manager’s process group: the instance keeps serving, the next manager re-adopts it (same generation, same processes, same pasta) with the outage’s lines in its logs, in order; attach, stdin, signal and stop work after', async () => {
     const data = await newDataDir();
@@ -205,11 +205,23 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
 
 
 describe('the keeper’s spool', { timeout: 60_000 }, () => {
+  const cleanupSpool: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanupSpool.splice(0)) await fn();
+  }, 30_000);
+
   it('while no manager holds a workload the keeper spools its output, bounded (the oldest half goes, with a note), and hands it back in order', async () => {
     const dir = await tempDir();
     const keeperDir = path.join(dir, 'keeper');
     const spool = path.join(keeperDir, 'run', 'w', 'spool');
     const first = new KeeperClient(keeperDir);
+    const keeper = (await first.identity()).pid;
+    // Whatever happens below, the keeper and its child go (SIGTERM stops its children).
+    cleanupSpool.push(async () => {
+      if (alive(keeper)) process.kill(keeper, 'SIGTERM');
+      await waitUntil(() => !alive(keeper), 15_000).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    });
     // 20 MB of x once the manager left (the file `$1` appears), then "end": more than the spool keeps (2 × 8 MB).
     const script = 'read go; echo first; while [ ! -e "$1" ]; do sleep 0.05; done; head -c 20000000 /dev/zero | tr "\\0" x; echo; echo end; exec sleep 1000';
     const left = path.join(dir, 'left');
@@ -242,6 +254,5 @@ describe('the keeper’s spool', { timeout: 60_000 }, () => {
     taken.child.kill('SIGKILL');
     expect((await taken.child.exited).signal).toBe('SIGKILL');
     second.close();
-    await rm(dir, { recursive: true, force: true });
   });
 });
