@@ -99,3 +99,11 @@ export function ticksWritten(data: string, id: string, from: number, to: number)
     .filter(([, t]) => t >= from && t < to)
     .map(([n]) => n);
 }
+
+export async function waitUntil(pred: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await sleep(50);
+  }
+}
