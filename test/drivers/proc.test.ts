@@ -1,5 +1,6 @@
 /** The shared /proc scan: never older than the call, and shared by callers at the same moment. */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { allProcesses } from '../../src/drivers/process/proc.js';
 
@@ -24,5 +25,31 @@ describe('allProcesses', () => {
     const [a, b] = await Promise.all([first, waiting[0]!]);
     expect(a.length).toBeGreaterThan(1);
     expect(b.some((p) => p.pid === process.pid)).toBe(true);
+  });
+
+  it('keeps a bounded number of /proc files open however many processes there are', async () => {
+    // 600 processes in one group: a scan that opened every stat file at once held ~600.
+    const herd = spawn('sh', ['-c', 'for i in $(seq 600); do sleep 60 & done; wait'], { detached: true, stdio: 'ignore' });
+    try {
+      for (;;) {
+        const procs = await allProcesses();
+        if (procs.filter((p) => p.pgid === herd.pid).length > 600) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const open = () => readdirSync('/proc/self/fd').length;
+      const before = open();
+      let most = before;
+      const scan = allProcesses();
+      let done = false;
+      void scan.then(() => (done = true));
+      while (!done) {
+        most = Math.max(most, open());
+        await new Promise((r) => setImmediate(r));
+      }
+      expect((await scan).length).toBeGreaterThan(600);
+      expect(most - before).toBeLessThanOrEqual(100);
+    } finally {
+      process.kill(-herd.pid!, 'SIGKILL');
+    }
   });
 });
