@@ -139,7 +139,11 @@ export async function spawnServer(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+    // Given up on: killed, so a slow start never leaves a server (and its workloads) behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${out}`));
+    }, 30_000);
     const onData = () => {
       const m = /"url":"(http[^"]+)".*"msg":"corral is listening"/.exec(out);
       if (m) {
