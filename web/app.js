@@ -27,22 +27,35 @@ const routes = [
 
 let cleanup;
 const main = document.getElementById('main');
+/** The route being shown; a page still loading for an earlier one must not draw over it. */
+let current = 0;
 
 async function route() {
   const path = location.hash.replace(/^#/, '') || '/instances';
+  const mine = ++current;
   if (typeof cleanup === 'function') cleanup();
   cleanup = undefined;
   for (const a of document.querySelectorAll('.top nav a')) {
     if (a.getAttribute('href') === `#${path}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  // Each route draws into a container of its own: one left behind by a newer route is
+  // detached, so a slow page finishing late draws nowhere.
+  const view = h('div', { class: 'view' });
+  render(main, view);
   const found = routes.find(([re]) => re.test(path));
-  if (!found) return render(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/instances' }, 'Back to your instances')));
+  if (!found) return render(view, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/instances' }, 'Back to your instances')));
+  let done;
   try {
-    cleanup = await found[1](main, path.match(found[0]).slice(1));
+    done = await found[1](view, path.match(found[0]).slice(1));
   } catch (e) {
-    render(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, e.message));
+    render(view, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, e.message));
   }
+  if (mine !== current) {
+    if (typeof done === 'function') done();
+    return;
+  }
+  cleanup = done;
   main.focus({ preventScroll: true });
 }
 

@@ -157,4 +157,26 @@ describe('in a browser', () => {
     await shot(page, 'other-user-404');
     await context.close();
   }, 60_000);
+
+  it('a page still loading when the user moves on never draws over the next one', async () => {
+    const { context, page } = await loggedIn('bob');
+    // The instances page waits for /api/v1/proxy: held until the account page is shown.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/api/v1/proxy', async (r) => {
+      await held;
+      await r.continue();
+    });
+    await page.goto('about:blank');
+    const asked = page.waitForRequest('**/api/v1/proxy');
+    await page.goto(`${main}/ui/#/instances`);
+    await asked; // the instances page is waiting now
+    await page.evaluate(() => (location.hash = '#/account'));
+    await expect.poll(() => page.locator('h1').textContent(), { timeout: 10_000 }).toBe('My account');
+    release();
+    await page.waitForResponse('**/api/v1/proxy');
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+    expect(await page.locator('h1').allTextContents()).toEqual(['My account']);
+    await context.close();
+  }, 60_000);
 });
