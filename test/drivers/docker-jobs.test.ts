@@ -62,7 +62,7 @@ describeDocker('docker jobs: containers reused for one owner', () => {
   const job = async (r: DockerJobRunner, s: JobSpec) => {
     const res = await (await r.run(s, () => {})).done;
     // The box goes back to the pool after its work dir is emptied: let that happen.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await r.settled();
     return { ...res, out: res.stdout.toString(), err: res.stderr.toString() };
   };
   const exists = (id: string) => connectEngine().getContainer(id).inspect().then(() => true, () => false);

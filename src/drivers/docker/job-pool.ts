@@ -138,10 +138,15 @@ export class JobPool {
     return [...this.idle.entries()].filter(([k]) => k.startsWith(`${owner}\n`)).flatMap(([, l]) => l.map((e) => e.box));
   }
 
+  /** Resolves once every box given back so far is reset and idle, or retired. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.returning.values()].flatMap((s) => [...s]));
+  }
+
   /** Stops refilling and hands back every box it holds (the runner destroys them). */
   async close(): Promise<JobBox[]> {
     this.closed = true;
-    await Promise.all([...this.returning.values()].flatMap((s) => [...s]));
+    await this.settled();
     const warm = await Promise.all([...this.warm.values()].flatMap((pool) => pool.splice(0)));
     const idle = [...this.idle.values()].flatMap((list) => list.splice(0)).map((e) => (clearTimeout(e.timer), e.box));
     return [...warm, ...idle].filter((b): b is JobBox => !!b);

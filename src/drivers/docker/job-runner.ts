@@ -139,6 +139,11 @@ export class DockerJobRunner implements JobRunner {
     return this.pool.idleOf(owner).map((b) => ({ id: b.id, containerId: b.container.id, jobs: b.jobs }));
   }
 
+  /** Resolves once the containers of finished jobs are reset and idle, or retired. */
+  settled(): Promise<void> {
+    return this.pool.settled();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const held = await this.pool.close();
