@@ -16,6 +16,16 @@ export const bytesToB64url = (buf) => {
 
 const descriptor = (d) => ({ ...d, id: b64urlToBytes(d.id) });
 
+/** A credential as the API takes it: its ids, `response` (already encoded) and extensions. */
+const credentialJson = (cred, response) => ({
+  id: cred.id,
+  rawId: bytesToB64url(cred.rawId),
+  type: cred.type,
+  response,
+  ...(cred.authenticatorAttachment && { authenticatorAttachment: cred.authenticatorAttachment }),
+  clientExtensionResults: cred.getClientExtensionResults(),
+});
+
 /** navigator.credentials.create() with the registration options; the credential as JSON. */
 export async function createPasskey(options) {
   const publicKey = {
@@ -26,18 +36,11 @@ export async function createPasskey(options) {
   };
   const cred = await navigator.credentials.create({ publicKey });
   const r = cred.response;
-  return {
-    id: cred.id,
-    rawId: bytesToB64url(cred.rawId),
-    type: cred.type,
-    response: {
-      clientDataJSON: bytesToB64url(r.clientDataJSON),
-      attestationObject: bytesToB64url(r.attestationObject),
-      ...(typeof r.getTransports === 'function' && { transports: r.getTransports() }),
-    },
-    ...(cred.authenticatorAttachment && { authenticatorAttachment: cred.authenticatorAttachment }),
-    clientExtensionResults: cred.getClientExtensionResults(),
-  };
+  return credentialJson(cred, {
+    clientDataJSON: bytesToB64url(r.clientDataJSON),
+    attestationObject: bytesToB64url(r.attestationObject),
+    ...(typeof r.getTransports === 'function' && { transports: r.getTransports() }),
+  });
 }
 
 /** navigator.credentials.get() with the sign-in options; the assertion as JSON. */
@@ -49,17 +52,10 @@ export async function getPasskey(options) {
   };
   const cred = await navigator.credentials.get({ publicKey });
   const r = cred.response;
-  return {
-    id: cred.id,
-    rawId: bytesToB64url(cred.rawId),
-    type: cred.type,
-    response: {
-      clientDataJSON: bytesToB64url(r.clientDataJSON),
-      authenticatorData: bytesToB64url(r.authenticatorData),
-      signature: bytesToB64url(r.signature),
-      ...(r.userHandle && { userHandle: bytesToB64url(r.userHandle) }),
-    },
-    ...(cred.authenticatorAttachment && { authenticatorAttachment: cred.authenticatorAttachment }),
-    clientExtensionResults: cred.getClientExtensionResults(),
-  };
+  return credentialJson(cred, {
+    clientDataJSON: bytesToB64url(r.clientDataJSON),
+    authenticatorData: bytesToB64url(r.authenticatorData),
+    signature: bytesToB64url(r.signature),
+    ...(r.userHandle && { userHandle: bytesToB64url(r.userHandle) }),
+  });
 }
