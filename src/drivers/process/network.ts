@@ -133,9 +133,33 @@ export interface AttachOptions {
 
 const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
 
+/** IPv4 routes of a network namespace (/proc/PID/net/route): each one's destination, hex. */
+function routeDestinations(file: string): string[] | undefined {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split('\t')[1] ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Starts pasta for the namespace of `pid` and waits until it listens on every host port (or
- * exits: then throws with its own message). Resolves at once when there are no ports.
+ * Whether pasta's --config-net has given the namespace of `pid` the host's routes: its
+ * default route when the host has one, else any route. The workload is released only then,
+ * so its first connection out does not find a namespace without routes. A host without any
+ * IPv4 route gives nothing to wait for.
+ */
+function routesCopied(pid: number): boolean {
+  const host = routeDestinations('/proc/net/route') ?? [];
+  if (!host.length) return true;
+  const ns = routeDestinations(`/proc/${pid}/net/route`);
+  if (!ns) return true; // the sandbox is gone: the exit check reports it
+  return host.includes('00000000') ? ns.includes('00000000') : ns.length > 0;
+}
+
+/**
+ * Starts pasta for the namespace of `pid` and waits until it listens on every host port and,
+ * with outbound `pasta`, has copied the host's routes into the namespace (or exits: then
+ * throws with its own message). Resolves at once when there is nothing to wait for.
  */
 export async function attachPasta(o: AttachOptions): Promise<Pasta> {
   const argv = pastaArgv({ ...o, setpriv: SETPRIV, root: process.getuid?.() === 0 });
@@ -148,7 +172,7 @@ export async function attachPasta(o: AttachOptions): Promise<Pasta> {
   for (;;) {
     if (gone) throw new Error(`pasta exited: ${(await exited) || `exit ${child.exitInfo?.code ?? child.exitInfo?.signal}`}`);
     const listening = listeningOnLoopback();
-    if (o.ports.every((p) => listening.has(p.hostPort))) return pasta;
+    if (o.ports.every((p) => listening.has(p.hostPort)) && (o.outbound !== 'pasta' || routesCopied(o.pid))) return pasta;
     if (Date.now() > deadline) {
       await pasta.stop();
       throw new Error(`pasta did not bind 127.0.0.1:${o.ports.map((p) => p.hostPort).join(',')} within ${READY_MS / 1000} s`);
