@@ -95,8 +95,9 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     expect(ticks.slice(from)).toEqual(Array.from({ length: last - outage[0]! + 1 }, (_, i) => outage[0]! + i));
 
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/instances/${inst.id}/attach`, { headers: { authorization: `Bearer ${token}` } });
+    // Lines read together share a text frame (joined by \n): keep lines, not frames.
     const frames: string[] = [];
-    ws.on('message', (d) => frames.push(d.toString()));
+    ws.on('message', (d) => frames.push(...d.toString().split('\n')));
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
     ws.send('hello\n');
     await waitUntil(() => frames.includes('got hello'), 30_000);
