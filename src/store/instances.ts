@@ -1,4 +1,5 @@
 /** Instances: spec, desired and observed state, driver handle and ports of each workload. */
+import type { Selectable } from 'kysely';
 import type { Handle } from '../drivers/driver.js';
 import type { DesiredState, InstanceSpec, InstanceState } from '../core/instances/spec.js';
 import type { Db } from './database.js';
@@ -33,11 +34,14 @@ export type ObservedPatch = Partial<
 export interface QuotaHoldings {
   instances: number;
   running: number;
-  /** Of the running instances whose spec sets `limits.memoryBytes`, that limit. */
-  memoryLimits: number[];
+  /** Of the running instances, how many set their own `limits.memoryBytes`, and those limits' sum. */
+  ownMemory: { count: number; bytes: number };
 }
 
-type Row = InstancesTable & { owner_name: string };
+/** The column quota sums read: the limit the spec sets itself, or null (the default applies). */
+const memoryLimitOf = (spec: InstanceSpec): number | null => spec.limits?.memoryBytes ?? null;
+
+type Row = Selectable<InstancesTable> & { owner_name: string };
 
 /** A record whose spec is left as the JSON text it is stored as (and without the handle). */
 export type StoredInstance = Omit<InstanceRecord, 'spec' | 'handle'> & { specJson: string };
@@ -86,6 +90,7 @@ export class InstanceStore {
         owner_id: i.ownerId,
         name: i.name,
         spec: JSON.stringify(i.spec),
+        memory_limit: memoryLimitOf(i.spec),
         desired_state: i.desiredState,
         observed_state: 'pending',
         generation: 0,
@@ -154,25 +159,50 @@ export class InstanceStore {
   }
 
   /**
-   * What an owner holds against the instance quotas, without reading their rows whole: how
-   * many instances (not being deleted), how many of them hold a running place (desired
-   * `running`, observed not in `ended`), and the memory limit of each running one whose spec
-   * sets its own (the rest use the default). `except`: the instance being changed or started.
+   * What an owner holds against the instance quotas, from the owner/states index alone (one
+   * pass, no row read): how many instances (not being deleted), how many of them hold a
+   * running place (desired `running`, observed not in `ended`), and of those the memory
+   * limits their specs set themselves (the rest use the default). `except`: the instance
+   * being changed or started, taken out after.
    */
   async holdings(ownerId: string, opts: { except?: string | undefined; ended: InstanceState[] }): Promise<QuotaHoldings> {
-    let mine = this.db.selectFrom('instances').where('owner_id', '=', ownerId).where('desired_state', '!=', 'deleted');
-    if (opts.except !== undefined) mine = mine.where('id', '!=', opts.except);
-    let running = mine.where('desired_state', '=', 'running');
-    if (opts.ended.length) running = running.where('observed_state', 'not in', opts.ended);
-    const count = (q: typeof mine) => q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const [all, run, own] = await Promise.all([
-      count(mine),
-      count(running),
-      // A spec without its own limit cannot contain the key: only the few that do are read.
-      running.select('spec').where('spec', 'like', '%"memoryBytes"%').execute(),
-    ]);
-    const memoryLimits = own.map((r) => (JSON.parse(r.spec) as InstanceSpec).limits?.memoryBytes).filter((m): m is number => m !== undefined);
-    return { instances: Number(all.n), running: Number(run.n), memoryLimits };
+    type Cols = { desired_state: DesiredState; observed_state: InstanceState; memory_limit: number | null };
+    const holdsPlace = (r: Cols) => r.desired_state === 'running' && !opts.ended.includes(r.observed_state);
+    const groups = await this.db
+      .selectFrom('instances')
+      .select(['desired_state', 'observed_state', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.count<number>('memory_limit').as('own'), (eb) => eb.fn.sum<number | null>('memory_limit').as('bytes')])
+      .where('owner_id', '=', ownerId)
+      .where('desired_state', '!=', 'deleted')
+      .groupBy(['desired_state', 'observed_state'])
+      .execute();
+    const h: QuotaHoldings = { instances: 0, running: 0, ownMemory: { count: 0, bytes: 0 } };
+    for (const g of groups) {
+      h.instances += Number(g.n);
+      if (!holdsPlace({ ...g, memory_limit: null })) continue;
+      h.running += Number(g.n);
+      h.ownMemory.count += Number(g.own);
+      h.ownMemory.bytes += Number(g.bytes ?? 0);
+    }
+    if (opts.except !== undefined) {
+      const r = await this.db
+        .selectFrom('instances')
+        .select(['desired_state', 'observed_state', 'memory_limit'])
+        .where('id', '=', opts.except)
+        .where('owner_id', '=', ownerId)
+        .where('desired_state', '!=', 'deleted')
+        .executeTakeFirst();
+      if (r) {
+        h.instances--;
+        if (holdsPlace(r)) {
+          h.running--;
+          if (r.memory_limit != null) {
+            h.ownMemory.count--;
+            h.ownMemory.bytes -= Number(r.memory_limit);
+          }
+        }
+      }
+    }
+    return h;
   }
 
   async setDesired(id: string, desired: DesiredState): Promise<void> {
@@ -182,7 +212,7 @@ export class InstanceStore {
   async updateSpec(id: string, spec: InstanceSpec, name: string): Promise<void> {
     await this.db
       .updateTable('instances')
-      .set({ spec: JSON.stringify(spec), name, updated_at: Date.now() })
+      .set({ spec: JSON.stringify(spec), memory_limit: memoryLimitOf(spec), name, updated_at: Date.now() })
       .where('id', '=', id)
       .execute();
   }

@@ -67,6 +67,8 @@ export interface InstancesTable {
   owner_id: string;
   name: string;
   spec: string; // JSON InstanceSpec
+  /** spec.limits.memoryBytes when the spec sets it (quota sums read it from an index). */
+  memory_limit: ColumnType<number | null, number | null | undefined, number | null>;
   desired_state: DesiredState;
   observed_state: InstanceState;
   generation: number;

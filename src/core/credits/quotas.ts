@@ -132,7 +132,7 @@ export class QuotaService {
   private async holdings(ownerId: string, except?: string): Promise<Omit<QuotaUse, 'concurrentJobs'>> {
     const h = await this.store.instances.holdings(ownerId, { except, ended: [...ENDED] });
     // Specs without their own limit use the default: only the others were read.
-    const memoryBytes = (h.running - h.memoryLimits.length) * this.defaultMemoryBytes + h.memoryLimits.reduce((n, m) => n + m, 0);
+    const memoryBytes = (h.running - h.ownMemory.count) * this.defaultMemoryBytes + h.ownMemory.bytes;
     return { instances: h.instances, runningInstances: h.running, memoryBytes };
   }
 

@@ -34,6 +34,7 @@ import * as passkeys from './955_passkeys.js';
 import * as groupQuotas from './962_group_quotas.js';
 import * as jobSteps from './900_job_steps.js';
 import * as instanceStates from './980_instance_states.js';
+import * as instanceMemoryLimit from './985_instance_memory_limit.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   '962_group_quotas': groupQuotas,
   '900_job_steps': jobSteps,
   '980_instance_states': instanceStates,
+  '985_instance_memory_limit': instanceMemoryLimit,
 };
