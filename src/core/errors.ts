@@ -30,6 +30,7 @@ export const errors = {
   badJson: make('bad_json', 400),
   bodyTooLarge: make('body_too_large', 413),
   headersTooLarge: make('headers_too_large', 431),
+  uriTooLong: make('uri_too_long', 414),
   requestTimeout: make('request_timeout', 408),
   unsupportedMediaType: make('unsupported_media_type', 415),
   notFound: make('not_found', 404),
@@ -65,6 +66,7 @@ export const errors = {
     }),
 
   // --- accounts
+  groupNotFound: (name: string) => new CorralError('group_not_found', 404, `no group "${name}" (nobody is in it and it has no quotas)`),
   userNotFound: (name: string) => new CorralError('user_not_found', 404, `no user named "${name}"`),
   userExists: (name: string) => new CorralError('user_exists', 409, `a user named "${name}" already exists`),
   tokenNotFound: (id: string) => new CorralError('token_not_found', 404, `no token with id "${id}"`),

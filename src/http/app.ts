@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { Corral } from '../core/corral.js';
 import { VERSION } from '../core/version.js';
 import { authPlugin } from './auth.js';
-import { clientErrorHandler, registerErrorHandling } from './errors.js';
+import { clientErrorHandler, registerErrorHandling, replyWithError } from './errors.js';
 import { redactUrl } from './redact.js';
 import { healthRoutes } from './routes/health.js';
 import { identityKeyRoutes } from './routes/identity-keys.js';
@@ -74,6 +74,8 @@ export function serverOptions(corral: Corral): FastifyServerOptions & { https?: 
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     clientErrorHandler,
+    // A path part over maxParamLength or a bad % escape never reaches a route's error handler.
+    frameworkErrors: replyWithError,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   };

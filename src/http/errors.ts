@@ -1,5 +1,5 @@
 /** Turns anything thrown in a route into `{"error":{"code","message"}}` with the right status. */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { isDiskFull } from '../core/disk-full.js';
@@ -35,6 +35,10 @@ export function toCorralError(e: unknown): CorralError {
       return errors.badJson(`the body is not valid JSON: ${err.message}`);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return errors.badRequest('content-length does not match the body');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return errors.uriTooLong('a part of the path is too long (names and ids are at most 100 characters)');
+    case 'FST_ERR_BAD_URL':
+      return errors.badRequest('the path is not a valid URL (a bad % escape?)');
     case 'FST_ERR_HTTP2_INVALID_VERSION':
       return errors.badRequest(err.message);
   }
@@ -45,15 +49,18 @@ export function toCorralError(e: unknown): CorralError {
   return errors.internal('internal error');
 }
 
+/** Answers anything thrown (or refused by the router: `frameworkErrors`) as `{"error":{…}}`. */
+export function replyWithError(e: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const err = toCorralError(e);
+  if (err.status >= 500) request.log.error({ err: e }, 'request failed');
+  void reply
+    .code(err.status)
+    .headers(err.headers)
+    .send({ error: { code: err.code, message: err.message, ...err.details } });
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((e, request, reply) => {
-    const err = toCorralError(e);
-    if (err.status >= 500) request.log.error({ err: e }, 'request failed');
-    void reply
-      .code(err.status)
-      .headers(err.headers)
-      .send({ error: { code: err.code, message: err.message, ...err.details } });
-  });
+  app.setErrorHandler(replyWithError);
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)

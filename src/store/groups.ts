@@ -44,6 +44,30 @@ export class GroupStore {
     return rows.map((r) => r.user_id);
   }
 
+  /**
+   * Every group — one someone is in, or one with quotas set — with its members' names and
+   * each membership's source, by group name. `only` narrows it to one group.
+   */
+  async overview(only?: string): Promise<{ group: string; members: { user: string; source: string }[]; quotas: QuotaOverrides }[]> {
+    let members = this.db
+      .selectFrom('user_groups')
+      .innerJoin('users', 'users.id', 'user_groups.user_id')
+      .select(['user_groups.group_name as group', 'users.name as user', 'user_groups.source as source'])
+      .orderBy('user_groups.group_name')
+      .orderBy('users.name')
+      .orderBy('user_groups.source');
+    let quotas = this.db.selectFrom('group_quotas').selectAll();
+    if (only !== undefined) {
+      members = members.where('user_groups.group_name', '=', only);
+      quotas = quotas.where('group_name', '=', only);
+    }
+    const groups = new Map<string, { group: string; members: { user: string; source: string }[]; quotas: QuotaOverrides }>();
+    const entry = (group: string) => groups.get(group) ?? groups.set(group, { group, members: [], quotas: {} }).get(group)!;
+    for (const m of await members.execute()) entry(m.group).members.push({ user: m.user, source: m.source });
+    for (const q of await quotas.execute()) entry(q.group_name).quotas = overridesOf(q);
+    return [...groups.values()].sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+  }
+
   /** Each of the groups' quota overrides (groups without any are left out). */
   async quotas(groups: string[]): Promise<QuotaOverrides[]> {
     if (!groups.length) return [];

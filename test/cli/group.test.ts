@@ -1,28 +1,25 @@
 /** `corral group ls|show|quota|grant` against a live server; quotas take units like `job run -m`. */
-import path from 'node:path';
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { api, createUser, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-import { runCli } from './run-cli.js';
+import { api, createUser, startTestServer, type TestServer } from '../helpers/server.js';
+import { cliAgainst, type CliResult } from './run-cli.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
 let server: TestServer;
-let home: string;
-let corral: (args: string[]) => ReturnType<typeof runCli>;
+let corral: (args: string[]) => Promise<CliResult>;
+let cleanup: () => Promise<void>;
+let annToken: string;
 beforeAll(async () => {
   server = await startTestServer();
-  home = await tempDir('corral-cli-groups-');
-  const env = { XDG_CONFIG_HOME: path.join(home, 'xdg'), CORRAL_URL: server.url, CORRAL_TOKEN: server.adminToken };
-  corral = (args) => runCli(args, { env });
-  await createUser(server, 'ann');
+  ({ corral, cleanup } = await cliAgainst(server, 'corral-cli-groups-'));
+  annToken = await createUser(server, 'ann');
   await createUser(server, 'ben');
   await api(server, server.adminToken, 'PUT', '/api/v1/users/ann/groups', { groups: ['team', 'ops'] });
   await api(server, server.adminToken, 'PUT', '/api/v1/users/ben/groups', { groups: ['team'] });
 });
 afterAll(async () => {
   await server.stop();
-  await rm(home, { recursive: true, force: true });
+  await cleanup();
 });
 
 describe('corral group', () => {
@@ -34,6 +31,8 @@ describe('corral group', () => {
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain('ann     admin');
     expect(show.stdout).toContain('memory:     server default');
+    const none = await corral(['group', 'show', 'nobody-here']);
+    expect([none.code, none.stderr]).toEqual([1, 'group_not_found: no group "nobody-here" (nobody is in it and it has no quotas)\n']);
   });
 
   it('sets quotas with units, clears them, and names the flag of a bad value', async () => {
@@ -60,5 +59,26 @@ describe('corral group', () => {
     expect(grant.code, grant.stderr).toBe(0);
     expect(grant.stdout).toBe('MEMBER  BALANCE\nann     40\nben     40\n');
     expect((await corral(['group', 'grant', 'team', 'lots'])).stderr).toContain('amount must be like +1000 or -500, got "lots"');
+  });
+});
+
+describe('GET /api/v1/groups', () => {
+  it('lists every group with members, sources and quotas in one read; admins only; a malformed or unknown name is refused', async () => {
+    await api(server, server.adminToken, 'PUT', '/api/v1/groups/empty-but-limited/quotas', { instances: 2 });
+    const all = await api(server, server.adminToken, 'GET', '/api/v1/groups');
+    expect(all.status).toBe(200);
+    const byName = Object.fromEntries((all.body.groups as { group: string }[]).map((g) => [g.group, g]));
+    expect(byName.team).toMatchObject({ members: [{ user: 'ann', source: 'admin' }, { user: 'ben', source: 'admin' }] });
+    expect(byName.ops).toMatchObject({ members: [{ user: 'ann', source: 'admin' }] });
+    expect(byName['empty-but-limited']).toMatchObject({ members: [], quotas: { instances: 2 } });
+    const one = await api(server, server.adminToken, 'GET', '/api/v1/groups/team');
+    expect(one.body.members.map((m: { user: string }) => m.user)).toEqual(['ann', 'ben']);
+
+    const refused = await api(server, annToken, 'GET', '/api/v1/groups');
+    expect([refused.status, refused.body.error.code]).toEqual([403, 'forbidden']);
+    const unknown = await api(server, server.adminToken, 'GET', '/api/v1/groups/nobody-here');
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'group_not_found']);
+    const bad = await api(server, server.adminToken, 'GET', `/api/v1/groups/bad%01name`);
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed']);
   });
 });

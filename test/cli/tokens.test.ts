@@ -1,25 +1,21 @@
 /** `corral token revoke NAME|ID` and `token create --scope/--ttl` refusals, against a live server. */
-import path from 'node:path';
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SCOPES } from '../../src/core/accounts/scopes.js';
-import { api, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-import { runCli } from './run-cli.js';
+import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { cliAgainst, type CliResult } from './run-cli.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
 let server: TestServer;
-let home: string;
-let corral: (args: string[]) => ReturnType<typeof runCli>;
+let corral: (args: string[]) => Promise<CliResult>;
+let cleanup: () => Promise<void>;
 beforeAll(async () => {
   server = await startTestServer();
-  home = await tempDir('corral-cli-tokens-');
-  const env = { XDG_CONFIG_HOME: path.join(home, 'xdg'), CORRAL_URL: server.url, CORRAL_TOKEN: server.adminToken };
-  corral = (args) => runCli(args, { env });
+  ({ corral, cleanup } = await cliAgainst(server, 'corral-cli-tokens-'));
 });
 afterAll(async () => {
   await server.stop();
-  await rm(home, { recursive: true, force: true });
+  await cleanup();
 });
 
 const tokens = async () => (await api(server, server.adminToken, 'GET', '/api/v1/tokens')).body.tokens as { id: string; name: string; revokedAt: string | null }[];

@@ -173,6 +173,13 @@ describe('bad input', () => {
     expect(missing.body.error).toEqual({ code: 'not_found', message: 'no route for GET /api/v1/nowhere' });
   });
 
+  it('answers an over-long path part (414) and a bad % escape (400) with the same error shape', async () => {
+    const long = await api(server, server.adminToken, 'GET', `/api/v1/instances/${'a'.repeat(150)}`);
+    expect([long.status, long.body.error?.code]).toEqual([414, 'uri_too_long']);
+    const escape = await api(server, server.adminToken, 'GET', '/api/v1/instances/%zz');
+    expect([escape.status, escape.body.error?.code]).toEqual([400, 'bad_request']);
+  });
+
   it('answers 400 to a malformed token id', async () => {
     const res = await api(server, server.adminToken, 'DELETE', '/api/v1/tokens/not-a-uuid');
     expect(res.status).toBe(400);

@@ -1,35 +1,24 @@
 /**
- * `corral group ls|show|quota|grant`: groups as admins see them (API: /users/{name}/groups,
+ * `corral group ls|show|quota|grant`: groups as admins see them (API: /groups, /groups/{group},
  * /groups/{group}/quotas, /groups/{group}/credits). A group exists while someone is in it;
  * a user's groups are set with `corral user groups`. Memory quotas take sizes (`512M`, `2G`).
  */
 import type { Command } from 'commander';
-import type { User } from '../../core/accounts/types.js';
-import type { ApiClient } from '../client.js';
 import { apiAction, apiCommand } from '../command.js';
 import { unitOption } from '../flags.js';
 import { CliError, labelled, table } from '../output.js';
 import { formatSize } from '../units.js';
 
-interface Membership {
-  group: string;
-  source: string;
-}
 type Quotas = Partial<Record<QuotaKey, number | null>>;
 type QuotaKey = 'instances' | 'runningInstances' | 'memoryBytes' | 'concurrentJobs';
 
 /** The quotas' names on the command line, and their API fields. */
 const QUOTA_FLAGS: Record<string, QuotaKey> = { instances: 'instances', running: 'runningInstances', memory: 'memoryBytes', jobs: 'concurrentJobs' };
 
-/** Every group with its members (and each membership's source), from the users' groups. */
-async function groupsOf(client: ApiClient): Promise<Map<string, { user: string; source: string }[]>> {
-  const { users } = await client.get<{ users: User[] }>('/users');
-  const all = await Promise.all(users.map((u) => client.get<{ memberships: Membership[] }>(`/users/${encodeURIComponent(u.name)}/groups`)));
-  const groups = new Map<string, { user: string; source: string }[]>();
-  users.forEach((u, i) => {
-    for (const m of all[i]!.memberships) groups.set(m.group, [...(groups.get(m.group) ?? []), { user: u.name, source: m.source }]);
-  });
-  return new Map([...groups].sort(([a], [b]) => (a < b ? -1 : 1)));
+interface Group {
+  group: string;
+  members: { user: string; source: string }[];
+  quotas: Quotas;
 }
 
 function quotaText(q: Quotas): [string, string][] {
@@ -47,16 +36,15 @@ export function registerGroupCommands(program: Command): void {
 
   apiCommand(group, 'ls', 'list groups and their members').action(
     apiAction(async ({ client, out }) => {
-      const groups = await groupsOf(client);
-      const rows = [...groups].map(([name, members]) => ({ group: name, members: members.map((m) => m.user) }));
+      const { groups } = await client.get<{ groups: Group[] }>('/groups');
+      const rows = groups.map((g) => ({ group: g.group, members: g.members.map((m) => m.user) }));
       out(rows, () => table(['GROUP', 'MEMBERS'], rows.map((r) => [r.group, [...new Set(r.members)].join(', ')])));
     }),
   );
 
   apiCommand(group, 'show <group>', "a group's members (with where each membership comes from) and quotas").action(
     apiAction(async ({ client, out }, name: string) => {
-      const members = (await groupsOf(client)).get(name) ?? [];
-      const { quotas } = await client.get<{ quotas: Quotas }>(`/groups/${encodeURIComponent(name)}/quotas`);
+      const { members, quotas } = await client.get<Group>(`/groups/${encodeURIComponent(name)}`);
       out({ group: name, members, quotas }, () =>
         [`group ${name}`, members.length ? table(['MEMBER', 'SOURCE'], members.map((m) => [m.user, m.source])) : '  no members', 'quotas:', labelled(quotaText(quotas))].join('\n'),
       );

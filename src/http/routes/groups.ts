@@ -3,6 +3,8 @@
  * membership with its source; `PUT /users/{name}/groups` replaces the ones an admin set
  * (source `admin`) — what an identity provider said is its own and comes back at each
  * sign-in. A user may read their own groups; only admins change them.
+ * `GET /groups`, `GET /groups/{group}`: groups with their members (and sources) and quotas
+ * (admins), in one read — what `corral group ls|show` and the dashboard show.
  * `GET|PUT /groups/{group}/quotas`: quotas for a group's members (admins; see quotas.ts).
  * `POST /groups/{group}/credits`: a grant to each member now (one ledger row each).
  */
@@ -15,6 +17,7 @@ import { QuotasPatchSchema } from '../../core/credits/quotas.js';
 import { GroupStore } from '../../store/groups.js';
 import { GrantSchema } from './usage.js';
 import { requireScope } from '../auth.js';
+import { errors } from '../../core/errors.js';
 
 const NameParams = Type.Object({ name: UserName });
 const Groups = Type.Object({
@@ -63,7 +66,33 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }> = async 
   const GroupParams = Type.Object({ group: GroupName });
   const groupStore = new GroupStore(corral.store.db);
   const quotasOf = async (group: string) => ({ group, quotas: (await groupStore.quotas([group]))[0] ?? {} });
-  const GroupQuotas = Type.Object({ group: GroupName, quotas: Type.Object(QuotasPatchSchema.properties) });
+  const GroupQuotasOnly = Type.Object(QuotasPatchSchema.properties);
+  const Group = Type.Object({
+    group: GroupName,
+    members: Type.Array(Type.Object({ user: Type.String(), source: Type.String({ description: '"admin", "oidc:{provider}" or "ldap"' }) })),
+    quotas: GroupQuotasOnly,
+  });
+  const GroupQuotas = Type.Object({ group: GroupName, quotas: GroupQuotasOnly });
+
+  app.get(
+    '/groups',
+    { schema: { summary: 'Every group (someone is in it, or it has quotas) with its members and quotas', tags, response: { 200: Type.Object({ groups: Type.Array(Group) }) } } },
+    async (request) => {
+      requireScope(request, 'admin:read');
+      return { groups: await groupStore.overview() };
+    },
+  );
+
+  app.get(
+    '/groups/:group',
+    { schema: { summary: "A group's members (with each membership's source) and quotas", tags, params: GroupParams, response: { 200: Group } } },
+    async (request) => {
+      requireScope(request, 'admin:read');
+      const [group] = await groupStore.overview(request.params.group);
+      if (!group) throw errors.groupNotFound(request.params.group);
+      return group;
+    },
+  );
 
   app.get(
     '/groups/:group/quotas',
