@@ -1,6 +1,6 @@
 // Admin: groups, as the users page shows them — who is in each group and from which source
 // (an identity provider or an admin), each group's quotas, and credits granted to every
-// member. corral has no group objects of their own: a group exists while someone is in it.
+// member. A group exists while someone is in it or it has quotas (GET /groups: all in one read).
 import { api } from '../lib/api.js';
 import { field, flash, h, render } from '../lib/dom.js';
 
@@ -12,10 +12,14 @@ const QUOTAS = [
   ['concurrentJobs', 'Concurrent jobs', 1],
 ];
 
-/** Each user's memberships, by user name. */
-export async function membershipsOf(users) {
-  const all = await Promise.all(users.map((u) => api('GET', `/users/${encodeURIComponent(u.name)}/groups`)));
-  return new Map(users.map((u, i) => [u.name, all[i].memberships]));
+/** Every group with its members and quotas (admins). */
+export const loadGroups = async () => (await api('GET', '/groups')).groups;
+
+/** Each user's memberships, by user name (every user has an entry). */
+export function membershipsOf(users, groups) {
+  const by = new Map(users.map((u) => [u.name, []]));
+  for (const g of groups) for (const m of g.members) by.get(m.user)?.push({ group: g.group, source: m.source });
+  return by;
 }
 
 /** "staff (oidc:corp)", "team (admin)": a membership and where it comes from. */
@@ -28,17 +32,8 @@ const quotaText = (q) => {
 };
 
 /** The groups table under the users table; `reload` refreshes the whole page. */
-export async function groupsSection(box, memberships, reload) {
-  const groups = new Map();
-  for (const [user, ms] of memberships) {
-    for (const m of ms) {
-      const g = groups.get(m.group) ?? [];
-      g.push(`${user}${m.source === 'admin' ? '' : ` (${m.source})`}`);
-      groups.set(m.group, g);
-    }
-  }
-  const names = [...groups.keys()].sort();
-  const quotas = await Promise.all(names.map((g) => api('GET', `/groups/${encodeURIComponent(g)}/quotas`)));
+export function groupsSection(box, groups, reload) {
+  const memberText = (g) => g.members.map((m) => `${m.user}${m.source === 'admin' ? '' : ` (${m.source})`}`).join(', ') || 'nobody';
 
   const quotaForm = (group, current) => {
     const inputs = QUOTAS.map(([k, label, unit]) => [k, unit, h('input', {
@@ -55,10 +50,10 @@ export async function groupsSection(box, memberships, reload) {
   };
 
   render(box, h('h2', {}, 'Groups'),
-    names.length ? h('table', {},
+    groups.length ? h('table', {},
       h('thead', {}, h('tr', {}, ['Group', 'Members', 'Quotas', ''].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, names.map((g, i) => h('tr', { 'data-group': g },
-        h('td', {}, g), h('td', {}, groups.get(g).join(', ')), h('td', {}, quotaText(quotas[i].quotas)),
+      h('tbody', {}, groups.map(({ group: g, quotas }, i) => h('tr', { 'data-group': g },
+        h('td', {}, g), h('td', {}, memberText(groups[i])), h('td', {}, quotaText(quotas)),
         h('td', {}, h('div', { class: 'actions' },
           h('button', { type: 'button', 'aria-label': `Grant credits to ${g}`, onclick: async () => {
             const amount = Number(prompt(`Credits to grant each member of ${g} (negative takes away)`));
@@ -69,6 +64,6 @@ export async function groupsSection(box, memberships, reload) {
               await reload();
             } catch (err) { flash(err.message, 'error'); }
           } }, 'Grant credits'),
-          h('details', {}, h('summary', {}, `Quotas of ${g}`), quotaForm(g, quotas[i].quotas))))))))
+          h('details', {}, h('summary', {}, `Quotas of ${g}`), quotaForm(g, quotas))))))))
       : h('p', { class: 'muted' }, 'No groups yet: give a user one, or sign users in through a provider that sends groups.'));
 }

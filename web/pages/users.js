@@ -2,7 +2,7 @@
 // from the API; the groups below (members, quotas, grants: pages/groups.js).
 import { api } from '../lib/api.js';
 import { field, flash, h, render, when } from '../lib/dom.js';
-import { groupsSection, membershipsOf, membershipText } from './groups.js';
+import { groupsSection, loadGroups, membershipsOf, membershipText } from './groups.js';
 
 export async function usersPage(main) {
   const tbody = h('tbody');
@@ -13,8 +13,8 @@ export async function usersPage(main) {
   const credits = h('input', { type: 'number', min: 0, value: 0 });
 
   async function reload() {
-    const { users } = await api('GET', '/users');
-    const memberships = await membershipsOf(users);
+    const [{ users }, groups] = await Promise.all([api('GET', '/users'), loadGroups()]);
+    const memberships = membershipsOf(users, groups);
     render(tbody, users.map((u) => h('tr', { 'data-user': u.name },
       h('td', {}, u.name), h('td', {}, u.role), h('td', {}, String(u.credits)),
       h('td', {}, memberships.get(u.name).map(membershipText).join(', ') || h('span', { class: 'muted' }, 'none')), h('td', {}, when(u.createdAt)),
@@ -36,7 +36,7 @@ export async function usersPage(main) {
           if (!confirm(`Remove ${u.name}?`)) return;
           try { await api('DELETE', `/users/${u.name}`); flash(`removed ${u.name}`); await reload(); } catch (e) { flash(e.message, 'error'); }
         } }, 'Remove'))))));
-    await groupsSection(groupsBox, memberships, reload);
+    groupsSection(groupsBox, groups, reload);
   }
 
   const form = h('form', { class: 'card', onsubmit: async (e) => {
