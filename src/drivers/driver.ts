@@ -125,5 +125,18 @@ export interface Driver {
   admit?(req: { driver?: string; image?: string; ports?: number }): Promise<void>;
   /** Handles of every workload this driver runs for corral, for orphan clean-up. */
   list(): Promise<Handle[]>;
+  /**
+   * Several managers (PostgreSQL): this manager's workloads may run until `until` (ms since
+   * the epoch: its leases' expiry plus the fence interval) without another word from it; the
+   * process driver's keeper stops them past it. Called again at every lease renewal. Absent:
+   * the driver's workloads need no fence.
+   */
+  fence?(until: number): void;
+  /**
+   * True when adopt() could not take this handle's workload back because it runs out of this
+   * server's reach (another host's keeper) and may keep running there until its fence: a
+   * second copy must wait for that. Absent: never.
+   */
+  elsewhere?(handle: Handle): boolean;
   close(): Promise<void>;
 }

@@ -4,6 +4,13 @@
  * database each hold a lease per instance they supervise (`SharedLeases`), renewed by a
  * heartbeat; an instance whose lease expired — its manager died or lost the database — is
  * taken by the next manager that reconciles it, which adopts or restarts its workload.
+ *
+ * The fence: a workload that outlives its manager (the process driver's keeper) must not
+ * outlive its lease for long, or a manager on another host, which cannot reach that keeper,
+ * would run a second copy. So the manager tells its keepers, at every renewal, a deadline —
+ * its latest lease expiry plus one lease time (`fenceUntil`) — past which they stop its
+ * workloads; and a manager that takes over a workload out of its reach waits `fenceMs` after
+ * the lease expired before it starts its own copy (docs/instances.md, "The fence").
  */
 import type { LeaseStore } from '../../store/leases.js';
 
@@ -24,8 +31,18 @@ export interface InstanceLeases {
   readonly managerId: string;
   /** Asks to supervise `instanceId` now. */
   claim(instanceId: string): Promise<ClaimResult>;
-  /** Starts the heartbeat; `onLost` gets instances another manager took meanwhile. */
-  start(onLost: (instanceIds: string[]) => void): void;
+  /**
+   * Starts the heartbeat; `onLost` gets instances another manager took meanwhile, `onRenewed`
+   * is called after each renewal (the fence moved: `fenceUntil`).
+   */
+  start(onLost: (instanceIds: string[]) => void, onRenewed?: () => void): void;
+  /**
+   * Until when this manager's workloads may run should it write nothing more from now on:
+   * its latest lease expiry plus one lease time. Undefined when it is alone: no fence.
+   */
+  fenceUntil(): number | undefined;
+  /** How long after a lease expired its workload may still run out of reach (0 when alone). */
+  readonly fenceMs: number;
   /** Stops the heartbeat and gives every lease up, so another manager takes over at once. */
   close(): Promise<void>;
   /**
@@ -40,6 +57,8 @@ export const soleLeases: InstanceLeases = {
   managerId: '',
   claim: async () => 'held',
   start: () => undefined,
+  fenceUntil: () => undefined,
+  fenceMs: 0,
   close: async () => undefined,
   holders: async () => undefined,
 };
@@ -55,6 +74,14 @@ export interface SharedLeasesOptions {
 
 export class SharedLeases implements InstanceLeases {
   readonly managerId: string;
+  /**
+   * The fence is the latest expiry written plus one lease time, and renewals come every third
+   * of one, so a workload's fence falls at most 1⅓ lease times after its own lease expired: a
+   * takeover out of reach waits 2 (the rest covers clocks that disagree a little).
+   */
+  readonly fenceMs: number;
+  /** The latest lease expiry this manager wrote (a claim or a renewal). */
+  private written = 0;
   private readonly held = new Map<string, number>(); // instance id → expiry this manager wrote
   private others = new Map<string, number>(); // instance id → expiry of another manager's lease
   private timer: NodeJS.Timeout | undefined;
@@ -67,6 +94,12 @@ export class SharedLeases implements InstanceLeases {
   ) {
     this.managerId = opts.managerId;
     this.now = opts.now ?? Date.now;
+    this.fenceMs = 2 * opts.ttlMs;
+  }
+
+  fenceUntil(): number {
+    // Before any write: nothing runs under this manager yet; a claim comes first.
+    return Math.max(this.written, this.now()) + this.opts.ttlMs;
   }
 
   async claim(instanceId: string): Promise<ClaimResult> {
@@ -81,14 +114,16 @@ export class SharedLeases implements InstanceLeases {
       return 'refused';
     }
     this.held.set(instanceId, expiresAt);
+    this.written = Math.max(this.written, expiresAt);
     this.others.delete(instanceId);
     return wasHeld ? 'held' : 'taken';
   }
 
-  start(onLost: (instanceIds: string[]) => void): void {
+  start(onLost: (instanceIds: string[]) => void, onRenewed?: () => void): void {
     // Three beats per lifetime: one late or failed beat does not lose the leases.
     this.timer = setInterval(() => {
       this.beating ??= this.beat(onLost)
+        .then(() => onRenewed?.())
         .catch((e: unknown) => {
           this.opts.warn(e, 'renewing instance leases failed');
           this.expire(onLost);
@@ -102,6 +137,7 @@ export class SharedLeases implements InstanceLeases {
     const now = this.now();
     const expiresAt = now + this.opts.ttlMs;
     const rows = await this.store.renew(this.managerId, expiresAt);
+    this.written = Math.max(this.written, expiresAt);
     const mine = new Set<string>();
     const others = new Map<string, number>();
     for (const r of rows) {

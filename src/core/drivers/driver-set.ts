@@ -61,6 +61,14 @@ export class DriverSet implements Driver {
     return this.byName.get(handle.driver)?.adopt(handle, sink);
   }
 
+  fence(until: number): void {
+    for (const d of this.byName.values()) d.fence?.(until);
+  }
+
+  elsewhere(handle: Handle): boolean {
+    return this.byName.get(handle.driver)?.elsewhere?.(handle) ?? false;
+  }
+
   async list(): Promise<Handle[]> {
     const lists = await Promise.all([...this.byName.values()].map((d) => d.list().catch(() => [])));
     return lists.flat();

@@ -52,6 +52,8 @@ class Runner {
   attempt = 0;
   backoffTimer: NodeJS.Timeout | undefined;
   exits = new Map<number, { status: ExitStatus; reported: Promise<void>; resolve: () => void }>();
+  /** Not started before this time: its last copy may still run out of reach until its fence (takeOver). */
+  fencedUntil = 0;
   private queue: Promise<unknown> = Promise.resolve();
   deleted = false;
 
@@ -105,6 +107,7 @@ export class Supervisor {
     for (const r of records) {
       // Another manager sharing the database supervises it (see core/cluster/leases.ts).
       if ((await this.leases.claim(r.id)) === 'refused') continue;
+      this.renewFence();
       mine.push(r);
       await this.takeOver(this.runner(r.id), r);
     }
@@ -114,7 +117,7 @@ export class Supervisor {
     // A source may take minutes to download and unpack again: it must not hold up a lane.
     for (const r of mine) if (r.spec.source) this.convergeInBackground(r.id);
     void this.convergeAll(mine.filter((r) => !r.spec.source).map((r) => r.id));
-    this.leases.start((ids) => this.forget(ids));
+    this.leases.start((ids) => this.forget(ids), () => this.renewFence());
     const every = this.config.reconcileSeconds * 1000;
     this.timer = setInterval(() => void this.reconcile(), every);
     this.timer.unref();
@@ -138,10 +141,23 @@ export class Supervisor {
         this.log.warn({ err: e, instance: r.id }, 'could not adopt a workload');
       }
     }
+    // Out of reach on another host, it may still run there until its keeper's fence: the
+    // handle stays (a manager taking over from us meanwhile waits too) and the start waits.
+    const elsewhere = !runner.workload && !!r.handle && r.desiredState !== 'deleted' && !!this.driver.elsewhere?.(r.handle);
+    if (elsewhere) {
+      runner.fencedUntil = Date.now() + this.leases.fenceMs;
+      runner.log.note(`its last copy may still run on another host until its fence: starting it in ${Math.ceil(this.leases.fenceMs / 1000)} s`);
+    }
     // What ran under the previous server and could not be adopted is gone: say so, then converge.
     if (!runner.workload && (r.handle || ACTIVE_STATES.has(r.state)) && r.state !== 'stopped') {
-      await this.observe(r, { state: 'stopped', handle: null });
+      await this.observe(r, { state: 'stopped', ...(!elsewhere && { handle: null }) });
     }
+  }
+
+  /** Tells the driver how long our workloads may run without another lease renewal (the keeper's fence). */
+  private renewFence(): void {
+    const until = this.leases.fenceUntil();
+    if (until !== undefined) this.driver.fence?.(until);
   }
 
   /** Instances another manager took over (this one lost their leases): end our copy, write nothing. */
@@ -206,6 +222,7 @@ export class Supervisor {
       if (!r) return;
       const lease = await this.leases.claim(id);
       if (lease === 'refused') return; // another manager supervises it and converges it
+      this.renewFence();
       if (lease === 'taken' && !runner.workload && (r.handle || r.state !== 'pending')) await this.takeOver(runner, r);
       if (r.desiredState === 'deleted') return this.remove(runner, r);
       if (r.desiredState === 'stopped') {
@@ -225,6 +242,15 @@ export class Supervisor {
         runner.backoffTimer = undefined;
         runner.attempt = 0;
       } else if (runner.backoffTimer || r.state === 'exited' || r.state === 'failed') {
+        return;
+      }
+      const fenced = runner.fencedUntil - Date.now();
+      if (fenced > 0) {
+        // Not even a forced start: two copies would run. Converged again once the fence fell.
+        runner.backoffTimer ??= setTimeout(() => {
+          runner.backoffTimer = undefined;
+          this.convergeInBackground(runner.id);
+        }, fenced);
         return;
       }
       await this.start(runner, r);

@@ -35,6 +35,8 @@ export interface KeeperSpawnOptions extends SpawnOptions {
   exitFile?: string;
   stop?: KeeperStop;
   meta?: Record<string, unknown>;
+  /** The fence (keeper-protocol.ts): the keeper stops it past this time unless renewed. */
+  fenceAt?: number;
 }
 
 /** A child the keeper keeps, as this manager sees it. */
@@ -76,16 +78,16 @@ export class KeeperClient implements Spawner {
   async spawn(argv: string[], opts: KeeperSpawnOptions): Promise<KeptSpawned> {
     const c = await this.connection();
     const key = opts.key ?? `c-${randomBytes(6).toString('hex')}`;
-    const req: KeeperSpawn = { key, argv, pipes: opts.pipes, detached: opts.detached, env: { ...opts.env }, cwd: opts.cwd, spool: opts.spool, exitFile: opts.exitFile, stop: opts.stop, meta: opts.meta };
+    const req: KeeperSpawn = { key, argv, pipes: opts.pipes, detached: opts.detached, env: { ...opts.env }, cwd: opts.cwd, spool: opts.spool, exitFile: opts.exitFile, stop: opts.stop, meta: opts.meta, fenceAt: opts.fenceAt };
     const m = await this.request(c, { op: 'spawn', ...req });
     if (m.error) throw Object.assign(new Error(`spawn ${argv[0]}: ${m.error}`), { code: 'ENOENT' });
     return this.own(c, key, m);
   }
 
-  /** Takes a running child back (after a restart); undefined when the keeper no longer has it. */
-  async take(key: string): Promise<Taken | undefined> {
+  /** Takes a running child back (after a restart), with our fence; undefined when the keeper no longer has it. */
+  async take(key: string, fenceAt?: number): Promise<Taken | undefined> {
     const c = await this.connection();
-    const m = await this.request(c, { op: 'take', key });
+    const m = await this.request(c, { op: 'take', key, fenceAt });
     if (m.gone) return undefined;
     if (m.error) throw new Error(`keeper: ${m.error}`);
     return { child: this.own(c, key, m), spool: typeof m.spool === 'string' ? m.spool : undefined };
@@ -94,6 +96,14 @@ export class KeeperClient implements Spawner {
   async list(): Promise<KeptChild[]> {
     const c = await this.connection();
     return ((await this.request(c, { op: 'list' })).children ?? []) as KeptChild[];
+  }
+
+  /**
+   * Renews the fence of every child this connection holds. Sent only over a connection that
+   * is open already: a keeper we hold nothing of has nothing to renew (and is not started for it).
+   */
+  fence(until: number): void {
+    void this.conn?.then((c) => sendFrame(c.sock, { op: 'fence', until }), () => undefined);
   }
 
   /** Lets go of a child's pipes without stopping it: the keeper reads them again. */

@@ -6,15 +6,21 @@
  *
  *   manager → keeper  { op: 'hello', rid, v }                        → { rid, v, pid, startTime }
  *                     { op: 'spawn', rid, key, argv, pipes, … }      → { rid, pid, startTime, paths } | { rid, error }
- *                     { op: 'take', rid, key }                       → { rid, pid, startTime, paths, spool } | { rid, gone } | { rid, error }
+ *                     { op: 'take', rid, key, fenceAt? }             → { rid, pid, startTime, paths, spool } | { rid, gone } | { rid, error }
  *                     { op: 'opened', key }   the manager has its own copies: the keeper drops its extra pipes (fd 3…)
  *                     { op: 'release', key }  the manager let go: the keeper reads the output again (spool)
  *                     { op: 'kill', key, signal }
  *                     { op: 'list', rid }                             → { rid, children: KeptChild[] }
+ *                     { op: 'fence', until }  the new deadline of every child this connection holds (null: none)
  *   keeper → manager  { op: 'exit', key, code, signal }
  *
  * `paths` are the child's pipes, named FIFOs (DATA/keeper/run/<key>/fd0, fd1, …): the manager
  * opens its own ends of them (see keeper-client.ts).
+ *
+ * The fence (`fenceAt`, ms since the epoch, on spawn and take, renewed by `fence`): past it
+ * the keeper stops the child (stop signal, grace, SIGKILL) and records reason "fenced" — its
+ * manager has not renewed its leases for so long that a manager on another host may have
+ * started a second copy (docs/instances.md, "The fence"). Absent: never (one manager alone).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -45,6 +51,8 @@ export interface KeeperSpawn {
   stop?: KeeperStop;
   /** Opaque to the keeper: the driver's handle, reported by `list`. */
   meta?: Record<string, unknown>;
+  /** The fence (see the header): stopped past this time unless renewed; absent: never. */
+  fenceAt?: number;
 }
 
 export interface KeptChild {
@@ -63,8 +71,10 @@ export interface ExitRecord {
   startTime: number;
   code: number | null;
   signal: string | null;
-  /** The keeper itself stopped it (its SIGTERM): like a server stop, not the workload's doing. */
+  /** The keeper itself stopped it (its SIGTERM, or the fence): like a server stop, not the workload's doing. */
   byKeeper?: boolean;
+  /** Why the keeper stopped it, when not by its own SIGTERM. */
+  reason?: 'fenced';
 }
 
 /** Calls `onMessage` for every complete line that parses as a JSON object. */

@@ -20,7 +20,8 @@
  * they die with the keeper, not with the manager.
  *
  * SIGTERM: every child gets its stop signal, then SIGKILL after its grace, in parallel; the
- * keeper writes their exits and leaves. SIGINT and SIGHUP are ignored (a terminal's Ctrl-C
+ * keeper writes their exits and leaves. The fence: a child past its deadline (keeper-protocol.ts)
+ * is stopped the same way, alone, its exit recorded as "fenced". SIGINT and SIGHUP are ignored (a terminal's Ctrl-C
  * is the server's business). It also leaves when it has no child and no manager connected.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -46,6 +47,8 @@ const SPOOL_HALF_BYTES = SPOOL_BYTES / 2;
 const IDLE_EXIT_MS = 2_000;
 /** After SIGKILL at its own stop, how long the keeper waits for exits before it leaves anyway. */
 const KILL_SETTLE_MS = 3_000;
+/** How often deadlines are checked: a fenced child is stopped at most this late. */
+const FENCE_CHECK_MS = 500;
 
 type Pipe = net.Socket & { _handle?: { fd?: number; reading?: boolean; readStop?: () => number } };
 
@@ -65,6 +68,10 @@ interface Kept {
   spoolFd?: number;
   spoolBytes: number;
   dropped: number;
+  /** Stopped past this time (ms since the epoch) unless a manager renews it; undefined: never. */
+  fenceAt?: number;
+  /** Being stopped by the fence. */
+  fenced?: boolean;
 }
 
 const dir = path.resolve(process.argv[2] ?? '.');
@@ -209,14 +216,14 @@ function start(conn: net.Socket, rid: unknown, req: KeeperSpawn): void {
     child.once('error', (e) => sendFrame(conn, { rid, error: e.message }));
     return;
   }
-  const k: Kept = { req, child, pid: child.pid, startTime: readProcStatSync(child.pid)?.startTime ?? 0, ...made, owner: conn, spoolBytes: 0, dropped: 0 };
+  const k: Kept = { req, child, pid: child.pid, startTime: readProcStatSync(child.pid)?.startTime ?? 0, ...made, owner: conn, spoolBytes: 0, dropped: 0, fenceAt: deadline(req.fenceAt) };
   kept.set(req.key, k);
   child.once('exit', (code, signal) => ended(k, code, signal));
   sendFrame(conn, { rid, pid: k.pid, startTime: k.startTime, paths: k.paths });
 }
 
 function ended(k: Kept, code: number | null, signal: NodeJS.Signals | null): void {
-  const record: ExitRecord = { key: k.req.key, pid: k.pid, startTime: k.startTime, code, signal, ...(stopping && { byKeeper: true }) };
+  const record: ExitRecord = { key: k.req.key, pid: k.pid, startTime: k.startTime, code, signal, ...((stopping || k.fenced) && { byKeeper: true }), ...(k.fenced && { reason: 'fenced' as const }) };
   if (k.req.exitFile) {
     try {
       mkdirSync(path.dirname(k.req.exitFile), { recursive: true });
@@ -242,10 +249,12 @@ function ended(k: Kept, code: number | null, signal: NodeJS.Signals | null): voi
   void Promise.race([Promise.all(open.map((p) => new Promise((r) => p.once('close', r)))), sleep(200)]).then(finish);
 }
 
-function take(conn: net.Socket, rid: unknown, key: string): void {
+function take(conn: net.Socket, rid: unknown, key: string, fenceAt: unknown): void {
   const k = kept.get(key);
-  if (!k) return sendFrame(conn, { rid, gone: true });
+  if (!k || k.fenced) return sendFrame(conn, { rid, gone: true });
   if (k.owner && k.owner !== conn && !k.owner.destroyed) return sendFrame(conn, { rid, error: 'another manager holds it' });
+  // The taker's fence from now on (none: it is the only manager).
+  k.fenceAt = deadline(fenceAt);
   if (!k.owner) {
     stopReading(k, k.pipes[1]!, 'stdout');
     if (k.pipes[2]) stopReading(k, k.pipes[2], 'stderr');
@@ -272,7 +281,10 @@ function onMessage(conn: net.Socket, m: Record<string, any>): void {
     case 'spawn':
       return start(conn, m.rid, m as unknown as KeeperSpawn);
     case 'take':
-      return take(conn, m.rid, String(m.key));
+      return take(conn, m.rid, String(m.key), m.fenceAt);
+    case 'fence':
+      for (const c of kept.values()) if (c.owner === conn) c.fenceAt = deadline(m.until);
+      return;
     case 'opened':
       // Fd 3… are one-shot (bwrap's info and block fds): the manager's copies are the ones.
       if (k?.owner === conn) closePipes(k, 3);
@@ -313,32 +325,51 @@ function leave(code: number): never {
   process.exit(code);
 }
 
+/** A deadline from the wire: a number, or none. */
+function deadline(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+const gone = (k: Kept) => new Promise<void>((r) => (k.child.exitCode !== null || k.child.signalCode !== null ? r() : k.child.once('exit', () => r())));
+
+async function killAll(k: Kept): Promise<void> {
+  const tree = await descendants(k.pid, { group: true });
+  k.child.kill('SIGKILL');
+  killQuietly(-k.pid, 'SIGKILL');
+  for (const pid of tree) killQuietly(pid, 'SIGKILL');
+}
+
+/** Its stop signal, SIGKILL after its grace; without a stop (pasta), SIGKILL at once. */
+async function stopChild(k: Kept): Promise<void> {
+  const stop = k.req.stop;
+  if (!stop) return killAll(k);
+  const num = signalNumber(stop.signal) ?? 15;
+  const targets = await descendants(k.pid, { group: !stop.sandboxed });
+  if (!stop.sandboxed) k.child.kill(num);
+  for (const pid of targets) if (pid !== k.pid) killQuietly(pid, num);
+  const inTime = await Promise.race([gone(k).then(() => true), sleep(stop.graceMs, false)]);
+  if (!inTime) await killAll(k);
+}
+
+/** Children past their fence: their manager went quiet, another may have started them elsewhere. */
+function checkFences(): void {
+  if (stopping) return;
+  const now = Date.now();
+  for (const k of kept.values()) {
+    if (k.fenced || k.fenceAt === undefined || k.fenceAt > now) continue;
+    k.fenced = true;
+    log(`fence: ${k.req.key} (pid ${k.pid}) not renewed since ${new Date(k.fenceAt).toISOString()}; stopping it`);
+    void stopChild(k);
+  }
+}
+
 /** SIGTERM: every workload gets its stop signal and grace, in parallel; then the rest goes. */
 async function stopAll(): Promise<void> {
   if (stopping) return;
   stopping = true;
   log(`stopping ${kept.size} children`);
   const children = [...kept.values()];
-  const gone = (k: Kept) => new Promise<void>((r) => (k.child.exitCode !== null || k.child.signalCode !== null ? r() : k.child.once('exit', () => r())));
-  const killAll = async (k: Kept) => {
-    const tree = await descendants(k.pid, { group: true });
-    k.child.kill('SIGKILL');
-    killQuietly(-k.pid, 'SIGKILL');
-    for (const pid of tree) killQuietly(pid, 'SIGKILL');
-  };
-  await Promise.all(
-    children
-      .filter((k) => k.req.stop)
-      .map(async (k) => {
-        const stop = k.req.stop!;
-        const num = signalNumber(stop.signal) ?? 15;
-        const targets = await descendants(k.pid, { group: !stop.sandboxed });
-        if (!stop.sandboxed) k.child.kill(num);
-        for (const pid of targets) if (pid !== k.pid) killQuietly(pid, num);
-        const inTime = await Promise.race([gone(k).then(() => true), sleep(stop.graceMs, false)]);
-        if (!inTime) await killAll(k);
-      }),
-  );
+  await Promise.all(children.filter((k) => k.req.stop).map(stopChild));
   await Promise.all(children.filter((k) => !k.req.stop).map(killAll));
   await Promise.race([Promise.all(children.map(gone)), sleep(KILL_SETTLE_MS)]);
   // Let the exit handlers write their files.
@@ -390,6 +421,7 @@ function listen(): void {
 }
 
 process.on('SIGTERM', () => void stopAll());
+setInterval(checkFences, FENCE_CHECK_MS).unref();
 process.on('SIGINT', () => undefined);
 process.on('SIGHUP', () => undefined);
 listen();

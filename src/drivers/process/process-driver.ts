@@ -75,6 +75,8 @@ export interface ProcessDriverOptions {
 
 /** Stop signal and grace when the spec says none (the supervisor always does). */
 const DEFAULT_STOP = { signal: 'SIGTERM', graceMs: 10_000 };
+/** A renewed fence is sent to the keepers once it moved this much (renewals come every third of a lease). */
+const FENCE_RESEND_MS = 1_000;
 
 const DRIVER = 'process';
 interface Modes {
@@ -97,6 +99,8 @@ export class ProcessDriver implements Driver {
   private readonly keeper: KeeperClient | undefined;
   /** Keepers of other data dirs on this host (a dead manager's, or ours before it was turned off). */
   private readonly otherKeepers = new Map<string, KeeperClient>();
+  /** The fence our kept workloads get (fence()); undefined: none, this manager is alone. */
+  private fenceAt: number | undefined;
 
   /** The sandboxes' /etc (made in the background from now on). */
   private readonly etcView: EtcView | undefined;
@@ -210,13 +214,13 @@ export class ProcessDriver implements Driver {
       const options = { pipes: net.pasta ? 5 : 3, detached: true, env: modes.bwrap ? childEnv() : inner.env, cwd: inner.cwd };
       const stop = { ...DEFAULT_STOP, ...spec.stop, sandboxed: !!modes.bwrap };
       const spawned: Promise<Spawned> = keeper
-        ? keeper.spawn(argv, { ...options, key, spool: path.join(runDir!, 'spool'), exitFile: path.join(runDir!, 'exit.json'), stop, meta: base })
+        ? keeper.spawn(argv, { ...options, key, spool: path.join(runDir!, 'spool'), exitFile: path.join(runDir!, 'exit.json'), stop, meta: base, fenceAt: this.fenceAt })
         : this.spawner.spawn(argv, options);
       const child = await spawned.catch((err: Error) => {
         throw errors.driverUnavailable(`cannot start ${spec.command[0] ?? 'workload'}: ${err.message}`);
       });
       // Its pasta is the keeper's child too, under a name a later server can find.
-      const pastaSpawner: Spawner = keeper ? { spawn: (a, o) => keeper.spawn(a, { ...o, key: pastaKey(key) }) } : this.spawner;
+      const pastaSpawner: Spawner = keeper ? { spawn: (a, o) => keeper.spawn(a, { ...o, key: pastaKey(key), fenceAt: this.fenceAt }) } : this.spawner;
       const pasta = net.pasta ? await this.attach(net.pasta, child, spec, pastaSpawner) : undefined;
       // The start time is recorded so adopt() can tell this process from a later one that reuses its pid.
       const startTime = (child as Partial<KeptSpawned>).startTime ?? readProcStatSync(child.pid)?.startTime ?? 0;
@@ -350,7 +354,7 @@ export class ProcessDriver implements Driver {
     // Only the keeper that started it can hold it: a later keeper (after the first died) has
     // other children, and its pid may be the old one's reused.
     const keeperAlive = await isSameProcess(Number(handle.keeperPid), Number(handle.keeperStart));
-    let taken = keeperAlive ? await keeper.take(key) : undefined;
+    let taken = keeperAlive ? await keeper.take(key, this.fenceAt) : undefined;
     if (taken && (taken.child.pid !== Number(handle.pid) || taken.child.startTime !== Number(handle.startTime))) {
       keeper.release(key);
       taken = undefined;
@@ -358,7 +362,7 @@ export class ProcessDriver implements Driver {
     for (const e of takeSpool(taken?.spool ?? path.join(runDir, 'spool'))) sink.output(e.stream, e.data);
     const owner = typeof handle.cgroupOwner === 'string' ? handle.cgroupOwner : undefined;
     const cgroup = typeof handle.cgroup === 'string' && owner ? await openCgroup(handle.cgroup, owner) : undefined;
-    const pastaTaken = keeperAlive ? await keeper.take(pastaKey(key)).catch(() => undefined) : undefined;
+    const pastaTaken = keeperAlive ? await keeper.take(pastaKey(key), this.fenceAt).catch(() => undefined) : undefined;
     if (!taken) {
       pastaTaken?.child.kill('SIGKILL');
       // Its keeper died (it ran unsandboxed: grandchildren may have left the process tree).
@@ -388,6 +392,23 @@ export class ProcessDriver implements Driver {
     const status = exitStatus(record.code, record.signal, !!handle.sandboxed, oomKilled);
     setImmediate(() => sink.exit(status));
     return endedWorkload(handle);
+  }
+
+  /**
+   * Several managers: our kept workloads (and those we adopted from another keeper of this
+   * host) may run until `until` without another word from us; each keeper stops them past it.
+   */
+  fence(until: number): void {
+    // Renewals come every third of a lease; tell the keepers only when it moved.
+    if (this.fenceAt !== undefined && Math.abs(until - this.fenceAt) < FENCE_RESEND_MS) return;
+    this.fenceAt = until;
+    this.keeper?.fence(until);
+    for (const k of this.otherKeepers.values()) k.fence(until);
+  }
+
+  /** A kept workload on another host (its keeper is out of reach): it may run there until its fence. */
+  elsewhere(handle: Handle): boolean {
+    return handle.driver === DRIVER && typeof handle.keeper === 'string' && handle.host !== hostIdentity();
   }
 
   async list(): Promise<Handle[]> {
