@@ -191,9 +191,14 @@ describe('search, then bind (LDAPS, service account)', () => {
     }
   });
 
-  it('reads the name from the entry: "ALICE" is alice', async () => {
+  it('reads the name from the entry: "ALICE" is alice, through the form and the API', async () => {
     const res = await formLogin(searchServer, 'ALICE', 'alice-ldap-pw');
     expect(res.status).toBe(302);
+    const api = await apiLogin(searchServer, 'ALICE', 'alice-ldap-pw');
+    expect([api.status, api.body.user?.name]).toEqual([200, 'alice']);
+    // A control character names nobody: refused before the directory is asked.
+    const bad = await apiLogin(searchServer, 'alice\u0000', 'alice-ldap-pw');
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed']);
   });
 });
 

@@ -7,6 +7,12 @@ export const UserName = Type.String({
   pattern: '^[a-z0-9_.-]{1,64}$',
   description: 'lower-case letters, digits, "_", "." and "-"; 1 to 64 characters',
 });
+/**
+ * The name typed at sign-in: a corral user name, or one a directory knows ("Alice",
+ * "smith, john") — the directory maps it to a corral name (auth.ldap), so it is not held to
+ * UserName here. Control characters never name anyone.
+ */
+export const LoginName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f\\u007f]+$' });
 export const Password = Type.String({ minLength: 8, maxLength: 1024 });
 export const ScopeSchema = Type.Union(SCOPES.map((s) => Type.Literal(s)));
 

@@ -1,7 +1,7 @@
 /** Logging in and out with a password, and who am I. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ScopeSchema, UserSchema, Password, UserName } from '../../core/accounts/index.js';
+import { LoginName, ScopeSchema, UserSchema, Password } from '../../core/accounts/index.js';
 import type { Corral } from '../../core/corral.js';
 import { errors } from '../../core/errors.js';
 import { requirePrincipal, requireScope } from '../auth.js';
@@ -9,7 +9,7 @@ import { isSameOriginRequest } from '../same-origin.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
 
 export const LoginBody = Type.Object(
-  { name: UserName, password: Type.String({ maxLength: 1024 }), _csrf: Type.Optional(Type.String()) },
+  { name: LoginName, password: Type.String({ maxLength: 1024 }), _csrf: Type.Optional(Type.String()) },
   { additionalProperties: false },
 );
 
