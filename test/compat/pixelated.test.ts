@@ -209,3 +209,35 @@ describe('pixelated-dispatcher adapters', () => {
     expect(instances.body.instances.filter((i: { owner: string }) => i.owner === 'fred').map((i: { name: string }) => i.name)).toEqual(['agent']);
   });
 });
+
+describe('pixelated-dispatcher login under corral\'s sign-in rules', () => {
+  let server: TestServer;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('holds auth.passkeys.require (this old form cannot use a passkey) and says why it refuses', async () => {
+    server = await startCompatServer(
+      { pixelatedManager: { prefix: '/pixelated-manager' }, pixelatedProxy: {} },
+      { pixelatedAgent: { command: [process.execPath, '-e', AGENT] } },
+      { auth: { passkeys: { requireGroups: ['mail'] } } },
+    );
+    const manager = `${server.url}/pixelated-manager`;
+    const added = await oldClient('POST', `${manager}/agents`, { headers: { authorization: `Bearer ${server.adminToken}` }, body: json({ name: 'gail', password: 'gail-password' }) });
+    expect(added.status).toBe(201);
+    const groups = await oldClient('PUT', `${server.url}/api/v1/users/gail/groups`, { headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: json({ groups: ['mail'] }) });
+    expect(groups.status).toBe(200);
+    const post = (password: string) =>
+      oldClient('POST', `${server.compat.pixelatedProxy!}/auth/login`, {
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: 'gail', password }).toString(),
+      });
+    const refused = await post('gail-password');
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('this account needs a passkey');
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    // A wrong password still says no more than that.
+    const wrong = await post('not-her-password');
+    expect([wrong.status, wrong.text.includes('Invalid credentials')]).toEqual([401, true]);
+  });
+});

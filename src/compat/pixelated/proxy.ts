@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SESSION_COOKIE } from '../../core/accounts/index.js';
-import { isCorralError } from '../../core/errors.js';
+import { errors, isCorralError } from '../../core/errors.js';
 import type { InstanceState } from '../../core/instances/index.js';
 import { ACTIVE_STATES } from '../../core/instances/states.js';
 import { safeNext } from '../../http/routes/login.js';
@@ -55,10 +55,15 @@ export const pixelatedProxy: FastifyPluginAsyncTypebox<CompatPluginOptions<'pixe
     let user;
     try {
       user = await accounts.users.verifyLogin(request.body.username, request.body.password, request.ip);
+      // auth.passkeys.require holds here too; this old form has no way to register or use a
+      // passkey, so a user it applies to is sent to corral's own sign-in.
+      const { enrolmentOnly } = await accounts.passkeys.passwordSignIn(user);
+      if (enrolmentOnly) throw errors.passkeyRequired('this account needs a passkey: register one on corral\'s account page (sign in at /login), then sign in there');
     } catch (e) {
       if (!isCorralError(e)) throw e;
       if (e.status === 429) void reply.header('retry-after', e.headers['retry-after'] ?? '60');
-      return renderLogin(reply, next, e.status === 429 ? e.message : 'Invalid credentials', e.status);
+      // As corral's own form: a refusal or a directory that is down says why; a wrong password no more than that.
+      return renderLogin(reply, next, e.status === 401 ? 'Invalid credentials' : e.message, e.status);
     }
     try {
       const credentials = config.compat.pixelatedAgent.credentialsOnStdin
