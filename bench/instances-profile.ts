@@ -11,26 +11,60 @@
  * PROFILE_CLI=/path/to/bin/corral.js profiles another build. Run it under the bench lock.
  */
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import WebSocket from 'ws';
-import { api, ADMIN_PASSWORD, createToken, login, spawnServer, tempDir } from '../test/helpers/server.js';
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+// Not test/helpers/server.ts: that module belongs to vitest (it registers hooks).
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PASSWORD = 'admin-password-for-profiles';
 
 const WINDOW = Number(process.argv[2] ?? 400);
 const AT = Number(process.argv[3] ?? 3000);
 const CLIENTS = 8;
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
 
-const data = await tempDir('corral-prof-inst-');
-const server = await spawnServer(data, {
-  NODE_OPTIONS: '--inspect=127.0.0.1:0',
-  CORRAL_QUOTAS__INSTANCES: '100000',
-  CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
-  CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
+const data = await mkdtemp(path.join(tmpdir(), 'corral-prof-inst-'));
+const shutdownProfile = path.join(data, 'shutdown.cpuprofile');
+const child = spawn(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', '0'], {
+  env: {
+    ...process.env,
+    CORRAL_ADMIN_PASSWORD: PASSWORD,
+    CORRAL_LOG_LEVEL: 'info',
+    NODE_OPTIONS: `--inspect=127.0.0.1:0 --require ${path.join(ROOT, 'bench/profile-on-sigterm.cjs')}`,
+    PROFILE_ON_SIGTERM: shutdownProfile,
+    // Workloads die with the server: its SIGTERM stops them all (what the shutdown profile shows).
+    CORRAL_DRIVERS__PROCESS__KEEPER: process.env.CORRAL_DRIVERS__PROCESS__KEEPER ?? 'false',
+    CORRAL_QUOTAS__INSTANCES: '100000',
+    CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
+    CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
+  },
+  stdio: ['ignore', 'pipe', 'pipe'],
 });
-const pid = server.child.pid!;
-process.on('exit', () => server.child.kill('SIGKILL'));
-const inspectorUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(server.output())?.[1];
+const pid = child.pid!;
+process.on('exit', () => child.kill('SIGKILL'));
+const exited = new Promise((r) => child.once('exit', r));
+let out = '';
+child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+const url = await new Promise<string>((resolve) => {
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    const m = /"url":"(http[^"]+)".*"msg":"corral is listening"/.exec(out);
+    if (m) resolve(m[1]!);
+    if (out.length > 1e6) out = out.slice(-1e5);
+  });
+});
+const server = { url, kill: async () => { child.kill('SIGTERM'); await exited; } };
+const request = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${url}${p}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+};
+const inspectorUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(out)?.[1];
 if (!inspectorUrl) throw new Error('the server did not start its inspector');
 const ws = new WebSocket(inspectorUrl);
 await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -50,14 +84,18 @@ const call = <T>(method: string, params: object = {}) =>
 await call('Profiler.enable');
 await call('Profiler.setSamplingInterval', { interval: 500 });
 
-const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), 'prof');
+const session = await request('POST', '/api/v1/login', { name: 'admin', password: PASSWORD });
+const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+const made = await request('POST', '/api/v1/tokens', { name: 'prof' }, { cookie, 'x-csrf-token': String(session.body.csrfToken) });
+const token = String(made.body.token);
+const api = (m: string, p: string, body?: unknown) => request(m, p, body, { authorization: `Bearer ${token}` });
 let created = 0;
 const createUpTo = async (n: number) => {
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (created < n) {
         const i = created++;
-        const res = await api(server, token, 'POST', '/api/v1/instances', { name: `p-${i}`, command: ['sleep', '300000'], restart: 'never' });
+        const res = await api('POST', '/api/v1/instances', { name: `p-${i}`, command: ['sleep', '300000'], restart: 'never' });
         if (res.status !== 201) throw new Error(`create ${i}: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -78,15 +116,33 @@ async function window(upTo: number) {
   const wallS = (performance.now() - t) / 1000;
   const c1 = await cpuTicks();
   const n = upTo - from;
-  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
-  const self = new Map<string, number>();
-  profile.samples.forEach((id, i) => {
-    const f = byId.get(id)!.callFrame;
-    const key = `${f.functionName || '(anon)'} ${f.url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/dist\//, 'dist/')}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  return { from, n, rate: n / wallS, userMs: (c1.user - c0.user) / n, sysMs: (c1.sys - c0.sys) / n, self };
+  return { from, n, rate: n / wallS, userMs: (c1.user - c0.user) / n, sysMs: (c1.sys - c0.sys) / n, ...selfTimes(profile) };
 }
+
+const frameKey = (f: Node['callFrame']) =>
+  `${f.functionName || '(anon)'} ${f.url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/dist\//, 'dist/')}:${f.lineNumber + 1}`;
+
+/** Self time (µs) per function, and per "function ← the nearest corral function above it" (who made the native call). */
+function selfTimes(profile: Profile) {
+  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
+  const parent = new Map<number, number>();
+  for (const x of profile.nodes) for (const c of x.children ?? []) parent.set(c, x.id);
+  const self = new Map<string, number>();
+  const callers = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    const key = frameKey(byId.get(id)!.callFrame);
+    self.set(key, (self.get(key) ?? 0) + us);
+    let up = id;
+    while (up !== undefined && !byId.get(up)!.callFrame.url.includes('/dist/')) up = parent.get(up)!;
+    const via = `${key} ← ${up === undefined ? '?' : frameKey(byId.get(up)!.callFrame)}`;
+    callers.set(via, (callers.get(via) ?? 0) + us);
+  });
+  return { self, callers };
+}
+
+const top = (m: Map<string, number>, n: number, per: number) =>
+  [...m].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${(us / 1000 / per).toFixed(3)}  ${k}`);
 
 const a = await window(WINDOW);
 await createUpTo(AT);
@@ -94,8 +150,9 @@ const b = await window(AT + WINDOW);
 ws.close();
 const fd = (await import('node:fs')).readdirSync(`/proc/${pid}/fd`).length;
 const t0 = performance.now();
-await server.kill('SIGTERM');
+await server.kill();
 const stopS = (performance.now() - t0) / 1000;
+const shutdown = selfTimes(JSON.parse(await readFile(shutdownProfile, 'utf8')) as Profile);
 await rm(data, { recursive: true, force: true });
 
 for (const w of [a, b]) {
@@ -117,3 +174,11 @@ const growth = [...keys]
   .slice(0, 15);
 console.log('\ngrew most (ms per create):');
 for (const g of growth) console.log(`${g.d.toFixed(3)}  ${g.k}`);
+for (const [w, name] of [[a, 'at 0'], [b, `at ${AT}`]] as const) {
+  console.log(`\nself ms per create ${name}, by the corral function that made the call:`);
+  for (const line of top(w.callers, 25, w.n)) console.log(line);
+}
+console.log(`\nshutdown (SIGTERM → exit, ${stopS.toFixed(1)} s): self ms in all`);
+for (const line of top(shutdown.self, 25, 1)) console.log(line);
+console.log('\nshutdown, by the corral function that made the call (ms in all):');
+for (const line of top(shutdown.callers, 30, 1)) console.log(line);

@@ -1,8 +1,8 @@
 /** The shared /proc scan: never older than the call, and shared by callers at the same moment. */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { allProcesses } from '../../src/drivers/process/proc.js';
+import { allProcesses, descendants } from '../../src/drivers/process/proc.js';
 
 describe('allProcesses', () => {
   it('sees a process started while an earlier scan was running', async () => {
@@ -50,6 +50,39 @@ describe('allProcesses', () => {
       expect(most - before).toBeLessThanOrEqual(100);
     } finally {
       process.kill(-herd.pid!, 'SIGKILL');
+    }
+  });
+});
+
+describe('descendants', () => {
+  it('finds every descendant, those in a new session too, for callers sharing one scan', async () => {
+    const tree = (tag: string) =>
+      spawn('sh', ['-c', `sleep 60${tag} & setsid sh -c 'sleep 61${tag} & wait' & wait`], { detached: true, stdio: 'ignore' });
+    const a = tree('.1');
+    const b = tree('.2');
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      } catch {
+        return '';
+      }
+    };
+    try {
+      // Both trees have their three descendants (sleep, the setsid sh, its sleep).
+      for (;;) {
+        const [da, db] = await Promise.all([descendants(a.pid!), descendants(b.pid!)]);
+        if (da.length >= 3 && db.length >= 3) {
+          expect(da.map(cmdline).sort()).toEqual(['sh -c sleep 61.1 & wait', 'sleep 60.1', 'sleep 61.1']);
+          expect(db.map(cmdline).sort()).toEqual(['sh -c sleep 61.2 & wait', 'sleep 60.2', 'sleep 61.2']);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      for (const c of [a, b]) {
+        for (const pid of await descendants(c.pid!)) process.kill(pid, 'SIGKILL');
+        process.kill(-c.pid!, 'SIGKILL');
+      }
     }
   });
 });
