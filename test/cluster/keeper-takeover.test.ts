@@ -2,16 +2,18 @@
  * Two managers on one PostgreSQL database on one host, with the keeper
  * (drivers.process.keeper): when the holder of an instance is SIGKILLed with its process
  * group, the survivor takes it over by adopting it from the dead manager's keeper (the
- * socket its handle names) instead of starting a second copy.
+ * socket its handle names) instead of starting a second copy. A workload of another host's
+ * keeper (simulated: its handle names another host) cannot be adopted: the dead manager's
+ * keeper stops it at its fence, and only then does the survivor start its own copy.
  */
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, processesMatching, waitForState } from '../instances/helpers.js';
-import { adminToken, KEEPER_ENV, keeperPid, killGroup, waitGone } from '../drivers/keeper-helpers.js';
+import { adminToken, KEEPER_ENV, keeperPid, killGroup, sleep, waitGone } from '../drivers/keeper-helpers.js';
 
 describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
   let server: ChildServer | undefined;
@@ -71,5 +73,48 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
     expect((await api(server, tokenB, 'POST', `/api/v1/instances/${inst.id}/stop`)).status).toBe(200);
     await waitForState(server, tokenB, inst.id, 'stopped');
     expect(await waitGone(marker)).toEqual([]);
+  });
+
+  it('a workload on another host’s keeper: that keeper stops it at its fence, and only then does the survivor start its own copy (never two at once)', async () => {
+    const databaseUrl = await createTestDatabase('keeperfence');
+    const env = { ...KEEPER_ENV, CORRAL_DATABASE_URL: databaseUrl, CORRAL_CLUSTER__LEASE_SECONDS: '2', CORRAL_INSTANCES__RECONCILE_SECONDS: '0.5' };
+    const [dataA, dataB] = [await newDataDir(), await newDataDir()];
+    const a = await spawnServer(dataA, env, ['--role', 'manager'], { detached: true });
+    cleanup.push(() => void killGroup(a).catch(() => undefined));
+    await copyFile(path.join(dataA, 'signing-key.json'), path.join(dataB, 'signing-key.json'));
+    server = await spawnServer(dataB, env, ['--role', 'manager'], { detached: true });
+    const tokenA = await adminToken(a.url);
+    const tokenB = await adminToken(server.url);
+    const marker = `keeper-fence-${process.pid}-${Date.now()}`;
+    const inst = await createInstance(a, tokenA, { name: 'web', shell: `sleep 1000 # ${marker}` });
+    await waitForState(a, tokenA, inst.id, 'running');
+    const first = new Set(await processesMatching(marker));
+    expect(first.size).toBeGreaterThan(0);
+    // As if A and its keeper ran on another machine: B cannot reach that keeper.
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const { rows } = await db.query<{ handle: string }>('select handle from instances where id = $1', [inst.id]);
+    const handle = JSON.parse(rows[0]!.handle) as Record<string, unknown>;
+    await db.query('update instances set handle = $1 where id = $2', [JSON.stringify({ ...handle, host: 'another-host/boot' }), inst.id]);
+    await db.end();
+
+    await killGroup(a);
+    // Sampled until B runs it: the first copy and the second never run at the same time.
+    const overlaps: number[][] = [];
+    let back: { generation: number } | undefined;
+    const until = Date.now() + 60_000;
+    while (!back && Date.now() < until) {
+      const now = await processesMatching(marker);
+      if (now.some((p) => first.has(p)) && now.some((p) => !first.has(p))) overlaps.push(now);
+      const shown = (await api(server, tokenB, 'GET', `/api/v1/instances/${inst.id}`)).body;
+      if (shown.state === 'running' && shown.generation > inst.generation) back = shown;
+      else await sleep(100);
+    }
+    expect(back).toBeDefined();
+    expect(overlaps).toEqual([]);
+    expect((await processesMatching(marker)).some((p) => first.has(p))).toBe(false);
+    // A's keeper stopped it (the fence), with its stop signal: not the survivor, not a crash.
+    const exit = JSON.parse(await readFile(path.join(dataA, 'keeper', 'run', String(handle.key), 'exit.json'), 'utf8'));
+    expect(exit).toMatchObject({ reason: 'fenced', byKeeper: true });
   });
 });

@@ -9,10 +9,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInstance, processesMatching, waitFor, waitForState } from '../instances/helpers.js';
 import { createTestDatabase } from '../helpers/postgres.js';
-import { ADMIN_PASSWORD, api, createToken, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, createToken, KEEPER_OFF_ENV, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 
 const LEASE_SECONDS = 2;
 const env = (databaseUrl: string) => ({
+  // The restart path: without the keeper A's workloads die with it. (With the keeper, the
+  // default, the survivor on the same host adopts them instead: keeper-takeover.test.ts.)
+  ...KEEPER_OFF_ENV,
   CORRAL_DATABASE_URL: databaseUrl,
   CORRAL_CLUSTER__LEASE_SECONDS: String(LEASE_SECONDS),
   CORRAL_INSTANCES__RECONCILE_SECONDS: '0.5',

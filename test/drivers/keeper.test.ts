@@ -1,7 +1,7 @@
 /**
  * Process-driver workloads outlive their manager through a per-host keeper (keeper.ts;
  * docs/instances.md, "Outliving the manager"). Each test runs `corral serve` as a child in
- * its own process group (spawnServer, drivers.process.keeper on) on a real data dir, with
+ * its own process group (spawnServer, the keeper on as by default) on a real data dir, with
  * instances in real sandboxes serving on real ports, and kills the server the hard way.
  * Needs `npm run build` (spawnServer runs bin/corral.js).
  */
@@ -16,7 +16,7 @@ import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
 import { takeSpool } from '../../src/drivers/process/keeper-protocol.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, processesMatching, waitFor, waitForState } from '../instances/helpers.js';
-import { adminToken, alive, APP, KEEPER_ENV, keeperPid, killGroup, logText, poke, sleep, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
+import { adminToken, alive, APP, keeperPid, killGroup, logText, poke, sleep, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
 
 describe('the keeper: instances outlive their manager', { timeout: 120_000 }, () => {
   let server: ChildServer | undefined;
@@ -27,7 +27,8 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     dataDirs.push(dir);
     return dir;
   };
-  const serve = (data: string) => spawnServer(data, KEEPER_ENV, [], { detached: true });
+  // The embedded default (no drivers.process.keeper set): the keeper is on.
+  const serve = (data: string) => spawnServer(data, {}, [], { detached: true });
 
   afterEach(async () => {
     if (server) await killGroup(server).catch(() => undefined);

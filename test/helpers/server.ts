@@ -2,12 +2,19 @@
  * Starts real corral servers for tests: in-process on a random 127.0.0.1 port with a fresh
  * data directory, or as a child process (`node bin/corral.js serve`) for tests that kill
  * and restart it.
+ *
+ * Servers run the default, the keeper on (drivers.process.keeper): their workloads are the
+ * keeper's children and outlive the server. So a test server's stop() also stops its data
+ * dir's keeper (and with it every workload left), and when a test file ends every keeper of
+ * a data dir this file served is stopped (afterAll below): no test leaves workloads running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
@@ -19,17 +26,70 @@ export async function tempDir(prefix = 'corral-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
+/** For the tests that check what happens without the keeper (workloads die with the server): merge into spawnServer's env. */
+export const KEEPER_OFF_ENV = { CORRAL_DRIVERS__PROCESS__KEEPER: 'false' };
+
+/** Data dirs this test file ran servers on: their keepers are stopped when the file ends. */
+const served = new Set<string>();
+afterAll(async () => {
+  await Promise.all([...served].map((data) => stopKeeper(data)));
+  served.clear();
+}, 60_000);
+
+/**
+ * The keeper processes of `data` (node … keeper.{js,ts} DATA/keeper), found by their command
+ * line: the data dir, and with it DATA/keeper/pid, may already be removed.
+ */
+export function keeperPids(data: string): number[] {
+  const dir = path.join(data, 'keeper');
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.at(-2) === dir && /keeper\.(js|ts)$/.test(argv.at(-3) ?? '')) out.push(Number(pid));
+  }
+  return out;
+}
+
+/**
+ * Stops `data`'s keeper the way an admin would (SIGTERM: each workload gets its stop signal
+ * and grace, then SIGKILL) and waits until it is gone; SIGKILL after `ms`.
+ */
+export async function stopKeeper(data: string, ms = 30_000): Promise<void> {
+  const pids = keeperPids(data);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  const until = Date.now() + ms;
+  while (pids.some(alive)) {
+    if (Date.now() > until) for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface TestServer extends RunningServer {
   data: string;
   /** A bearer token for the first admin. */
   adminToken: string;
-  /** Stops the server and removes its data directory (unless `keepData`). */
+  /** Stops the server, then its keeper (unless `keepData`: a next server adopts), and removes its data directory (unless `keepData`). */
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
 /** Starts corral in this process. `config` is merged over the test defaults. */
 export async function startTestServer(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestServer> {
   const data = (config.data as string | undefined) ?? (await tempDir());
+  served.add(data);
   const server = await startServer(
     loadConfig({
       env,
@@ -42,8 +102,11 @@ export async function startTestServer(config: Record<string, unknown> = {}, env:
     data,
     adminToken,
     async stop(opts = {}) {
+      // close() detaches kept workloads (as a SIGTERM does): the keeper still runs them.
       await server.close();
-      if (!opts.keepData) await rm(data, { recursive: true, force: true });
+      if (opts.keepData) return;
+      await stopKeeper(data);
+      await rm(data, { recursive: true, force: true });
     },
   };
 }
@@ -127,6 +190,7 @@ export async function spawnServer(
   args: string[] = [],
   as: { uid?: number; gid?: number; detached?: boolean } = {},
 ): Promise<ChildServer> {
+  served.add(data);
   const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', ...args], {
     ...as,
     env: { ...process.env, CORRAL_ADMIN_PASSWORD: ADMIN_PASSWORD, CORRAL_LOG_LEVEL: 'info', ...env },

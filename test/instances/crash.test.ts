@@ -2,11 +2,15 @@
  * The server as a child process: SIGKILL leaves no orphan and the instance runs again after
  * a restart; SIGTERM gives children their stop signal and grace period and waits for them.
  * Needs `npm run build` (spawnServer runs bin/corral.js).
+ *
+ * These are the rules WITHOUT the keeper (drivers.process.keeper: false), which the servers
+ * here opt into: with it (the default) workloads outlive the server on purpose, and
+ * test/drivers/keeper.test.ts checks that instead.
  */
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, createToken, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, createToken, KEEPER_OFF_ENV, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, processesMatching, waitFor, waitForState } from './helpers.js';
 
 async function adminToken(url: string): Promise<string> {
@@ -41,7 +45,7 @@ describe('server crash and shutdown', { timeout: 90_000 }, () => {
   it('SIGKILL of the server leaves no orphan; the instance runs again after a restart', async () => {
     const data = await newDataDir();
     const marker = `crash-${process.pid}-${Date.now()}`;
-    server = await spawnServer(data);
+    server = await spawnServer(data, KEEPER_OFF_ENV);
     let token = await adminToken(server.url);
     const inst = await createInstance(server, token, { name: 'survivor', shell: `sleep 1000 # ${marker}` });
     expect(inst.state).toBe('running');
@@ -50,7 +54,7 @@ describe('server crash and shutdown', { timeout: 90_000 }, () => {
     await server.kill('SIGKILL');
     expect(await waitGone(marker)).toEqual([]);
 
-    server = await spawnServer(data);
+    server = await spawnServer(data, KEEPER_OFF_ENV);
     token = await adminToken(server.url);
     const back = await waitFor(server, token, inst.id, (i) => i.state === 'running' && i.generation === 2);
     expect(back.desiredState).toBe('running');
@@ -59,13 +63,13 @@ describe('server crash and shutdown', { timeout: 90_000 }, () => {
 
   it('a stopped instance stays stopped across a restart', async () => {
     const data = await newDataDir();
-    server = await spawnServer(data);
+    server = await spawnServer(data, KEEPER_OFF_ENV);
     let token = await adminToken(server.url);
     const inst = await createInstance(server, token, { name: 'resting', command: ['sleep', '1000'] });
     const res = await fetch(`${server.url}/api/v1/instances/${inst.id}/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     await server.kill('SIGKILL');
-    server = await spawnServer(data);
+    server = await spawnServer(data, KEEPER_OFF_ENV);
     token = await adminToken(server.url);
     const after = await waitForState(server, token, inst.id, 'stopped');
     expect(after.generation).toBe(1);
@@ -74,7 +78,7 @@ describe('server crash and shutdown', { timeout: 90_000 }, () => {
   it('SIGTERM: children get their stop signal, the server waits for them', async () => {
     const data = await newDataDir();
     const marker = `graceful-${process.pid}-${Date.now()}`;
-    server = await spawnServer(data);
+    server = await spawnServer(data, KEEPER_OFF_ENV);
     const token = await adminToken(server.url);
     // Takes a second to shut down after SIGTERM and leaves a file saying it did.
     const inst = await createInstance(server, token, {

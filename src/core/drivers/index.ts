@@ -52,7 +52,7 @@ export async function openDrivers(config: Config, log: Logger): Promise<Drivers>
 
   if (enabled.has('process')) {
     const p = c.process;
-    byName.set('process', new ProcessDriver({ hide: [config.data], etcRoot: path.join(config.data, 'sandbox-etc'), sandbox: p.sandbox !== 'none', bwrap: p.bwrap, network: { outbound: p.outbound ?? 'none', hostNetwork: p.hostNetwork ?? false, pasta: p.pasta }, keeperDir: p.keeper ? path.join(config.data, 'keeper') : undefined, warn: (m) => log.warn(m) }));
+    byName.set('process', new ProcessDriver({ hide: [config.data], etcRoot: path.join(config.data, 'sandbox-etc'), sandbox: p.sandbox !== 'none', bwrap: p.bwrap, network: { outbound: p.outbound ?? 'none', hostNetwork: p.hostNetwork ?? false, pasta: p.pasta }, keeperDir: p.keeper !== false ? path.join(config.data, 'keeper') : undefined, warn: (m) => log.warn(m) }));
   }
 
   if (enabled.has('docker') || enabled.has('swarm')) {

@@ -35,9 +35,10 @@ export const ProcessConfigSchema = Type.Object(
     /**
      * Workloads are children of a keeper process (DATA/keeper; keeper.ts) instead of the
      * server: they outlive a server crash, restart or upgrade and are re-adopted with their
-     * logs; a SIGTERM of the server detaches them. Off by default for now (docs/instances.md).
+     * logs; a SIGTERM of the server detaches them. On by default; false: they die with the
+     * server, as before the keeper (docs/instances.md, "Outliving the manager").
      */
-    keeper: Type.Optional(Type.Boolean({ default: false, description: 'workloads outlive the server, kept by a keeper process (DATA/keeper)' })),
+    keeper: Type.Optional(Type.Boolean({ default: true, description: 'workloads outlive the server, kept by a keeper process (DATA/keeper); false: they die with it' })),
     /** Path of pasta (Debian's passt package); default: `pasta` on the server's PATH. */
     pasta: Type.Optional(Type.String({ minLength: 1, description: 'path of pasta (default: found on PATH)' })),
   },

@@ -30,7 +30,7 @@ import { cleanupStaleCgroups, createCgroup, openCgroup, releaseServerCgroups, wa
 import { detectCgroups, detectSandbox, sandboxChoice, UNSANDBOXED_WARNING } from './detect.js';
 import { etcViewAt, type EtcView } from './etc-view.js';
 import { launchArgv, type Rlimits } from './launcher.js';
-import { isSameProcess, killQuietly, readProcStat, readProcStatSync } from './proc.js';
+import { isSameProcess, killQuietly, readProcStat } from './proc.js';
 import { KeeperClient, type KeptSpawned } from './keeper-client.js';
 import { takeSpool, type ExitRecord } from './keeper-protocol.js';
 import { attachPasta, DEFAULT_NETWORK, detectPasta, needsPasta, pastaOf, planNetwork, sandboxPid, type NetworkPolicy, type Pasta, type PastaSupport } from './network.js';
@@ -113,6 +113,9 @@ export class ProcessDriver implements Driver {
     this.etcView?.current();
     // Probe now, so "running unsandboxed / without limits" is logged when the server starts.
     void this.modes();
+    // And reach (or start) the keeper now: the first instance does not wait for a node process
+    // to start (a second or more on a loaded machine, longer than a proxy waits for its manager).
+    this.keeper?.identity().catch((e: unknown) => warn(`the keeper did not start: ${(e as Error).message}`));
   }
 
   /** Decides once what this driver uses, warning about what it cannot. */
@@ -223,7 +226,8 @@ export class ProcessDriver implements Driver {
       const pastaSpawner: Spawner = keeper ? { spawn: (a, o) => keeper.spawn(a, { ...o, key: pastaKey(key), fenceAt: this.fenceAt }) } : this.spawner;
       const pasta = net.pasta ? await this.attach(net.pasta, child, spec, pastaSpawner) : undefined;
       // The start time is recorded so adopt() can tell this process from a later one that reuses its pid.
-      const startTime = (child as Partial<KeptSpawned>).startTime ?? readProcStatSync(child.pid)?.startTime ?? 0;
+      // Read off the event loop: the read waits while the child is still exec'ing (ms under load).
+      const startTime = (child as Partial<KeptSpawned>).startTime ?? (await readProcStat(child.pid))?.startTime ?? 0;
       const handle: Handle = { ...base, pid: child.pid, pgid: child.pid, startTime };
       return this.track(key, new ProcessWorkload({ child, handle, sandboxed: !!modes.bwrap, cgroup, sink, pasta, ...this.keptParts(key, runDir) }));
     } catch (err) {
