@@ -74,13 +74,15 @@ export class InstanceService {
       // An app answers to its name through the proxy: an instance may not take it.
       if (await this.store.apps.byOwnerAndName(user.id, spec.name)) throw errors.conflict(`an app named "${spec.name}" exists (see \`corral apps\`)`);
       await this.gate?.admitInstance(user, user.id, spec, { start: true, ...(opts.replacing && { instanceId: opts.replacing }) });
+      // Only an upload needs the instance's dirs now; the first start makes them otherwise
+      // (two fewer file system calls on every create).
       const dirs = instanceDirs(this.dataRoot, id);
-      await createInstanceDirs(dirs);
+      if (upload) await createInstanceDirs(dirs);
       try {
         if (upload) await rename(upload.file, path.join(dirs.root, UPLOAD_FILE));
         await this.store.instances.insert({ id, ownerId: user.id, name: spec.name, spec, desiredState: 'running' });
       } catch (e) {
-        await rm(dirs.root, { recursive: true, force: true });
+        if (upload) await rm(dirs.root, { recursive: true, force: true });
         if (isUniqueViolation(e)) throw errors.instanceExists(spec.name);
         throw e;
       }
