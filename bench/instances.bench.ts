@@ -7,9 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { sandboxArgv } from '../src/drivers/process/sandbox.js';
-import { api, ADMIN_PASSWORD, createToken, login, spawnServer, tempDir, type ChildServer } from '../test/helpers/server.js';
+import { api, ADMIN_PASSWORD, spawnServer, tempDir, tokenFor, type ChildServer } from './child-server.js';
 import { fmt, percentile, table, type Benchmark } from './lib.js';
 
 const N_SEQ = Number(process.env.BENCH_INSTANCES_N ?? 30);
@@ -38,15 +39,19 @@ function spawnTimed(argv: string[]): Promise<{ ms: number; kill: () => void }> {
 const bwrap = (command: string[], dir: string) =>
   sandboxArgv({ bwrap: 'bwrap', command, env: { PATH }, cwd: '/data', writable: [{ source: dir, target: '/data' }], readOnly: [], network: true });
 
-async function startServer(dataDir?: string): Promise<{ server: ChildServer; token: string; data: string }> {
+/** Workloads die with the server (its SIGTERM stops them), or are the keeper's and outlive it. */
+const KEEPER = (on: boolean) => ({ CORRAL_DRIVERS__PROCESS__KEEPER: String(on) });
+
+async function startServer(dataDir?: string, env: NodeJS.ProcessEnv = {}): Promise<{ server: ChildServer; token: string; data: string }> {
   const data = dataDir ?? (await tempDir('corral-bench-inst-'));
   const server = await spawnServer(data, { ...(process.env.BENCH_PROF && { NODE_OPTIONS: `--require ${process.env.BENCH_PROF}` }), CORRAL_INSTANCES__LOGS__CLIENT_BUFFER_BYTES: String(8 * 2 ** 20),
+    ...env,
     // 5,000 instances of one user: quotas raised above that (still checked on every create).
     CORRAL_QUOTAS__INSTANCES: '10000',
     CORRAL_QUOTAS__RUNNING_INSTANCES: '10000',
     CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 43),
   });
-  const token = await createToken(server.url, await login(server.url, 'admin', ADMIN_PASSWORD), `bench-${Date.now()}`);
+  const token = await tokenFor(server.url, 'admin', ADMIN_PASSWORD, `bench-${Date.now()}`);
   return { server, token, data };
 }
 
@@ -208,19 +213,60 @@ interface ScaleRow {
   /** Creates per second in the first and the last tenth of the run: does a create slow down as instances add up? */
   firstRate: number;
   lastRate: number;
+  /** The floor, with the n instances running: bwrap alone spawning FLOOR_N `sleep`s, 8 in flight, per second. */
+  bwrapRate: number;
   listMs: number;
   listBytes: number;
   periodicPct: number;
-  restartS: number;
-  restartHow: string;
-  stopS: number;
-  left: number;
+  /** Keeper off: the server's SIGTERM stops every workload; until it exited, and what was left. */
+  stopOffS: number;
+  leftOff: number;
+  /** The next server (keeper on) starts all again: until all run. */
+  coldStartS: number;
+  /** Keeper on: the server's SIGTERM lets go of them; until it exited, and how many ran on. */
+  detachS: number;
+  survivors: number;
+  /** The next server re-adopts them: until all run. */
+  adoptS: number;
+  adoptHow: string;
+  /** Keeper on, stop everything: SIGTERM of the keeper until no workload is left (and what was left). */
+  keeperStopS: number;
+  leftOn: number;
+  load: string;
 }
 
-/** N port-less `sleep` instances of one user, created by 8 clients, then everything a server does with them. */
+/** Spawns of bwrap alone per second (8 in flight): the machine's floor for a create. */
+const FLOOR_N = Number(process.env.BENCH_INSTANCES_FLOOR_N ?? 300);
+async function bwrapRate(): Promise<number> {
+  const dir = await tempDir('corral-bench-floor-');
+  const t = performance.now();
+  const spawned = await inParallel(FLOOR_N, 8, async () => spawnTimed(bwrap(CMD, dir)));
+  const rate = FLOOR_N / ((performance.now() - t) / 1000);
+  spawned.forEach((p) => p.kill());
+  await rm(dir, { recursive: true, force: true });
+  return rate;
+}
+
+const loadAverage = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!;
+
+/** Polls until no process runs `cmd` (or `timeoutMs` passed); the ms it took and how many were left. */
+async function untilNone(cmd: string[], timeoutMs: number): Promise<{ ms: number; left: number }> {
+  const t = performance.now();
+  for (;;) {
+    const left = (await processes((c) => c.join(' ') === cmd.join(' '))).length;
+    if (!left || performance.now() - t > timeoutMs) return { ms: performance.now() - t, left };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * N port-less `sleep` instances of one user, created by 8 clients, then everything a server
+ * does with them, with its workloads dying with it (keeper off) and outliving it (keeper on).
+ */
 async function scaleOnce(n: number): Promise<ScaleRow> {
   const cmd = ['sleep', String(200_000 + n)]; // this run's own: leftovers are counted by it
-  let s = await startServer();
+  const load = await loadAverage();
+  let s = await startServer(undefined, KEEPER(false));
   let pid = s.server.child.pid!;
   await new Promise((r) => setTimeout(r, 500));
   const idleRss = await rssMb(pid);
@@ -237,6 +283,7 @@ async function scaleOnce(n: number): Promise<ScaleRow> {
   const tenth = Math.max(1, Math.floor(n / 10));
   const firstRate = tenth / (done[tenth - 1]! / 1000);
   const lastRate = tenth / ((done[n - 1]! - done[n - 1 - tenth]!) / 1000);
+  const floor = await bwrapRate();
   await new Promise((r) => setTimeout(r, 2000));
   const loadedRss = await rssMb(pid);
   const loadedFds = await fdCount(pid);
@@ -254,24 +301,38 @@ async function scaleOnce(n: number): Promise<ScaleRow> {
   const cpu0 = await cpuSeconds(pid);
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));
   const periodicPct = ((await cpuSeconds(pid)) - cpu0) / IDLE_S * 100;
-  // A restart of the server: what the next one finds running (re-adopted) or starts again.
-  await s.server.kill('SIGTERM');
-  const survivors = (await processes((c) => c.join(' ') === cmd.join(' '))).length;
+  // Keeper off: SIGTERM stops them all.
   const t1 = performance.now();
-  s = await startServer(s.data);
-  pid = s.server.child.pid!;
-  // Not all back in time is a figure too, not a failure of the whole bench.
-  const restartS = (await untilRunning(s, n, t1, RESTART_WAIT_MS).catch(() => NaN)) / 1000;
-  const restartHow = survivors >= n ? 're-adopted' : survivors === 0 ? 'restarted' : `${survivors} re-adopted, the rest restarted`;
-  const t2 = performance.now();
   await s.server.kill('SIGTERM');
-  const stopS = (performance.now() - t2) / 1000;
-  await new Promise((r) => setTimeout(r, 1000));
-  const left = (await processes((c) => c.join(' ') === cmd.join(' '))).length;
+  const stopOffS = (performance.now() - t1) / 1000;
+  const leftOff = (await untilNone(cmd, 1000)).left;
+  // A server with the keeper starts them all again (not all back in time is a figure too, not a failure of the whole bench).
+  const t2 = performance.now();
+  s = await startServer(s.data, KEEPER(true));
+  const coldStartS = (await untilRunning(s, n, t2, RESTART_WAIT_MS).catch(() => NaN)) / 1000;
+  // Keeper on: SIGTERM lets go of them; the next server re-adopts them.
+  const t3 = performance.now();
+  await s.server.kill('SIGTERM');
+  const detachS = (performance.now() - t3) / 1000;
+  const survivors = (await processes((c) => c.join(' ') === cmd.join(' '))).length;
+  const t4 = performance.now();
+  s = await startServer(s.data, KEEPER(true));
+  pid = s.server.child.pid!;
+  const adoptS = (await untilRunning(s, n, t4, RESTART_WAIT_MS).catch(() => NaN)) / 1000;
+  const adoptHow = survivors >= n ? 're-adopted' : survivors === 0 ? 'restarted' : `${survivors} re-adopted, the rest restarted`;
+  // Stop everything with the keeper on: the server lets go, then the keeper's SIGTERM stops them.
+  await s.server.kill('SIGTERM');
+  const keeperPid = Number((await readFile(path.join(s.data, 'keeper', 'pid'), 'utf8').catch(() => '0')).split(' ')[0]);
+  const t5 = performance.now();
+  if (keeperPid > 1) process.kill(keeperPid, 'SIGTERM');
+  const gone = await untilNone(cmd, 120_000);
+  const keeperStopS = (performance.now() - t5) / 1000;
+  if (gone.left) for (const p of await processes((c) => c.join(' ') === cmd.join(' '))) process.kill(p, 'SIGKILL');
   await rm(s.data, { recursive: true, force: true });
   return {
-    n, idleRss, loadedRss, idleFds, loadedFds, createS, createCpuMs, firstRate, lastRate,
-    listMs: percentile(listMs, 50), listBytes, periodicPct, restartS, restartHow, stopS, left,
+    n, idleRss, loadedRss, idleFds, loadedFds, createS, createCpuMs, firstRate, lastRate, bwrapRate: floor,
+    listMs: percentile(listMs, 50), listBytes, periodicPct, stopOffS, leftOff, coldStartS, detachS, survivors,
+    adoptS, adoptHow, keeperStopS, leftOn: gone.left, load,
   };
 }
 
@@ -312,29 +373,38 @@ async function scale(): Promise<string> {
   const ports = await portCost();
   const perInstance = (r: ScaleRow) => (r.loadedFds - r.idleFds) / r.n;
   const col = (what: string, f: (r: ScaleRow) => string) => [what, ...rows.map(f)];
+  const secs = (s: number) => (Number.isNaN(s) ? `> ${RESTART_WAIT_MS / 1000}` : fmt(s, 1));
   return [
     table(
       ['what', ...rows.map((r) => `${r.n} instances`), 'target (5,000)'],
       [
+        [...col('load average before the run', (r) => r.load), ''],
         [...col('server RSS, idle → loaded (MB)', (r) => `${fmt(r.idleRss)} → ${fmt(r.loadedRss)}`), '≤ 250'],
         [...col('server RSS per instance (KB)', (r) => fmt(((r.loadedRss - r.idleRss) * 1024) / r.n, 1)), ''],
         [...col('server descriptors, idle → loaded (per instance)', (r) => `${r.idleFds} → ${r.loadedFds} (${fmt(perInstance(r), 2)})`), '< 20,000 in all'],
         [...col('created in (s), 8 clients', (r) => fmt(r.createS, 1)), ''],
         [...col('creates per second: overall', (r) => fmt(r.n / r.createS, 0)), '≥ 200'],
         [...col('creates per second: first → last tenth', (r) => `${fmt(r.firstRate, 0)} → ${fmt(r.lastRate, 0)}`), ''],
+        [...col(`floor: bwrap alone, ${FLOOR_N} spawns 8 in flight, with the instances running (per second)`, (r) => fmt(r.bwrapRate, 0)), ''],
         [...col('server CPU per create (ms)', (r) => fmt(r.createCpuMs, 1)), ''],
         [...col('`GET /api/v1/instances`, all (ms, median of 7)', (r) => `${fmt(r.listMs, 0)} (${fmt(r.listBytes / 1e6, 1)} MB)`), '< 100'],
         [...col(`periodic work, ${IDLE_S} s alone (% of one core)`, (r) => fmt(r.periodicPct, 1)), '< 5'],
-        [...col('server restart until all run again (s)', (r) => `${Number.isNaN(r.restartS) ? `> ${RESTART_WAIT_MS / 1000}` : fmt(r.restartS, 1)} (${r.restartHow})`), '< 30'],
-        [...col('SIGTERM until the server exited (s)', (r) => fmt(r.stopS, 1)), '< 10'],
-        [...col('`sleep` processes left after it', (r) => String(r.left)), '0'],
+        [...col('keeper off: SIGTERM until the server exited (s)', (r) => fmt(r.stopOffS, 1)), '< 10'],
+        [...col('keeper off: `sleep` processes left after it', (r) => String(r.leftOff)), '0'],
+        [...col('next server (keeper on) until all run again (s; restarted)', (r) => secs(r.coldStartS)), '< 30'],
+        [...col('keeper on: SIGTERM until the server exited (s; workloads let go)', (r) => `${fmt(r.detachS, 1)} (${r.survivors} ran on)`), ''],
+        [...col('keeper on: next server until all run again (s)', (r) => `${secs(r.adoptS)} (${r.adoptHow})`), '< 30'],
+        [...col('keeper on, stop everything: SIGTERM of the keeper until no `sleep` was left (s)', (r) => fmt(r.keeperStopS, 1)), '< 10'],
+        [...col('keeper on: `sleep` processes left after it', (r) => String(r.leftOn)), '0'],
       ],
     ),
     '',
-    `Port-less \`sleep\` instances of one user (quotas raised to 10,000 instances, 8 TiB), created with 8 requests in flight; the idle server's ` +
-      `CPU is read from /proc over ${IDLE_S} s (stats sampling every 5 s, metering ticks, reconcile every 10 s, a disk check ` +
-      `every 30 s). The restart is SIGTERM, then a new server on the same data dir, timed until the listing shows every ` +
-      `instance running; "re-adopted" when the workloads outlived the server, "restarted" when it had to start them again. ` +
+    `Port-less \`sleep\` instances of one user (quotas raised to 10,000 instances, 8 TiB), created with 8 requests in flight by a ` +
+      `server with the keeper off; the floor row spawns bwrap alone (same sandbox argv, no cgroup, no store) while those instances run. ` +
+      `The idle server's CPU is read from /proc over ${IDLE_S} s (stats sampling every 5 s, metering ticks, reconcile every 10 s, a disk check ` +
+      `every 30 s). Then: SIGTERM of that server (keeper off: every workload is stopped); a new server with the keeper on, on the same ` +
+      `data dir, starts them all again (timed until the listing shows every instance running); its SIGTERM lets go of them; the next ` +
+      `server re-adopts them; and its keeper's SIGTERM stops them all. ` +
       ports,
   ].join('\n');
 }
