@@ -145,7 +145,7 @@ describe('lock-outs in the store', () => {
       await second.kill();
       await rm(data, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // two server starts and a dozen password hashes: over 30 s on a busy machine
 });
 
 describe('LoginThrottle timing', () => {
