@@ -17,6 +17,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerInstanceCommands } from './commands/instance.js';
 import { registerJobCommands } from './commands/job.js';
+import { registerKeeperCommands } from './commands/keeper.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -33,6 +34,7 @@ const program = new Command('corral')
 
 for (const register of [
   registerServeCommands,
+  registerKeeperCommands,
   registerCertCommand,
   registerDoctorCommand,
   registerLoginCommand,
