@@ -228,7 +228,8 @@ export class ProcessDriver implements Driver {
       // The start time is recorded so adopt() can tell this process from a later one that reuses its pid.
       // Read off the event loop: the read waits while the child is still exec'ing (ms under load).
       const startTime = (child as Partial<KeptSpawned>).startTime ?? (await readProcStat(child.pid))?.startTime ?? 0;
-      const handle: Handle = { ...base, pid: child.pid, pgid: child.pid, startTime };
+      // Whether it has a pasta to take back after a restart (one round trip to the keeper fewer when not).
+      const handle: Handle = { ...base, pid: child.pid, pgid: child.pid, startTime, ...(keeper && { pasta: !!pasta }) };
       return this.track(key, new ProcessWorkload({ child, handle, sandboxed: !!modes.bwrap, cgroup, sink, pasta, ...this.keptParts(key, runDir) }));
     } catch (err) {
       await cgroup?.remove();
@@ -366,7 +367,8 @@ export class ProcessDriver implements Driver {
     for (const e of takeSpool(taken?.spool ?? path.join(runDir, 'spool'))) sink.output(e.stream, e.data);
     const owner = typeof handle.cgroupOwner === 'string' ? handle.cgroupOwner : undefined;
     const cgroup = typeof handle.cgroup === 'string' && owner ? await openCgroup(handle.cgroup, owner) : undefined;
-    const pastaTaken = keeperAlive ? await keeper.take(pastaKey(key), this.fenceAt).catch(() => undefined) : undefined;
+    // (Handles written before `pasta` was recorded do not say: asked for then.)
+    const pastaTaken = keeperAlive && handle.pasta !== false ? await keeper.take(pastaKey(key), this.fenceAt).catch(() => undefined) : undefined;
     if (!taken) {
       pastaTaken?.child.kill('SIGKILL');
       // Its keeper died (it ran unsandboxed: grandchildren may have left the process tree).
