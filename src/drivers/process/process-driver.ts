@@ -12,9 +12,12 @@
  * ports included, which then must authenticate as they would against any local user. With
  * `network: false` it gets an empty namespace (no interfaces but a down loopback).
  *
- * Children never outlive the server: bwrap's --die-with-parent SIGKILLs the sandbox when the
- * server dies; without bwrap, setpriv --pdeathsig does it for the main process and adopt()
- * (and list() for cgroups of dead servers) kill whatever is left at the next start.
+ * With the keeper (keeperDir; drivers.process.keeper, the default) workloads are the keeper's
+ * children and outlive the server: adopt() takes them back after a restart, and with several
+ * managers the keeper's fence stops them once their manager went quiet (docs/instances.md).
+ * Without it children never outlive the server: bwrap's --die-with-parent SIGKILLs the sandbox
+ * when the server dies; without bwrap, setpriv --pdeathsig does it for the main process and
+ * adopt() (and list() for cgroups of dead servers) kill whatever is left at the next start.
  */
 // The start path uses sync fs calls on purpose: each takes microseconds, while async ones wait
 // in libuv's small thread pool behind all other file I/O of a busy server.
