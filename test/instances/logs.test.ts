@@ -3,11 +3,11 @@
  * finishes even while one attached client reads nothing, the other client gets everything,
  * the stalled one gets a "dropped" marker, and the server's memory does not follow the flood.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { InstanceLog } from '../../src/core/instances/logs.js';
+import { forwardBoundedBatches, InstanceLog, type LineBatch } from '../../src/core/instances/logs.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createInstance, waitForState } from './helpers.js';
 
@@ -52,6 +52,53 @@ describe('log files', () => {
     expect(after.recent().map((e) => e.line)).toEqual(['old 17', 'old 18', 'old 19', 'new 0', 'new 1']);
     expect(after.recent(2).map((e) => e.stream)).toEqual(['stderr', 'stderr']);
     await after.close();
+  });
+});
+
+describe('lines read together', () => {
+  const cfg = { fileBytes: 1 << 24, keepFiles: 1, memoryLines: 10_000, memoryBytes: 1 << 24, maxLineBytes: 100, pendingWriteBytes: 1 << 24, clientBufferBytes: 1 << 20 };
+
+  it('every line reaches each subscriber, the batches, the tail and the file, in order: across chunks, long, escaped, not UTF-8', async () => {
+    const dir = await tempDir('corral-logs-');
+    const log = new InstanceLog(dir, cfg);
+    const lines: string[] = [];
+    const batches: LineBatch[] = [];
+    log.subscribe((e) => lines.push(e.line));
+    log.subscribeBatches((b) => batches.push(b));
+    const plain = Array.from({ length: 300 }, (_, i) => `line ${i} ${'p'.repeat(i % 90)}`);
+    const long = 'é'.repeat(120); // 240 bytes: pieces of 50, 50 and 20 characters (100 bytes at most, never half a character)
+    const escaped = 'a "quoted"\tab	here';
+    const input = Buffer.from([...plain.slice(0, 150), long, escaped, ...plain.slice(150), 'unfinished'].join('\n'));
+    // Chunks of odd sizes: lines and characters cross their boundaries.
+    for (let at = 0, size = 1; at < input.length; at += size, size = (size * 7 + 3) % 997) log.append('stdout', input.subarray(at, at + size));
+    log.append('stderr', Buffer.from([0x61, 0xff, 0x62, 0x0a])); // not UTF-8: a replacement character
+    log.endOfOutput();
+    await log.flush();
+    const expected = [...plain.slice(0, 150), 'é'.repeat(50), 'é'.repeat(50), 'é'.repeat(20), escaped, ...plain.slice(150), 'a\ufffdb', 'unfinished'];
+    // The stderr line comes where it was read: before the unfinished stdout line, ended last.
+    expect(lines).toEqual(expected);
+    expect(batches.flatMap((b) => b.bytes.toString().split('\n'))).toEqual(expected);
+    expect(batches.flatMap((b) => b.entries.map((e) => e.line))).toEqual(expected);
+    expect(log.recent().map((e) => e.line)).toEqual(expected);
+    expect((await log.history()).map((e) => e.line)).toEqual(expected);
+    const records = (await readFile(path.join(dir, 'output.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { s: string; l: string });
+    expect(records.map((r) => r.l)).toEqual(expected);
+    expect(records.at(-2)!.s).toBe('stderr');
+    await log.close();
+  });
+
+  it('a batch goes to a slow client whole or not at all, and the next one that goes says how many lines were lost', () => {
+    let behind = 0;
+    const sent: string[] = [];
+    const forward = forwardBoundedBatches({ send: (b) => sent.push(b.toString()), buffered: () => behind }, 1000);
+    const batch = (...l: string[]): LineBatch => ({ t: 1, stream: 'stdout', entries: l.map((line) => ({ t: 1, stream: 'stdout', line })), bytes: Buffer.from(l.join('\n')) });
+    forward(batch('a', 'b'));
+    behind = 5000; // the client stopped reading
+    forward(batch('c', 'd', 'e'));
+    forward(batch('f'));
+    behind = 0;
+    forward(batch('g', 'h'));
+    expect(sent).toEqual(['a\nb', '[corral: 4 lines dropped: the client is too slow]', 'g\nh']);
   });
 });
 

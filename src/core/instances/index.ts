@@ -49,4 +49,4 @@ export class Instances {
 export * from './spec.js';
 export type { InstanceEvent } from './events.js';
 export type { InstanceTarget, UploadedArchive } from './service.js';
-export { forwardBounded, type LogEntry, type LineSink } from './logs.js';
+export { forwardBounded, forwardBoundedBatches, type BatchSink, type LineBatch, type LogEntry, type LineSink } from './logs.js';

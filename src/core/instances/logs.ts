@@ -5,18 +5,26 @@
  * instance dir (`logs/output.log`, `.1` … `.keepFiles`). An app's log is one too, fed
  * with its copies' lines (each marked with the copy: `source`).
  *
+ * Output is handled as bytes a chunk at a time (log-chunks.ts): the lines one read brought
+ * form a batch with one timestamp, one NDJSON buffer for the file and, for text clients,
+ * their bytes joined by "\n" as they came (no copy). Line subscribers get each line; batch
+ * subscribers (attach's text frames) get the batch. A chunk that is not valid UTF-8 is
+ * decoded with replacement characters, line by line.
+ *
  * Memory is bounded everywhere: the ring by lines and bytes, a partial line by
- * maxLineBytes (longer lines are split), output waiting for the disk by pendingWriteBytes
- * (past it, lines are dropped and a marker line says how many). Subscribers are called
- * synchronously and must not block; `forwardBounded` is how a network client subscribes
- * without ever stalling the child or the other clients.
+ * maxLineBytes (longer lines are split, on a character boundary), output waiting for the
+ * disk by pendingWriteBytes (past it, lines are dropped and a marker line says how many).
+ * Subscribers are called synchronously and must not block; `forwardBounded` and
+ * `forwardBoundedBatches` are how a network client subscribes without ever stalling the
+ * child or the other clients.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, write } from 'node:fs';
+import { isAscii, isUtf8 } from 'node:buffer';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writev } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream } from '../../drivers/driver.js';
 import type { InstancesConfig } from './config.js';
+import { cutLong, joinRanges, lineRanges, ndjsonOf, needsJsonEscape } from './log-chunks.js';
 
 export type LogStream = OutputStream | 'corral';
 
@@ -35,25 +43,55 @@ export type LogFilter = ((e: LogEntry) => boolean) | undefined;
 export type LogsConfig = InstancesConfig['logs'];
 export type LogSubscriber = (entry: LogEntry) => void;
 
+/** Lines of one stream that came together (one read of output, or a single line), in order. */
+export interface LineBatch {
+  t: number;
+  stream: LogStream;
+  entries: LogEntry[];
+  /** The lines as UTF-8 separated by "\n", none after the last: a text frame's payload. */
+  readonly bytes: Buffer;
+}
+export type BatchSubscriber = (batch: LineBatch) => void;
+
 const FILE = 'output.log';
 /** How often a forwarder that dropped lines checks whether its client caught up, and for how long. */
 const MARKER_POLL_MS = 200;
 const MARKER_GIVE_UP_MS = 60_000;
+/**
+ * How long the log file stays open after the last write: output that keeps coming is not
+ * an open and a close per chunk, and a quiet instance still holds no descriptor.
+ */
+const FILE_IDLE_CLOSE_MS = 500;
+/**
+ * Output waits up to WRITE_DELAY_MS for more before it is written, unless WRITE_BATCH_BYTES
+ * wait already: a firehose is then one write per 256 KiB instead of one per read, each a
+ * hand-off to a thread of libuv's pool and back (which cost more than the writing itself).
+ */
+const WRITE_DELAY_MS = 10;
+const WRITE_BATCH_BYTES = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class InstanceLog {
-  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-  private readonly partial = { stdout: '', stderr: '' };
+  /** The unfinished last line of each stream, as bytes (at most maxLineBytes). */
+  private readonly partial: Record<OutputStream, Buffer> = { stdout: EMPTY, stderr: EMPTY };
   private ring: LogEntry[] = [];
   private ringHead = 0;
   private ringBytes = 0;
   private readonly subscribers = new Set<LogSubscriber>();
+  private readonly batchSubscribers = new Set<BatchSubscriber>();
   private readonly file: string;
   private fd: number | undefined;
   private size = -1;
-  private pending: string[] = [];
+  private pending: Buffer[] = [];
   private pendingBytes = 0;
   private droppedForDisk = 0;
+  /** A write is on its way to the disk. */
   private writing = false;
+  /** The next write starts when this fires (it waits a moment to gather more output). */
+  private writeTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  /** `{"t":…,"s":…,"l":"` of the last chunk's time and stream: most chunks share it with the one before. */
+  private prefix = { t: -1, stream: '', bytes: EMPTY };
   private idle: (() => void)[] = [];
   /**
    * Bytes of output.log written before this object existed (by an earlier server run):
@@ -73,28 +111,27 @@ export class InstanceLog {
     }
   }
 
-  /** A chunk of output as the driver read it; may hold many lines or part of one. */
+  /**
+   * A chunk of output as the driver read it; may hold many lines or part of one. The chunk
+   * may be kept (its lines' bytes go to batch subscribers as they are) until the next turn.
+   */
   append(stream: OutputStream, chunk: Buffer): void {
     const t = Date.now();
-    const text = this.partial[stream] + this.decoders[stream].write(chunk);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      this.emitLong(t, stream, text.slice(start, nl));
-      start = nl + 1;
-    }
-    let rest = text.slice(start);
-    while (rest.length > this.cfg.maxLineBytes) {
-      this.emit({ t, stream, line: rest.slice(0, this.cfg.maxLineBytes) });
-      rest = rest.slice(this.cfg.maxLineBytes);
-    }
-    this.partial[stream] = rest;
+    const before = this.partial[stream];
+    const data = before.length ? Buffer.concat([before, chunk]) : chunk;
+    const max = this.cfg.maxLineBytes;
+    const { ranges, rest, cutsLong } = lineRanges(data, max);
+    // An unfinished line longer than max goes out in pieces now; what is left waits for its end.
+    const restFrom = cutLong(data, rest, data.length, max, ranges, false);
+    this.partial[stream] = restFrom < data.length ? Buffer.from(data.subarray(restFrom)) : EMPTY;
+    if (ranges.length) this.emitRanges(t, stream, data, ranges, cutsLong || restFrom > rest);
   }
 
   /** Ends any partial lines: called when the workload exits. */
   endOfOutput(): void {
     for (const stream of ['stdout', 'stderr'] as const) {
-      const rest = this.partial[stream] + this.decoders[stream].end();
-      this.partial[stream] = '';
+      const rest = this.partial[stream].toString('utf8');
+      this.partial[stream] = EMPTY;
       if (rest) this.emit({ t: Date.now(), stream, line: rest });
     }
   }
@@ -109,9 +146,16 @@ export class InstanceLog {
     this.emit({ t: Date.now(), stream: 'corral', line });
   }
 
+  /** Each line, as it comes. */
   subscribe(fn: LogSubscriber): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
+  }
+
+  /** The lines a batch at a time: for a client that takes many lines in one message. */
+  subscribeBatches(fn: BatchSubscriber): () => void {
+    this.batchSubscribers.add(fn);
+    return () => this.batchSubscribers.delete(fn);
   }
 
   /** The last `n` lines in memory (at or after `since`, kept by `filter`), oldest first. */
@@ -172,17 +216,22 @@ export class InstanceLog {
     return out.reverse();
   }
 
-  /** Resolves once everything appended so far is on disk. */
+  /** Resolves once everything appended so far is on disk and the file is closed. */
   flush(): Promise<void> {
-    if (!this.writing && !this.pending.length) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    if (!this.writing && !this.pending.length) {
+      this.closeFile();
+      return Promise.resolve();
+    }
+    const done = new Promise<void>((resolve) => this.idle.push(resolve));
+    this.scheduleWrite(); // someone waits: no gathering
+    return done;
   }
 
   async close(): Promise<void> {
     await this.flush();
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.closeFile();
     this.subscribers.clear();
+    this.batchSubscribers.clear();
   }
 
   /** Newest first: output.log, output.log.1, … */
@@ -217,16 +266,47 @@ export class InstanceLog {
     for (const e of [...older, ...current]) this.remember(e);
   }
 
-  private emitLong(t: number, stream: OutputStream, line: string): void {
-    const max = this.cfg.maxLineBytes;
-    for (let i = 0; i < line.length; i += max) this.emit({ t, stream, line: line.slice(i, i + max) });
-    if (!line.length) this.emit({ t, stream, line });
+  /**
+   * The lines at `ranges` of `data` (read at `t`) as one batch. `cut`: a long line was cut, so
+   * the lines are not simply data's bytes up to the last one.
+   */
+  private emitRanges(t: number, stream: OutputStream, data: Buffer, ranges: number[], cut: boolean): void {
+    const read = data.subarray(0, ranges[ranges.length - 1]);
+    const entries: LogEntry[] = [];
+    if (!isUtf8(read)) {
+      // Not UTF-8: each line decoded with replacement characters, and everything built from that text.
+      for (let i = 0; i < ranges.length; i += 2) entries.push({ t, stream, line: data.toString('utf8', ranges[i], ranges[i + 1]) });
+      this.emitBatch(batchOf(t, stream, entries), recordsOf(entries));
+      return;
+    }
+    // ASCII: one string for the chunk, each line a slice of it (no copy).
+    const text = isAscii(read) ? read.toString('latin1') : undefined;
+    for (let i = 0; i < ranges.length; i += 2) {
+      entries.push({ t, stream, line: text ? text.slice(ranges[i], ranges[i + 1]) : data.toString('utf8', ranges[i], ranges[i + 1]) });
+    }
+    const bytes = cut ? joinRanges(data, ranges) : read;
+    const file = needsJsonEscape(read) ? recordsOf(entries) : ndjsonOf(data, ranges, this.prefixOf(t, stream));
+    this.emitBatch({ t, stream, entries, bytes }, file);
+  }
+
+  private prefixOf(t: number, stream: LogStream): Buffer {
+    if (this.prefix.t !== t || this.prefix.stream !== stream) {
+      this.prefix = { t, stream, bytes: Buffer.from(`{"t":${t},"s":"${stream}","l":"`) };
+    }
+    return this.prefix.bytes;
   }
 
   private emit(e: LogEntry): void {
-    this.remember(e);
-    for (const fn of this.subscribers) fn(e);
-    this.enqueueWrite(e);
+    this.emitBatch(batchOf(e.t, e.stream, [e]), recordsOf([e]));
+  }
+
+  private emitBatch(batch: LineBatch, records: Buffer): void {
+    for (const e of batch.entries) {
+      this.remember(e);
+      for (const fn of this.subscribers) fn(e);
+    }
+    for (const fn of this.batchSubscribers) fn(batch);
+    this.enqueueWrite(records, batch.entries.length, batch.t);
   }
 
   private remember(e: LogEntry): void {
@@ -243,54 +323,82 @@ export class InstanceLog {
     }
   }
 
-  private enqueueWrite(e: LogEntry): void {
-    // The same NDJSON as JSON.stringify({t, s, l}), without building an object per line.
-    const text = `{"t":${e.t},"s":"${e.stream}",${e.source === undefined ? '' : `"c":${JSON.stringify(e.source)},`}"l":${JSON.stringify(e.line)}}\n`;
-    if (this.pendingBytes + text.length > this.cfg.pendingWriteBytes) {
-      this.droppedForDisk++;
+  /** Queues `records` (the NDJSON of `lines` lines read at `t`) for the file. */
+  private enqueueWrite(records: Buffer, lines: number, t: number): void {
+    if (this.pendingBytes + records.length > this.cfg.pendingWriteBytes) {
+      this.droppedForDisk += lines;
       return;
     }
     if (this.droppedForDisk) {
-      const marker = JSON.stringify({ t: e.t, s: 'corral', l: `[corral: ${this.droppedForDisk} lines not written: the disk is behind]` });
-      this.pending.push(`${marker}\n`);
+      const marker = JSON.stringify({ t, s: 'corral', l: `[corral: ${this.droppedForDisk} lines not written: the disk is behind]` });
+      this.pending.push(Buffer.from(`${marker}\n`));
       this.droppedForDisk = 0;
     }
-    this.pending.push(text);
-    this.pendingBytes += text.length;
-    if (!this.writing) {
-      this.writing = true;
-      setImmediate(() => this.writeNext());
-    }
+    this.pending.push(records);
+    this.pendingBytes += records.length;
+    this.scheduleWrite();
   }
 
+  /** Starts the next write now if enough waits (or someone waits for it), else soon. */
+  private scheduleWrite(): void {
+    if (this.writing || !this.pending.length) return;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES || this.idle.length) this.writeNext();
+    else this.writeTimer ??= setTimeout(() => this.writeNext(), WRITE_DELAY_MS);
+  }
+
+  /** Writes everything pending; when that is on disk, what came meanwhile is scheduled. */
   private writeNext(): void {
-    if (!this.pending.length) {
-      // Nothing more to write: the file is closed until there is. A quiet instance (most of
-      // thousands) then holds no descriptor of the server's for its log.
-      if (this.fd !== undefined) closeSync(this.fd);
-      this.fd = undefined;
-      this.writing = false;
-      for (const resolve of this.idle.splice(0)) resolve();
-      return;
-    }
-    const data = Buffer.from(this.pending.join(''));
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    if (this.writing) return;
+    if (!this.pending.length) return this.wentIdle();
+    this.writing = true;
+    const data = this.pending;
     this.pending = [];
+    const bytes = this.pendingBytes;
     this.pendingBytes = 0;
     let fd: number;
     try {
-      fd = this.openForAppend(data.length);
+      fd = this.openForAppend(bytes);
     } catch {
       this.writing = false;
       for (const resolve of this.idle.splice(0)) resolve();
       return; // the instance dir is gone (deleted): nothing to keep
     }
-    const writeFrom = (offset: number) =>
-      write(fd, data, offset, data.length - offset, null, (err, n) => {
-        if (!err && offset + n < data.length) return writeFrom(offset + n);
-        this.size += data.length;
-        this.writeNext();
+    const writeAll = (buffers: Buffer[], left: number) =>
+      writev(fd, buffers, null, (err, n) => {
+        // A short write (rare on a file) goes on with what is left.
+        if (!err && n < left) return writeAll([Buffer.concat(buffers).subarray(n)], left - n);
+        this.size += bytes;
+        this.writing = false;
+        if (this.pending.length) this.scheduleWrite();
+        else this.wentIdle();
       });
-    writeFrom(0);
+    writeAll(data, bytes);
+  }
+
+  /**
+   * Nothing more to write: the file is closed until there is (at once if someone waits for
+   * that, else after a moment). A quiet instance (most of thousands) then holds no
+   * descriptor of the server's for its log.
+   */
+  private wentIdle(): void {
+    const waiting = this.idle.splice(0);
+    if (waiting.length) this.closeFile();
+    else this.closeTimer ??= setTimeout(() => this.closeIdleFile(), FILE_IDLE_CLOSE_MS).unref();
+    for (const resolve of waiting) resolve();
+  }
+
+  private closeIdleFile(): void {
+    this.closeTimer = undefined;
+    if (!this.writing) this.closeFile();
+  }
+
+  private closeFile(): void {
+    clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 
   /** The fd to append `bytes` to, rotating first when the file would pass its cap. */
@@ -320,6 +428,28 @@ export class InstanceLog {
   }
 }
 
+/** A batch of `entries` whose bytes are made from their text (when a batch subscriber asks). */
+function batchOf(t: number, stream: LogStream, entries: LogEntry[]): LineBatch {
+  let bytes: Buffer | undefined;
+  return {
+    t,
+    stream,
+    entries,
+    get bytes() {
+      return (bytes ??= Buffer.from(entries.map((e) => e.line).join('\n')));
+    },
+  };
+}
+
+/** The entries as NDJSON records, one a line: the same as JSON.stringify({t, s, c, l}), without an object per line. */
+function recordsOf(entries: LogEntry[]): Buffer {
+  let text = '';
+  for (const e of entries) {
+    text += `{"t":${e.t},"s":"${e.stream}",${e.source === undefined ? '' : `"c":${JSON.stringify(e.source)},`}"l":${JSON.stringify(e.line)}}\n`;
+  }
+  return Buffer.from(text);
+}
+
 function parseLine(text: string): LogEntry | undefined {
   if (!text) return undefined;
   try {
@@ -337,6 +467,15 @@ export interface LineSink {
   buffered(): number;
 }
 
+/** A network client that receives batches of lines as one message each (attach's text frames). */
+export interface BatchSink {
+  send(bytes: Buffer): void;
+  /** Bytes queued for the client and not yet taken by the kernel. */
+  buffered(): number;
+}
+
+const droppedNote = (n: number) => `[corral: ${n} lines dropped: the client is too slow]`;
+
 /**
  * Forwards entries to a sink without ever buffering more than `capBytes` for it: while the
  * client is behind, entries are dropped and counted, and the next entry that fits is
@@ -347,29 +486,49 @@ export function forwardBounded(
   capBytes: number,
   format: (e: LogEntry) => string,
 ): LogSubscriber {
+  const admit = admission(sink.buffered, capBytes, (t, n) => sink.send(format({ t, stream: 'corral', line: droppedNote(n) })));
+  return (e) => {
+    if (admit(e.t, 1)) sink.send(format(e));
+  };
+}
+
+/** forwardBounded for a sink that takes a batch of lines at a time: a batch goes whole or not at all. */
+export function forwardBoundedBatches(sink: BatchSink, capBytes: number): BatchSubscriber {
+  const admit = admission(sink.buffered, capBytes, (_t, n) => sink.send(Buffer.from(droppedNote(n))));
+  return (b) => {
+    if (admit(b.t, b.entries.length)) sink.send(b.bytes);
+  };
+}
+
+/**
+ * The bookkeeping of a bounded forwarder: may `lines` lines read at `t` be sent now? While
+ * more than `capBytes` wait for the client they are counted instead, and before the next that
+ * may go (or once the client caught up, even if nothing more comes) `sendMarker` says how many.
+ */
+function admission(buffered: () => number, capBytes: number, sendMarker: (t: number, dropped: number) => void) {
   let dropped = 0;
   let watcher: NodeJS.Timeout | undefined;
   const flushMarker = (t: number) => {
-    sink.send(format({ t, stream: 'corral', line: `[corral: ${dropped} lines dropped: the client is too slow]` }));
+    sendMarker(t, dropped);
     dropped = 0;
     clearInterval(watcher);
     watcher = undefined;
   };
-  return (e) => {
-    if (sink.buffered() > capBytes) {
-      dropped++;
+  return (t: number, lines: number): boolean => {
+    if (buffered() > capBytes) {
+      dropped += lines;
       // Say so once the client catches up, even if no further line comes.
       let waited = 0;
       watcher ??= setInterval(() => {
-        if (sink.buffered() <= capBytes) flushMarker(Date.now());
+        if (buffered() <= capBytes) flushMarker(Date.now());
         else if ((waited += MARKER_POLL_MS) > MARKER_GIVE_UP_MS) {
           clearInterval(watcher);
           watcher = undefined;
         }
       }, MARKER_POLL_MS).unref();
-      return;
+      return false;
     }
-    if (dropped) flushMarker(e.t);
-    sink.send(format(e));
+    if (dropped) flushMarker(t);
+    return true;
   };
 }

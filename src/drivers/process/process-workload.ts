@@ -19,6 +19,7 @@ import type { ExitStatus, Handle, Workload, WorkloadSink, WorkloadStats } from '
 import type { Cgroup } from './cgroups.js';
 import type { Pasta } from './network.js';
 import { errors } from '../../core/errors.js';
+import { readOutput } from './output-reader.js';
 import { descendants, killQuietly, signalName, signalNumber } from './proc.js';
 import type { Spawned } from './spawner.js';
 
@@ -62,8 +63,10 @@ export class ProcessWorkload implements Workload {
     this.handle = parts.handle;
     this.pid = parts.child.pid;
     const { child, sink } = parts;
-    child.stdout.on('data', (chunk: Buffer) => sink.output('stdout', chunk));
-    child.stderr.on('data', (chunk: Buffer) => sink.output('stderr', chunk));
+    const stopReading = [
+      readOutput(child.stdout, (chunk) => sink.output('stdout', chunk)),
+      readOutput(child.stderr, (chunk) => sink.output('stderr', chunk)),
+    ];
     // A workload that closed its stdin must not crash the server with EPIPE.
     child.stdin.on('error', () => undefined);
     this.exited = this.watchExit(child.exited);
@@ -80,8 +83,7 @@ export class ProcessWorkload implements Workload {
       this.detach = () => {
         if (this.done) return;
         this.done = true;
-        child.stdout.removeAllListeners('data');
-        child.stderr.removeAllListeners('data');
+        for (const stop of stopReading) stop();
         release();
         this.parts.onGone();
       };

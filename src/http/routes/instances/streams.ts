@@ -11,13 +11,16 @@ import { Type } from '@sinclair/typebox';
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import type { Corral } from '../../../core/corral.js';
-import { forwardBounded, type LineSink, type LogEntry } from '../../../core/instances/index.js';
+import { forwardBounded, forwardBoundedBatches, type BatchSink, type LineSink, type LogEntry } from '../../../core/instances/index.js';
 import { requireScope } from '../../auth.js';
 import { LogQuerySchema, replyWithLog, streamingReplies } from '../log-replies.js';
 
 const tags = ['instances'];
 const RefParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const HEARTBEAT_MS = 15_000;
+const NEWLINE = Buffer.from('\n');
+/** Batches of lines are joined into text frames up to this size. */
+const FRAME_BYTES = 1024 * 1024;
 
 /**
  * A WebSocket as a LineSink whose frames of one tick leave in one write: a chunk of output
@@ -43,23 +46,35 @@ export function corkedSink(socket: WebSocket): LineSink {
 }
 
 /**
- * A WebSocket as a LineSink for text frames: the lines that come in one turn of the event
- * loop (a chunk of the child's output holds many) go out together at its end, in one frame,
- * separated by "\n". Under a firehose that is one frame and one write per chunk instead of
- * one per line — the frame, not the line, was what cost (docs/benchmarks.md). A lone line
- * still goes out at once, alone.
+ * A WebSocket as a BatchSink for text frames: the batches of lines that come in one turn of
+ * the event loop (each a read of the child's output, already as bytes separated by "\n") go
+ * out together at its end, in one frame, joined by "\n". Under a firehose that is one frame
+ * and one write per turn instead of one per line — the frame, not the line, was what cost —
+ * and no line is turned into a string and back (docs/benchmarks.md). A lone line still goes
+ * out at once, alone.
  */
-export function batchingSink(socket: WebSocket): LineSink {
-  let waiting: string[] = [];
+export function batchingSink(socket: WebSocket): BatchSink {
+  let waiting: Buffer[] = [];
   const flush = () => {
-    const text = waiting.join('\n');
+    const batches = waiting;
     waiting = [];
-    if (socket.readyState === socket.OPEN) socket.send(text);
+    if (socket.readyState !== socket.OPEN) return;
+    // One turn may read megabytes (libuv reads a ready pipe up to 32 times): frames of about
+    // FRAME_BYTES each keep what a client must hold before it sees a line small.
+    for (let i = 0; i < batches.length; ) {
+      const frame = [batches[i]!];
+      let bytes = batches[i++]!.length;
+      while (i < batches.length && bytes + batches[i]!.length < FRAME_BYTES) {
+        frame.push(NEWLINE, batches[i]!);
+        bytes += batches[i++]!.length + 1;
+      }
+      socket.send(frame.length === 1 ? frame[0]! : Buffer.concat(frame, bytes), { binary: false });
+    }
   };
   return {
-    send(text) {
+    send(bytes) {
       if (!waiting.length) setImmediate(flush);
-      waiting.push(text);
+      waiting.push(bytes);
     },
     // What waits for the end of the turn is not "behind": counting it would drop lines of a
     // client that keeps up whenever one turn reads more than the cap. It is bounded by what
@@ -120,10 +135,14 @@ export const instanceStreamRoutes: FastifyPluginAsyncTypebox<{ corral: Corral }>
       const json = ['1', 'true'].includes(request.query.streams ?? '');
       const fmt = json ? (e: LogEntry) => JSON.stringify({ stream: e.stream, line: e.line }) : (e: LogEntry) => e.line;
       // A JSON frame stays one line (clients parse each frame); text frames may carry several.
-      const forward = forwardBounded(json ? corkedSink(socket) : batchingSink(socket), clientCap, fmt);
-      const unsubscribe = log.subscribe((e) => {
-        if (e.stream !== 'corral') forward(e);
-      });
+      let unsubscribe: () => void;
+      if (json) {
+        const forward = forwardBounded(corkedSink(socket), clientCap, fmt);
+        unsubscribe = log.subscribe((e) => e.stream !== 'corral' && forward(e));
+      } else {
+        const forward = forwardBoundedBatches(batchingSink(socket), clientCap);
+        unsubscribe = log.subscribeBatches((b) => b.stream !== 'corral' && forward(b));
+      }
       const unwatch = service.subscribe(user, (e) => {
         if (e.id === instance.id && e.type === 'deleted') socket.close(1000, 'instance deleted');
       });
