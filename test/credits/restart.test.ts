@@ -7,11 +7,14 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
-import { ADMIN_PASSWORD, api, createToken, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, createToken, KEEPER_OFF_ENV, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, waitForState } from '../instances/helpers.js';
 import { consistentBalance, until } from './helpers.js';
 
-const ENV = { CORRAL_CREDITS__INTERVAL_SECONDS: '0.5' };
+// Without the keeper: the instance dies with the server and is started again, so nothing is
+// charged for the outage. (With the keeper, the default, it runs on through the outage and
+// that time is charged once it is re-adopted.)
+const ENV = { ...KEEPER_OFF_ENV, CORRAL_CREDITS__INTERVAL_SECONDS: '0.5' };
 let data: string;
 let server: ChildServer | undefined;
 let adminToken: string;
