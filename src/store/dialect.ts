@@ -12,10 +12,11 @@
  * - text order: PostgreSQL databases for corral use the C collation, which orders like SQLite.
  */
 import SQLite from 'better-sqlite3';
-import { PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect, type Kysely } from 'kysely';
+import { PostgresAdapter, PostgresDialect, type Dialect, type Kysely } from 'kysely';
 import type pgModule from 'pg';
 import { errors } from '../core/errors.js';
 import { cachingStatements } from './statement-cache.js';
+import { QueuedSqliteDialect } from './sqlite-queue.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -34,8 +35,9 @@ export function sqliteDialect(file: string): Dialect {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  // Each SQL text is prepared once (statement-cache.ts), not on every query.
-  return new SqliteDialect({ database: cachingStatements(sqlite) });
+  // Each SQL text is prepared once (statement-cache.ts), not on every query; the one
+  // connection goes to waiting queries in turn (sqlite-queue.ts).
+  return new QueuedSqliteDialect({ database: cachingStatements(sqlite) });
 }
 
 const INT8_OID = 20;
