@@ -43,10 +43,12 @@ const memoryLimitOf = (spec: InstanceSpec): number | null => spec.limits?.memory
 
 type Row = Selectable<InstancesTable> & { owner_name: string };
 
-/** A record whose spec is left as the JSON text it is stored as (and without the handle). */
-export type StoredInstance = Omit<InstanceRecord, 'spec' | 'handle'> & { specJson: string };
+/** A record whose spec and ports are left as the JSON text they are stored as (and without the handle). */
+export type StoredInstance = Omit<InstanceRecord, 'spec' | 'handle' | 'ports'> & { specJson: string; portsJson: string };
 
-const toStored = (r: Row): StoredInstance => ({
+type ListedRow = Omit<Row, 'handle' | 'memory_limit'>;
+
+const toStored = (r: ListedRow): StoredInstance => ({
   id: r.id,
   ownerId: r.owner_id,
   ownerName: r.owner_name,
@@ -59,15 +61,20 @@ const toStored = (r: Row): StoredInstance => ({
   exitCode: r.exit_code == null ? null : Number(r.exit_code),
   exitSignal: r.exit_signal,
   lastError: r.last_error,
-  ports: JSON.parse(r.ports) as InstanceRecord['ports'],
+  portsJson: r.ports,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
   startedAt: r.started_at == null ? null : Number(r.started_at),
 });
 
 const toRecord = (r: Row): InstanceRecord => {
-  const { specJson, ...rest } = toStored(r);
-  return { ...rest, spec: JSON.parse(specJson) as InstanceSpec, handle: r.handle ? (JSON.parse(r.handle) as Handle) : null };
+  const { specJson, portsJson, ...rest } = toStored(r);
+  return {
+    ...rest,
+    spec: JSON.parse(specJson) as InstanceSpec,
+    ports: JSON.parse(portsJson) as InstanceRecord['ports'],
+    handle: r.handle ? (JSON.parse(r.handle) as Handle) : null,
+  };
 };
 
 export class InstanceStore {
@@ -127,9 +134,21 @@ export class InstanceStore {
     return (await this.listRows(ownerId)).map(toRecord);
   }
 
-  /** `list` with each spec as its stored JSON text: for a listing that writes it out again as it is. */
+  /**
+   * `list` with each spec and ports as their stored JSON text, and without the handle: for a
+   * listing that writes them out again as they are.
+   */
   async listStored(ownerId?: string): Promise<StoredInstance[]> {
-    return (await this.listRows(ownerId)).map(toStored);
+    let q = this.db
+      .selectFrom('instances')
+      .innerJoin('users', 'users.id', 'instances.owner_id')
+      .select([
+        'instances.id', 'instances.owner_id', 'instances.name', 'instances.spec', 'instances.desired_state', 'instances.observed_state',
+        'instances.generation', 'instances.restart_count', 'instances.exit_code', 'instances.exit_signal', 'instances.last_error',
+        'instances.ports', 'instances.created_at', 'instances.updated_at', 'instances.started_at', 'users.name as owner_name',
+      ]);
+    if (ownerId) q = q.where('instances.owner_id', '=', ownerId);
+    return (await q.orderBy('instances.created_at').orderBy('instances.id').execute()).map(toStored);
   }
 
   private listRows(ownerId: string | undefined) {
