@@ -82,7 +82,11 @@ export interface TestServer extends RunningServer {
   data: string;
   /** A bearer token for the first admin. */
   adminToken: string;
-  /** Stops the server, then its keeper (unless `keepData`: a next server adopts), and removes its data directory (unless `keepData`). */
+  /**
+   * Stops the server, then its keeper (its workloads get their stop signal: a next server on
+   * `keepData` starts them again, as before the keeper; call `close()` instead to test adoption),
+   * and removes its data directory (unless `keepData`).
+   */
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
@@ -102,11 +106,11 @@ export async function startTestServer(config: Record<string, unknown> = {}, env:
     data,
     adminToken,
     async stop(opts = {}) {
-      // close() detaches kept workloads (as a SIGTERM does): the keeper still runs them.
+      // close() detaches kept workloads (as a SIGTERM does): the keeper still runs them, and
+      // holds files in the data dir (a test may unmount it next).
       await server.close();
-      if (opts.keepData) return;
       await stopKeeper(data);
-      await rm(data, { recursive: true, force: true });
+      if (!opts.keepData) await rm(data, { recursive: true, force: true });
     },
   };
 }
