@@ -169,9 +169,12 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     let token = await adminToken(server.url);
     const inst = await createInstance(server, token, { name: 'calm', shell: `sleep 1000 # ${marker}` });
     const before = (await processesMatching(marker)).sort();
-    expect(await server.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    const stopping = server;
+    expect(await stopping.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     server = undefined;
     expect((await processesMatching(marker)).sort()).toEqual(before);
+    // Whoever stopped it is told what still runs and how to stop it.
+    expect(stopping.output()).toMatch(/1 instance keep running without this server .*corral keeper status\|stop/);
 
     const outageTo = Date.now();
     server = await serve(data);

@@ -187,6 +187,7 @@ export class Supervisor {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.timer);
+    let detached = 0;
     await Promise.all(
       [...this.runners.values()].map((runner) =>
         runner.serial(async () => {
@@ -195,11 +196,14 @@ export class Supervisor {
           if (runner.workload?.detach) {
             runner.workload.detach();
             runner.workload = undefined;
+            detached++;
           } else if (r && runner.workload) await this.stopWorkload(runner, r, 'stopped');
           await runner.log.close();
         }),
       ),
     );
+    // Whoever stops a server should know what it left running, and how to stop that too.
+    if (detached) this.log.info({ instances: detached }, `${detached} instance${detached === 1 ? '' : 's'} keep running without this server (the process driver's keeper, or the container engine, holds them): the next server on this data dir re-adopts them; \`corral keeper status|stop\` shows or stops the kept ones`);
     await this.leases.close();
   }
 
