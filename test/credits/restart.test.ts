@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
-import { ADMIN_PASSWORD, api, createToken, KEEPER_OFF_ENV, login, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, createToken, KEEPER_OFF_ENV, login, spawnServer, stopKeeper, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, waitForState } from '../instances/helpers.js';
 import { consistentBalance, until } from './helpers.js';
 
@@ -78,4 +78,34 @@ describe('after a SIGKILL', () => {
     const badGrouping = await runCli(['usage', '--by', 'month'], { env });
     expect([badGrouping.code, badGrouping.stderr]).toEqual([1, expect.stringMatching(/^bad_input: --by must be instance, day, kind/)]);
   }, 60_000);
+});
+
+describe('with the keeper (the default)', () => {
+  it('charges a re-adopted instance for the outage it ran through, once', async () => {
+    const dir = await tempDir('corral-credits-kept-');
+    const env = { CORRAL_CREDITS__INTERVAL_SECONDS: '0.5' };
+    let kept: ChildServer | undefined = await spawnServer(dir, env);
+    try {
+      const admin = await createToken(kept.url, await login(kept.url, 'admin', ADMIN_PASSWORD), 'admin');
+      await api(kept, admin, 'POST', '/api/v1/users', { name: 'lee', password: 'lee-password', credits: 1000 });
+      const lee = await createToken(kept.url, await login(kept.url, 'lee', 'lee-password'), 'lee');
+      const inst = await createInstance(kept, lee, { name: 'kept', command: ['sleep', '600'], metered: true });
+      const before = await until(() => consistentBalance(kept!, lee), (b) => b <= 998, 15_000);
+
+      expect((await kept.kill('SIGKILL')).signal).toBe('SIGKILL');
+      const outageFrom = Date.now();
+      await new Promise((r) => setTimeout(r, 4_000));
+      kept = await spawnServer(dir, env);
+      const back = await waitForState(kept, lee, inst.id, 'running');
+      expect(back.generation).toBe(1); // re-adopted, not started again
+      const outage = (Date.now() - outageFrom) / 1000;
+      // 1 credit a second by default: the outage shows in the balance, and only once.
+      const after = await until(() => consistentBalance(kept!, lee), (b) => b <= before - outage, 15_000);
+      expect(after).toBeGreaterThan(before - outage - 15);
+    } finally {
+      await kept?.kill('SIGTERM');
+      await stopKeeper(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
