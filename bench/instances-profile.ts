@@ -13,14 +13,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-
-// Not test/helpers/server.ts: that module belongs to vitest (it registers hooks).
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PASSWORD = 'admin-password-for-profiles';
+import { ROOT, ADMIN_PASSWORD, spawnServer, tokenFor, tempDir, api as call0 } from './child-server.js';
 
 const WINDOW = Number(process.argv[2] ?? 400);
 const AT = Number(process.argv[3] ?? 3000);
@@ -29,41 +22,20 @@ const CLIENTS = 8;
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
 
-const data = await mkdtemp(path.join(tmpdir(), 'corral-prof-inst-'));
+const data = await tempDir('corral-prof-inst-');
 const shutdownProfile = path.join(data, 'shutdown.cpuprofile');
-const child = spawn(process.execPath, [path.join(ROOT, 'bin/corral.js'), 'serve', '--data', data, '--port', '0'], {
-  env: {
-    ...process.env,
-    CORRAL_ADMIN_PASSWORD: PASSWORD,
-    CORRAL_LOG_LEVEL: 'info',
-    NODE_OPTIONS: `--inspect=127.0.0.1:0 --require ${path.join(ROOT, 'bench/profile-on-sigterm.cjs')}`,
-    PROFILE_ON_SIGTERM: shutdownProfile,
-    // Workloads die with the server: its SIGTERM stops them all (what the shutdown profile shows).
-    CORRAL_DRIVERS__PROCESS__KEEPER: process.env.CORRAL_DRIVERS__PROCESS__KEEPER ?? 'false',
-    CORRAL_QUOTAS__INSTANCES: '100000',
-    CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
-    CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
-  },
-  stdio: ['ignore', 'pipe', 'pipe'],
+const server = await spawnServer(data, {
+  NODE_OPTIONS: `--inspect=127.0.0.1:0 --require ${path.join(ROOT, 'bench/profile-on-sigterm.cjs')}`,
+  PROFILE_ON_SIGTERM: shutdownProfile,
+  // Workloads die with the server: its SIGTERM stops them all (what the shutdown profile shows).
+  CORRAL_DRIVERS__PROCESS__KEEPER: process.env.CORRAL_DRIVERS__PROCESS__KEEPER ?? 'false',
+  CORRAL_QUOTAS__INSTANCES: '100000',
+  CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
+  CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
 });
-const pid = child.pid!;
-process.on('exit', () => child.kill('SIGKILL'));
-const exited = new Promise((r) => child.once('exit', r));
-let out = '';
-child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-const url = await new Promise<string>((resolve) => {
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /"url":"(http[^"]+)".*"msg":"corral is listening"/.exec(out);
-    if (m) resolve(m[1]!);
-    if (out.length > 1e6) out = out.slice(-1e5);
-  });
-});
-const server = { url, kill: async () => { child.kill('SIGTERM'); await exited; } };
-const request = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
-  const res = await fetch(`${url}${p}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, headers: res.headers, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
-};
+const pid = server.child.pid!;
+process.on('exit', () => server.child.kill('SIGKILL'));
+const out = server.output();
 const inspectorUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(out)?.[1];
 if (!inspectorUrl) throw new Error('the server did not start its inspector');
 const ws = new WebSocket(inspectorUrl);
@@ -84,11 +56,8 @@ const call = <T>(method: string, params: object = {}) =>
 await call('Profiler.enable');
 await call('Profiler.setSamplingInterval', { interval: 500 });
 
-const session = await request('POST', '/api/v1/login', { name: 'admin', password: PASSWORD });
-const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-const made = await request('POST', '/api/v1/tokens', { name: 'prof' }, { cookie, 'x-csrf-token': String(session.body.csrfToken) });
-const token = String(made.body.token);
-const api = (m: string, p: string, body?: unknown) => request(m, p, body, { authorization: `Bearer ${token}` });
+const token = await tokenFor(server.url, 'admin', ADMIN_PASSWORD, 'prof');
+const api = (m: string, p: string, body?: unknown) => call0(server, token, m, p, body);
 let created = 0;
 const createUpTo = async (n: number) => {
   await Promise.all(
@@ -147,10 +116,22 @@ const top = (m: Map<string, number>, n: number, per: number) =>
 const a = await window(WINDOW);
 await createUpTo(AT);
 const b = await window(AT + WINDOW);
+// The listing of all, 7 times, and the periodic work over 20 s alone.
+await call('Profiler.start');
+const tl = performance.now();
+for (let i = 0; i < 7; i++) await api('GET', '/api/v1/instances');
+const listMs = (performance.now() - tl) / 7;
+const listing = selfTimes((await call<{ profile: Profile }>('Profiler.stop')).profile);
+const ci = await cpuTicks();
+await call('Profiler.start');
+await new Promise((r) => setTimeout(r, 20_000));
+const idle = selfTimes((await call<{ profile: Profile }>('Profiler.stop')).profile);
+const ci1 = await cpuTicks();
+const idlePct = ((ci1.user + ci1.sys - ci.user - ci.sys) / 20_000) * 100;
 ws.close();
 const fd = (await import('node:fs')).readdirSync(`/proc/${pid}/fd`).length;
 const t0 = performance.now();
-await server.kill();
+await server.kill('SIGTERM');
 const stopS = (performance.now() - t0) / 1000;
 const shutdown = selfTimes(JSON.parse(await readFile(shutdownProfile, 'utf8')) as Profile);
 await rm(data, { recursive: true, force: true });
@@ -178,6 +159,10 @@ for (const [w, name] of [[a, 'at 0'], [b, `at ${AT}`]] as const) {
   console.log(`\nself ms per create ${name}, by the corral function that made the call:`);
   for (const line of top(w.callers, 25, w.n)) console.log(line);
 }
+console.log(`\nlisting of ${created} (${listMs.toFixed(0)} ms each, client side): self ms per listing, by caller`);
+for (const line of top(listing.callers, 20, 7)) console.log(line);
+console.log(`\nperiodic work with ${created} instances: ${idlePct.toFixed(1)} % of a core (/proc, profiler on); self ms per second, by caller`);
+for (const line of top(idle.callers, 20, 20)) console.log(line);
 console.log(`\nshutdown (SIGTERM → exit, ${stopS.toFixed(1)} s): self ms in all`);
 for (const line of top(shutdown.self, 25, 1)) console.log(line);
 console.log('\nshutdown, by the corral function that made the call (ms in all):');

@@ -42,7 +42,8 @@ const bwrap = (command: string[], dir: string) =>
 /** Workloads die with the server (its SIGTERM stops them), or are the keeper's and outlive it. */
 const KEEPER = (on: boolean) => ({ CORRAL_DRIVERS__PROCESS__KEEPER: String(on) });
 
-async function startServer(dataDir?: string, env: NodeJS.ProcessEnv = {}): Promise<{ server: ChildServer; token: string; data: string }> {
+/** Keeper off unless `env` says otherwise: a section's SIGTERM then leaves no workload behind. */
+async function startServer(dataDir?: string, env: NodeJS.ProcessEnv = KEEPER(false)): Promise<{ server: ChildServer; token: string; data: string }> {
   const data = dataDir ?? (await tempDir('corral-bench-inst-'));
   const server = await spawnServer(data, { ...(process.env.BENCH_PROF && { NODE_OPTIONS: `--require ${process.env.BENCH_PROF}` }), CORRAL_INSTANCES__LOGS__CLIENT_BUFFER_BYTES: String(8 * 2 ** 20),
     ...env,
