@@ -37,8 +37,12 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
     }
   }, 60_000);
 
-  it('SIGKILL of the holder, the survivor adopts through the keeper socket in the handle instead of restarting (generation unchanged, no duplicate)', async () => {
-    const databaseUrl = await createTestDatabase('keeper');
+  /**
+   * Managers A and B (`b`, also the test's `server`) on one fresh PostgreSQL database with short
+   * leases, sharing the signing key; A holds a new instance running `shell` (marked).
+   */
+  async function twoManagers(database: string, shell: string) {
+    const databaseUrl = await createTestDatabase(database);
     const env = { ...KEEPER_ENV, CORRAL_DATABASE_URL: databaseUrl, CORRAL_CLUSTER__LEASE_SECONDS: '2', CORRAL_INSTANCES__RECONCILE_SECONDS: '0.5' };
     const [dataA, dataB] = [await newDataDir(), await newDataDir()];
     const a = await spawnServer(dataA, env, ['--role', 'manager'], { detached: true });
@@ -48,9 +52,14 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
     server = await spawnServer(dataB, env, ['--role', 'manager'], { detached: true });
     const tokenA = await adminToken(a.url);
     const tokenB = await adminToken(server.url);
-    const marker = `keeper-takeover-${process.pid}-${Date.now()}`;
-    const inst = await createInstance(a, tokenA, { name: 'web', shell: `echo before; sleep 1000 # ${marker}` });
+    const marker = `${database}-${process.pid}-${Date.now()}`;
+    const inst = await createInstance(a, tokenA, { name: 'web', shell: `${shell} # ${marker}` });
     await waitForState(a, tokenA, inst.id, 'running');
+    return { databaseUrl, dataA, a, b: server, tokenA, tokenB, inst, marker };
+  }
+
+  it('SIGKILL of the holder, the survivor adopts through the keeper socket in the handle instead of restarting (generation unchanged, no duplicate)', async () => {
+    const { databaseUrl, a, b, tokenB, inst, marker } = await twoManagers('keeper', 'echo before; sleep 1000');
     const before = (await processesMatching(marker)).sort();
     expect(before.length).toBeGreaterThan(0);
     const holder = async () => {
@@ -66,28 +75,17 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
 
     await killGroup(a);
     await expect.poll(holder, { timeout: 30_000, interval: 250 }).not.toBe(managerA);
-    const after = await waitForState(server, tokenB, inst.id, 'running');
+    const after = await waitForState(b, tokenB, inst.id, 'running');
     expect(after.generation).toBe(inst.generation);
     expect((await processesMatching(marker)).sort()).toEqual(before);
     // Still supervised by the survivor: a stop reaches the adopted workload.
-    expect((await api(server, tokenB, 'POST', `/api/v1/instances/${inst.id}/stop`)).status).toBe(200);
-    await waitForState(server, tokenB, inst.id, 'stopped');
+    expect((await api(b, tokenB, 'POST', `/api/v1/instances/${inst.id}/stop`)).status).toBe(200);
+    await waitForState(b, tokenB, inst.id, 'stopped');
     expect(await waitGone(marker)).toEqual([]);
   });
 
   it('a workload on another host’s keeper: that keeper stops it at its fence, and only then does the survivor start its own copy (never two at once)', async () => {
-    const databaseUrl = await createTestDatabase('keeperfence');
-    const env = { ...KEEPER_ENV, CORRAL_DATABASE_URL: databaseUrl, CORRAL_CLUSTER__LEASE_SECONDS: '2', CORRAL_INSTANCES__RECONCILE_SECONDS: '0.5' };
-    const [dataA, dataB] = [await newDataDir(), await newDataDir()];
-    const a = await spawnServer(dataA, env, ['--role', 'manager'], { detached: true });
-    cleanup.push(() => void killGroup(a).catch(() => undefined));
-    await copyFile(path.join(dataA, 'signing-key.json'), path.join(dataB, 'signing-key.json'));
-    server = await spawnServer(dataB, env, ['--role', 'manager'], { detached: true });
-    const tokenA = await adminToken(a.url);
-    const tokenB = await adminToken(server.url);
-    const marker = `keeper-fence-${process.pid}-${Date.now()}`;
-    const inst = await createInstance(a, tokenA, { name: 'web', shell: `sleep 1000 # ${marker}` });
-    await waitForState(a, tokenA, inst.id, 'running');
+    const { databaseUrl, dataA, a, b, tokenB, inst, marker } = await twoManagers('keeperfence', 'sleep 1000');
     const first = new Set(await processesMatching(marker));
     expect(first.size).toBeGreaterThan(0);
     // As if A and its keeper ran on another machine: B cannot reach that keeper.
@@ -106,7 +104,7 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
     while (!back && Date.now() < until) {
       const now = await processesMatching(marker);
       if (now.some((p) => first.has(p)) && now.some((p) => !first.has(p))) overlaps.push(now);
-      const shown = (await api(server, tokenB, 'GET', `/api/v1/instances/${inst.id}`)).body;
+      const shown = (await api(b, tokenB, 'GET', `/api/v1/instances/${inst.id}`)).body;
       if (shown.state === 'running' && shown.generation > inst.generation) back = shown;
       else await sleep(100);
     }
