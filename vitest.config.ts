@@ -12,5 +12,7 @@ export default defineConfig({
     reporters: ['default'],
     // Each entry prepares what some tests need; docker-setup does nothing unless a docker test runs.
     globalSetup: ['test/helpers/docker-setup.ts', 'test/helpers/postgres-global-setup.ts'],
+    // Per test file: stops the keepers its servers started (workloads outlive a server).
+    setupFiles: ['test/helpers/keeper-cleanup.ts'],
   },
 });

@@ -6,7 +6,9 @@
  * Servers run the default, the keeper on (drivers.process.keeper): their workloads are the
  * keeper's children and outlive the server. So a test server's stop() also stops its data
  * dir's keeper (and with it every workload left), and when a test file ends every keeper of
- * a data dir this file served is stopped (afterAll below): no test leaves workloads running.
+ * a data dir this file served is stopped (stopServedKeepers, registered by keeper-cleanup.ts,
+ * a vitest setup file): no test leaves workloads running. No vitest import here: benchmarks
+ * use these helpers too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,7 +16,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
@@ -31,10 +32,12 @@ export const KEEPER_OFF_ENV = { CORRAL_DRIVERS__PROCESS__KEEPER: 'false' };
 
 /** Data dirs this test file ran servers on: their keepers are stopped when the file ends. */
 const served = new Set<string>();
-afterAll(async () => {
+
+/** Stops the keeper of every data dir a server was started on since the last call. */
+export async function stopServedKeepers(): Promise<void> {
   await Promise.all([...served].map((data) => stopKeeper(data)));
   served.clear();
-}, 60_000);
+}
 
 /**
  * The keeper processes of `data` (node … keeper.{js,ts} DATA/keeper), found by their command
@@ -201,8 +204,13 @@ export async function spawnServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // The last MB or two: a benchmark's server can log for a long time.
+  const onOutput = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 2e6) out = out.slice(-1e6);
+  };
+  child.stdout!.on('data', onOutput);
+  child.stderr!.on('data', onOutput);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
