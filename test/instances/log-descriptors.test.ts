@@ -3,7 +3,7 @@
  * written, so thousands of quiet instances do not hold thousands of the server's descriptors
  * (the hard limit here is 20,000); and what was written is all there, across reopenings.
  */
-import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InstanceLog } from '../../src/core/instances/logs.js';
@@ -33,5 +33,25 @@ describe('log descriptors', () => {
     expect(lines).toEqual(['started', 'one', 'two']);
     await log.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('holds at most 256 log files open at once, however many instances are writing, and loses no line', async () => {
+    const root = await tempDir('corral-log-many-');
+    const n = 300;
+    const logs = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const dir = path.join(root, String(i));
+      await mkdir(dir);
+      return new InstanceLog(dir, cfg);
+    }));
+    // Each writes once: its file then stays open a moment for more (not closed at once).
+    logs.forEach((log, i) => log.append('stdout', Buffer.from(`line ${i}\n`)));
+    await new Promise((r) => setTimeout(r, 100));
+    const outputs = (await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))).filter((l) => l.startsWith(root));
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.length).toBeLessThanOrEqual(256);
+    await Promise.all(logs.map((log) => log.flush()));
+    for (let i = 0; i < n; i += 37) expect((await readFile(path.join(root, String(i), 'output.log'), 'utf8')).trim()).toContain(`"l":"line ${i}"`);
+    await Promise.all(logs.map((log) => log.close()));
+    await rm(root, { recursive: true, force: true });
   });
 });

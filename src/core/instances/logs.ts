@@ -69,6 +69,15 @@ const FILE_IDLE_CLOSE_MS = 500;
  */
 const WRITE_DELAY_MS = 10;
 const WRITE_BATCH_BYTES = 256 * 1024;
+/**
+ * Log files open at once, across instances (least recently written first): thousands of
+ * chatty instances must not hold thousands of the server's descriptors (the hard limit may be
+ * 20,000, and each workload's pipes take three already). Past it the oldest idle one closes.
+ */
+const MAX_OPEN_FILES = 256;
+const openFiles = new Set<InstanceLog>();
+/** After a failed open that is not "the instance is gone" (EMFILE, EIO…): try again after this. */
+const REOPEN_RETRY_MS = 20;
 const EMPTY = Buffer.alloc(0);
 
 export class InstanceLog {
@@ -360,11 +369,21 @@ export class InstanceLog {
     let fd: number;
     try {
       fd = this.openForAppend(bytes);
-    } catch {
+    } catch (e) {
       this.writing = false;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // Out of descriptors or a passing I/O error: the lines wait (pendingWriteBytes bounds them).
+        this.pending = [...data, ...this.pending];
+        this.pendingBytes += bytes;
+        this.writeTimer ??= setTimeout(() => this.writeNext(), REOPEN_RETRY_MS);
+        return;
+      }
       for (const resolve of this.idle.splice(0)) resolve();
       return; // the instance dir is gone (deleted): nothing to keep
     }
+    // Most recently written last: the first in the set is the one to close for room.
+    openFiles.delete(this);
+    openFiles.add(this);
     const writeAll = (buffers: Buffer[], left: number) =>
       writev(fd, buffers, null, (err, n) => {
         // A short write (rare on a file) goes on with what is left.
@@ -399,12 +418,29 @@ export class InstanceLog {
     this.closeTimer = undefined;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    openFiles.delete(this);
+  }
+
+  /**
+   * Room for one more open log file: at MAX_OPEN_FILES the least recently written idle one
+   * is closed; false when all are being written to (the caller tries again shortly).
+   */
+  private static makeRoomForFile(): boolean {
+    if (openFiles.size < MAX_OPEN_FILES) return true;
+    for (const log of openFiles) {
+      if (log.writing) continue;
+      log.closeFile();
+      return true;
+    }
+    return false;
   }
 
   /** The fd to append `bytes` to, rotating first when the file would pass its cap. */
   private openForAppend(bytes: number): number {
     if (this.fd === undefined) {
+      if (!InstanceLog.makeRoomForFile()) throw Object.assign(new Error(`${MAX_OPEN_FILES} log files are being written`), { code: 'EMFILE' });
       this.fd = openSync(this.file, 'a', 0o600);
+      openFiles.add(this);
       this.size = fstatSync(this.fd).size;
     }
     if (this.size > 0 && this.size + bytes > this.cfg.fileBytes) {
