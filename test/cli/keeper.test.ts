@@ -27,6 +27,8 @@ describe('corral keeper', { timeout: 120_000 }, () => {
     data = await tempDir('corral-cli-keeper-');
     const corral = (...args: string[]) => runCli(['keeper', ...args, '--data', data]);
     expect((await corral('status')).stdout).toContain('no keeper runs for');
+    const badTimeout = await corral('stop', '--timeout', 'soon');
+    expect([badTimeout.code, badTimeout.stderr]).toEqual([1, expect.stringMatching(/^bad_input: --timeout: "soon" is not a duration/)]);
 
     server = await spawnServer(data);
     const token = await adminToken(server.url);

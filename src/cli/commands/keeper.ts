@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CliError, runAction, table } from '../output.js';
+import { DURATION_HELP, parseDuration } from '../units.js';
 
 interface DataFlags {
   config?: string;
@@ -68,9 +69,10 @@ export function registerKeeperCommands(program: Command): void {
 
   withDataFlags(keeper.command('stop').description('stop every kept workload (stop signal, grace period, then SIGKILL) and the keeper'))
     .option('--force', 'even while a server holds them (it will see them exit, and may restart them)')
-    .option('--timeout <seconds>', 'how long to wait for the keeper to exit', '60')
+    .option('--timeout <duration>', `how long to wait for the keeper to exit (${DURATION_HELP})`, '60s')
     .action(
       runAction.wrap(async (flags: DataFlags & { force?: boolean; timeout: string }) => {
+        const timeoutMs = parseDuration(flags.timeout, '--timeout') * 1000;
         const dir = await keeperDir(flags);
         const running = await runningKeeper(dir);
         if (!running) {
@@ -84,9 +86,9 @@ export function registerKeeperCommands(program: Command): void {
         }
         const { isSameProcess } = await import('../../drivers/process/proc.js');
         process.kill(running.pid, 'SIGTERM');
-        const until = Date.now() + Number(flags.timeout) * 1000;
+        const until = Date.now() + timeoutMs;
         while (await isSameProcess(running.pid, running.startTime)) {
-          if (Date.now() > until) throw new CliError('timeout', `the keeper ${running.pid} is still stopping its workloads after ${flags.timeout} s`);
+          if (Date.now() > until) throw new CliError('timeout', `the keeper ${running.pid} is still stopping its workloads after ${flags.timeout}`);
           await new Promise((r) => setTimeout(r, 100));
         }
         process.stdout.write(`stopped the keeper ${running.pid} and the ${children.length} process${children.length === 1 ? '' : 'es'} it kept\n`);
