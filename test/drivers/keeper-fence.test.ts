@@ -4,15 +4,14 @@
  * SIGKILL — and its exit recorded as "fenced", so a manager on another host may start the
  * instance again without a second copy running. Driven through KeeperClient, as a manager does.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { childEnv } from '../../src/core/child-env.js';
 import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
 import type { ExitRecord } from '../../src/drivers/process/keeper-protocol.js';
-import { tempDir } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';
-import { alive, sleep, waitGone, waitUntil } from './keeper-helpers.js';
+import { alive, sleep, standaloneKeeper, waitGone, waitUntil } from './keeper-helpers.js';
 
 describe('the keeper’s fence', { timeout: 60_000 }, () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -22,15 +21,7 @@ describe('the keeper’s fence', { timeout: 60_000 }, () => {
 
   /** A keeper of its own (stopped, with whatever it keeps, after the test) and a spawn helper. */
   async function keeperFor() {
-    const dir = await tempDir();
-    const keeperDir = path.join(dir, 'keeper');
-    const first = new KeeperClient(keeperDir);
-    const pid = (await first.identity()).pid;
-    cleanup.push(async () => {
-      if (alive(pid)) process.kill(pid, 'SIGTERM');
-      await waitUntil(() => !alive(pid), 15_000).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    });
+    const { keeperDir, first, pid } = await standaloneKeeper(cleanup);
     const exitFile = (key: string) => path.join(keeperDir, 'run', key, 'exit.json');
     // Leaves on SIGTERM after a moment, saying so: the stop signal and its grace are used.
     const spawnIn = (client: KeeperClient, key: string, marker: string, fenceAt?: number) =>

@@ -1,7 +1,9 @@
-/** Shared by the keeper tests (test/drivers/keeper.test.ts, test/cluster/keeper-takeover.test.ts). */
+/** Shared by the keeper tests (test/drivers/keeper*.test.ts, test/cluster/keeper-takeover.test.ts). */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { ADMIN_PASSWORD, createToken, login, type ChildServer } from '../helpers/server.js';
+import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
+import { ADMIN_PASSWORD, createToken, login, tempDir, type ChildServer } from '../helpers/server.js';
 import { processesMatching } from '../instances/helpers.js';
 
 export const KEEPER_ENV = { CORRAL_DRIVERS__PROCESS__KEEPER: 'true' };
@@ -106,4 +108,21 @@ export async function waitUntil(pred: () => boolean, ms = 10_000): Promise<void>
     if (Date.now() > until) throw new Error('timed out');
     await sleep(50);
   }
+}
+
+/**
+ * A keeper of its own in a fresh dir, reached through a first KeeperClient (as a manager), and
+ * added to `cleanup`: SIGTERMed (it stops whatever it keeps) and its dir removed.
+ */
+export async function standaloneKeeper(cleanup: (() => Promise<void>)[]): Promise<{ dir: string; keeperDir: string; first: KeeperClient; pid: number }> {
+  const dir = await tempDir();
+  const keeperDir = path.join(dir, 'keeper');
+  const first = new KeeperClient(keeperDir);
+  const pid = (await first.identity()).pid;
+  cleanup.push(async () => {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+    await waitUntil(() => !alive(pid), 15_000).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, keeperDir, first, pid };
 }

@@ -16,7 +16,7 @@ import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
 import { takeSpool } from '../../src/drivers/process/keeper-protocol.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
 import { createInstance, processesMatching, waitFor, waitForState } from '../instances/helpers.js';
-import { adminToken, alive, APP, keeperPid, killGroup, logText, poke, sleep, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
+import { adminToken, alive, APP, keeperPid, killGroup, logText, poke, sleep, standaloneKeeper, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
 
 describe('the keeper: instances outlive their manager', { timeout: 120_000 }, () => {
   let server: ChildServer | undefined;
@@ -216,17 +216,9 @@ describe('the keeper’s spool', { timeout: 60_000 }, () => {
   }, 30_000);
 
   it('while no manager holds a workload the keeper spools its output, bounded (the oldest half goes, with a note), and hands it back in order', async () => {
-    const dir = await tempDir();
-    const keeperDir = path.join(dir, 'keeper');
-    const spool = path.join(keeperDir, 'run', 'w', 'spool');
-    const first = new KeeperClient(keeperDir);
-    const keeper = (await first.identity()).pid;
     // Whatever happens below, the keeper and its child go (SIGTERM stops its children).
-    cleanupSpool.push(async () => {
-      if (alive(keeper)) process.kill(keeper, 'SIGTERM');
-      await waitUntil(() => !alive(keeper), 15_000).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    });
+    const { dir, keeperDir, first, pid: keeper } = await standaloneKeeper(cleanupSpool);
+    const spool = path.join(keeperDir, 'run', 'w', 'spool');
     // 20 MB of x once the manager left (the file `$1` appears), then "end": more than the spool keeps (2 × 8 MB).
     const script = 'read go; echo first; while [ ! -e "$1" ]; do sleep 0.05; done; head -c 20000000 /dev/zero | tr "\\0" x; echo; echo end; exec sleep 1000';
     const left = path.join(dir, 'left');
