@@ -48,8 +48,12 @@ export const InstancesConfigSchema = Type.Object(
         maxLineBytes: Type.Integer({ minimum: 80, default: 16 * 1024 }),
         /** Output waiting for the disk past this is dropped (with a marker line). */
         pendingWriteBytes: Type.Integer({ minimum: 4096, default: 4 * MiB }),
-        /** A follower or attached client this far behind loses lines (with a marker). */
-        clientBufferBytes: Type.Integer({ minimum: 4096, default: 1 * MiB }),
+        /**
+         * A follower or attached client this far behind loses lines (with a marker). Above what
+         * one turn of the event loop may read from a busy child (libuv reads a ready pipe up to
+         * 32 × 64 KiB = 2 MiB): below that, a client that keeps up was judged behind after one burst.
+         */
+        clientBufferBytes: Type.Integer({ minimum: 4096, default: 4 * MiB }),
       },
       { additionalProperties: false, default: {} },
     ),
