@@ -3,7 +3,7 @@
  * it answers; otherwise, when this machine has dockerd and we are root, a private dockerd on
  * its own socket and data root under /tmp, stopped (and its files removed) at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,7 +34,16 @@ export async function obtainEngine(): Promise<TestEngine | { unavailable: string
   return startDockerd(DOCKERD);
 }
 
+/** The host's bridge links docker makes (br-…, docker_gwbridge). */
+function dockerBridges(): Set<string> {
+  const out = spawnSync('ip', ['-o', 'link', 'show', 'type', 'bridge'], { encoding: 'utf8' }).stdout ?? '';
+  return new Set([...out.matchAll(/^\d+: ((?:br-|docker_gwbridge)[^:@\s]*)/gm)].map((m) => m[1]!));
+}
+
 async function startDockerd(dockerd: string): Promise<TestEngine | { unavailable: string }> {
+  // A stopped dockerd leaves its swarm-scope bridges (and their routes) on the host: a later
+  // run's ports network then overlaps them ("Pool overlaps…"). What it made is removed at stop.
+  const before = dockerBridges();
   const root = mkdtempSync(path.join(tmpdir(), 'corral-dockerd-'));
   const host = `unix://${root}/docker.sock`;
   const logFile = path.join(root, 'dockerd.log');
@@ -58,6 +67,7 @@ async function startDockerd(dockerd: string): Promise<TestEngine | { unavailable
     await Promise.race([exited, sleep(15_000, undefined, { signal: ac.signal }).catch(() => undefined)]);
     ac.abort();
     if (child.exitCode === null) child.kill('SIGKILL');
+    for (const link of dockerBridges()) if (!before.has(link)) spawnSync('ip', ['link', 'delete', link]);
     rmSync(root, { recursive: true, force: true, maxRetries: 3 });
   };
   const engine = connectEngine(host);
