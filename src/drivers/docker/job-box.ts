@@ -37,6 +37,13 @@ export interface Profile {
   limits: Pick<JobLimits, 'memoryBytes' | 'pids' | 'cpus' | 'fileSizeBytes' | 'openFiles'>;
 }
 
+/**
+ * Tasks in a box's cgroup while the agent waits: the engine's init and the agent's shell. A
+ * constant, not counted at start: right after the start the init may not have forked the
+ * agent yet (seen on a loaded CI machine: 1 counted, so every later look judged the box unclean).
+ */
+const IDLE_TASKS = 2;
+
 export const profileKey = (p: Profile): string => JSON.stringify(p);
 
 /** Everything but this shell and the init, until /proc shows none (a fork bomb is bounded by the pids limit). */
@@ -103,8 +110,6 @@ export class JobBox {
   cgroup: ContainerCgroup | undefined;
   /** Whether it may run more than one job: its cgroup is readable and its user is not root. */
   reusable = false;
-  /** Tasks in the cgroup while the agent waits (its init and its shell). */
-  idleTasks: number | undefined;
   /** Jobs it ran so far. */
   jobs = 0;
   /** Output goes here once a job owns the box. */
@@ -163,8 +168,7 @@ export class JobBox {
       // reset does not look at (/etc/hosts): its boxes run one job each.
       const pid = (await box.container.inspect()).State.Pid;
       box.cgroup = pid ? ContainerCgroup.of(pid) : undefined;
-      box.idleTasks = box.cgroup?.tasks();
-      box.reusable = box.idleTasks !== undefined && hostUser !== undefined && hostUser.uid !== 0;
+      box.reusable = box.cgroup?.tasks() !== undefined && hostUser !== undefined && hostUser.uid !== 0;
     } catch (e) {
       await box.destroy();
       throw e;
@@ -174,7 +178,7 @@ export class JobBox {
 
   /** Whether a later job may use it: its cgroup holds only the init and the waiting agent. */
   idleOnHost(): boolean {
-    return !this.exited && this.idleTasks !== undefined && this.cgroup?.tasks() === this.idleTasks;
+    return !this.exited && this.cgroup?.tasks() === IDLE_TASKS;
   }
 
   /** Empties /work for the next job (only once nothing of the last job runs). */

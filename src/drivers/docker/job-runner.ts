@@ -287,10 +287,10 @@ export class DockerJobRunner implements JobRunner {
 /**
  * Whether the host sees only the box's init and agent left. Processes the agent's reset just
  * killed can take a moment to leave the cgroup on a busy machine: looked at a few times over
- * ~200 ms before the box is judged unclean (and retired).
+ * ~1 s before the box is judged unclean (and retired); a clean box is seen at the first look.
  */
 async function settlesIdle(box: { idleOnHost(): boolean }): Promise<boolean> {
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < 50; i++) {
     if (box.idleOnHost()) return true;
     await new Promise((r) => setTimeout(r, 20));
   }
