@@ -5,14 +5,16 @@
  * umask change, no SysV IPC object or POSIX message queue, no key. Another owner never gets
  * that sandbox; one whose job timed out or ran out of memory is not reused at all.
  *
- * Which sandbox ran a job: its pid namespace (`readlink /proc/self/ns/pid`), the same for every
- * job of one sandbox and different for every other sandbox.
+ * Which sandbox ran a job: its pid namespace (`readlink /proc/self/ns/pid`) and the start time
+ * of its init (pid 1 there), the same for every job of one sandbox and different for every
+ * other sandbox — the namespace's inode alone is not: the kernel may give a new namespace the
+ * inode of one just freed (a retired sandbox's).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestServer, type TestServer } from '../helpers/server.js';
 import { attach, processesWith, runJob } from './helpers.js';
 
-const NS = 'readlink /proc/self/ns/pid';
+const NS = 'echo "$(readlink /proc/self/ns/pid) $(cut -d" " -f22 /proc/1/stat)"';
 /** What a job sees of its sandbox's writable state, the same in a fresh sandbox and a reused one. */
 const LOOK = [
   'ls -A /work /tmp /dev/shm /dev/mqueue',
