@@ -17,7 +17,9 @@ async function adminToken(url: string): Promise<string> {
   return createToken(url, await login(url, 'admin', ADMIN_PASSWORD), `t-${Date.now()}`);
 }
 
-async function waitGone(marker: string, ms = 10_000): Promise<number[]> {
+// Generous: on a loaded machine (the full suite on 2 cores) the kernel took over 10 s once to
+// tear a killed sandbox down; an orphan never goes at all.
+async function waitGone(marker: string, ms = 30_000): Promise<number[]> {
   const until = Date.now() + ms;
   let left = await processesMatching(marker);
   while (left.length && Date.now() < until) {
