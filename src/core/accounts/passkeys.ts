@@ -14,15 +14,11 @@
  * - `auth.passkeys.require`: who must sign in with a passkey (see `passwordSignIn`).
  */
 import { randomBytes } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { Type, type Static } from '@sinclair/typebox';
 import { isUniqueViolation } from '../../store/dialect.js';
@@ -34,6 +30,13 @@ import { ChallengeBox } from './passkey-challenges.js';
 import type { PasskeysConfig } from './passkeys-config.js';
 import type { LoginThrottle } from './throttle.js';
 import type { User } from './types.js';
+
+/**
+ * @simplewebauthn/server (with its ASN.1 and X.509 libraries) is loaded at the first ceremony:
+ * it took ~25 MB of every server's memory from the start, used or not (docs/instances.md, Scale).
+ */
+let webauthnLib: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (webauthnLib ??= import('@simplewebauthn/server'));
 
 export const PasskeyName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'a label of your choice' });
 
@@ -120,6 +123,7 @@ export class PasskeyService {
   async registrationOptions(user: User, sessionHash: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const rp = this.rp();
     const existing = await this.store.ofUser(user.id);
+    const { generateRegistrationOptions } = await webauthn();
     const options = await generateRegistrationOptions({
       rpName: this.config.rpName,
       rpID: rp.id,
@@ -140,6 +144,7 @@ export class PasskeyService {
     const rp = this.rp();
     const challenge = this.challenges.take(`register|${sessionHash}`);
     if (!challenge) throw errors.passkeyInvalid('no registration is under way for this session (it expired or was used): start again');
+    const { verifyRegistrationResponse } = await webauthn();
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
       verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.id, requireUserVerification: false });
@@ -172,6 +177,7 @@ export class PasskeyService {
   /** Begins a sign-in: the options, and the ticket the browser keeps (a cookie) to end it. */
   async loginOptions(): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; ticket: string }> {
     const rp = this.rp();
+    const { generateAuthenticationOptions } = await webauthn();
     const options = await generateAuthenticationOptions({ rpID: rp.id, userVerification: 'preferred' });
     const ticket = randomBytes(24).toString('base64url');
     this.challenges.put(`login|${ticket}`, options.challenge);
@@ -189,6 +195,7 @@ export class PasskeyService {
     const passkey = await this.store.byId(response.id);
     const owner = passkey && (await this.main.users.byId(passkey.userId));
     const subject = owner ? `login:${owner.name}` : `passkey:${response.id}`;
+    const { verifyAuthenticationResponse } = await webauthn();
     const ok = await this.throttle.attempt(subject, address, async () => {
       if (!challenge || !passkey || !owner) return false;
       // The authenticator's user handle (when it sends one) must be the credential's owner.
