@@ -91,7 +91,7 @@ describe('lines read together', () => {
     let behind = 0;
     const sent: string[] = [];
     const forward = forwardBoundedBatches({ send: (b) => sent.push(b.toString()), buffered: () => behind }, 1000);
-    const batch = (...l: string[]): LineBatch => ({ t: 1, stream: 'stdout', entries: l.map((line) => ({ t: 1, stream: 'stdout', line })), bytes: Buffer.from(l.join('\n')) });
+    const batch = (...l: string[]): LineBatch => ({ t: 1, stream: 'stdout', count: l.length, entries: l.map((line) => ({ t: 1, stream: 'stdout', line })), bytes: Buffer.from(l.join('\n')) });
     forward(batch('a', 'b'));
     behind = 5000; // the client stopped reading
     forward(batch('c', 'd', 'e'));

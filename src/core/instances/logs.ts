@@ -45,9 +45,14 @@ export type LogSubscriber = (entry: LogEntry) => void;
 
 /** Lines of one stream that came together (one read of output, or a single line), in order. */
 export interface LineBatch {
-  t: number;
-  stream: LogStream;
-  entries: LogEntry[];
+  readonly t: number;
+  readonly stream: LogStream;
+  /** How many lines. */
+  readonly count: number;
+  /** In an app's log: the copy its line came from. */
+  readonly source?: string;
+  /** The lines as entries: made when first asked for (a client that takes bytes never does). */
+  readonly entries: LogEntry[];
   /** The lines as UTF-8 separated by "\n", none after the last: a text frame's payload. */
   readonly bytes: Buffer;
 }
@@ -83,8 +88,14 @@ const EMPTY = Buffer.alloc(0);
 export class InstanceLog {
   /** The unfinished last line of each stream, as bytes (at most maxLineBytes). */
   private readonly partial: Record<OutputStream, Buffer> = { stdout: EMPTY, stderr: EMPTY };
-  private ring: LogEntry[] = [];
+  /**
+   * The in-memory tail: the batches lines came in, oldest first from ringHead (its first
+   * `from` lines already let go). A batch keeps its bytes and makes strings only when the
+   * tail is read: a firehose pays no string and no object per line for it.
+   */
+  private ring: { batch: KeptBatch; from: number }[] = [];
   private ringHead = 0;
+  private ringLines = 0;
   private ringBytes = 0;
   private readonly subscribers = new Set<LogSubscriber>();
   private readonly batchSubscribers = new Set<BatchSubscriber>();
@@ -127,7 +138,18 @@ export class InstanceLog {
   append(stream: OutputStream, chunk: Buffer): void {
     const t = Date.now();
     const before = this.partial[stream];
-    const data = before.length ? Buffer.concat([before, chunk]) : chunk;
+    if (!before.length) return this.split(t, stream, chunk);
+    const nl = chunk.indexOf(10);
+    if (nl === -1) return this.split(t, stream, Buffer.concat([before, chunk]));
+    // The unfinished line ends here: it goes as a batch of its own (a copy of one line), and
+    // the rest of the chunk is read in place (copying every read whole cost more than the rest).
+    this.partial[stream] = EMPTY;
+    this.split(t, stream, Buffer.concat([before, chunk.subarray(0, nl + 1)]));
+    if (nl + 1 < chunk.length) this.split(t, stream, chunk.subarray(nl + 1));
+  }
+
+  /** Emits the lines of `data` (the stream's unfinished line is empty) and keeps what follows the last one. */
+  private split(t: number, stream: OutputStream, data: Buffer): void {
     const max = this.cfg.maxLineBytes;
     const { ranges, rest, cutsLong } = lineRanges(data, max);
     // An unfinished line longer than max goes out in pieces now; what is left waits for its end.
@@ -171,10 +193,14 @@ export class InstanceLog {
   recent(n = Infinity, since = 0, filter?: LogFilter): LogEntry[] {
     this.seedFromDisk();
     const out: LogEntry[] = [];
-    for (let i = this.ring.length - 1; i >= this.ringHead && out.length < n; i--) {
-      const e = this.ring[i]!;
-      if (e.t < since) break;
-      if (!filter || filter(e)) out.push(e);
+    for (let s = this.ring.length - 1; s >= this.ringHead && out.length < n; s--) {
+      const { batch, from } = this.ring[s]!;
+      const entries = batch.entries;
+      for (let i = entries.length - 1; i >= from && out.length < n; i--) {
+        const e = entries[i]!;
+        if (e.t < since) return out.reverse();
+        if (!filter || filter(e)) out.push(e);
+      }
     }
     return out.reverse();
   }
@@ -271,8 +297,10 @@ export class InstanceLog {
     const current = this.ring.slice(this.ringHead);
     this.ring = [];
     this.ringHead = 0;
+    this.ringLines = 0;
     this.ringBytes = 0;
-    for (const e of [...older, ...current]) this.remember(e);
+    for (const e of older) this.remember(new EntriesBatch(e.t, e.stream, [e]));
+    for (const { batch, from } of current) this.remember(batch, from);
   }
 
   /**
@@ -281,21 +309,16 @@ export class InstanceLog {
    */
   private emitRanges(t: number, stream: OutputStream, data: Buffer, ranges: number[], cut: boolean): void {
     const read = data.subarray(0, ranges[ranges.length - 1]);
-    const entries: LogEntry[] = [];
     if (!isUtf8(read)) {
       // Not UTF-8: each line decoded with replacement characters, and everything built from that text.
+      const entries: LogEntry[] = [];
       for (let i = 0; i < ranges.length; i += 2) entries.push({ t, stream, line: data.toString('utf8', ranges[i], ranges[i + 1]) });
-      this.emitBatch(batchOf(t, stream, entries), recordsOf(entries));
+      this.emitBatch(new EntriesBatch(t, stream, entries), recordsOf(entries));
       return;
     }
-    // ASCII: one string for the chunk, each line a slice of it (no copy).
-    const text = isAscii(read) ? read.toString('latin1') : undefined;
-    for (let i = 0; i < ranges.length; i += 2) {
-      entries.push({ t, stream, line: text ? text.slice(ranges[i], ranges[i + 1]) : data.toString('utf8', ranges[i], ranges[i + 1]) });
-    }
-    const bytes = cut ? joinRanges(data, ranges) : read;
-    const file = needsJsonEscape(read) ? recordsOf(entries) : ndjsonOf(data, ranges, this.prefixOf(t, stream));
-    this.emitBatch({ t, stream, entries, bytes }, file);
+    const batch = new RangesBatch(t, stream, data, ranges, cut ? joinRanges(data, ranges) : read);
+    const file = needsJsonEscape(read) ? recordsOf(batch.entries) : ndjsonOf(data, ranges, this.prefixOf(t, stream));
+    this.emitBatch(batch, file);
   }
 
   private prefixOf(t: number, stream: LogStream): Buffer {
@@ -306,25 +329,30 @@ export class InstanceLog {
   }
 
   private emit(e: LogEntry): void {
-    this.emitBatch(batchOf(e.t, e.stream, [e]), recordsOf([e]));
+    this.emitBatch(new EntriesBatch(e.t, e.stream, [e]), recordsOf([e]));
   }
 
-  private emitBatch(batch: LineBatch, records: Buffer): void {
-    for (const e of batch.entries) {
-      this.remember(e);
-      for (const fn of this.subscribers) fn(e);
+  private emitBatch(batch: KeptBatch, records: Buffer): void {
+    this.remember(batch);
+    if (this.subscribers.size) {
+      for (const e of batch.entries) for (const fn of this.subscribers) fn(e);
     }
     for (const fn of this.batchSubscribers) fn(batch);
-    this.enqueueWrite(records, batch.entries.length, batch.t);
+    this.enqueueWrite(records, batch.count, batch.t);
   }
 
-  private remember(e: LogEntry): void {
-    if (!this.cfg.memoryLines || !this.cfg.memoryBytes) return;
-    this.ring.push(e);
-    this.ringBytes += e.line.length + 32;
-    while (this.ring.length - this.ringHead > this.cfg.memoryLines || this.ringBytes > this.cfg.memoryBytes) {
-      this.ringBytes -= this.ring[this.ringHead]!.line.length + 32;
-      this.ringHead++;
+  /** Puts `batch` (but its first `from` lines) in the tail, letting go of the oldest lines past its bounds. */
+  private remember(batch: KeptBatch, from = 0): void {
+    const { memoryLines, memoryBytes } = this.cfg;
+    if (!memoryLines || !memoryBytes) return;
+    this.ring.push({ batch, from });
+    this.ringLines += batch.count - from;
+    for (let i = from; i < batch.count; i++) this.ringBytes += batch.lineBytes(i) + 32;
+    while (this.ringLines > memoryLines || this.ringBytes > memoryBytes) {
+      const oldest = this.ring[this.ringHead]!;
+      this.ringBytes -= oldest.batch.lineBytes(oldest.from) + 32;
+      this.ringLines--;
+      if (++oldest.from === oldest.batch.count) this.ringHead++;
     }
     if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) {
       this.ring = this.ring.slice(this.ringHead);
@@ -464,17 +492,64 @@ export class InstanceLog {
   }
 }
 
-/** A batch of `entries` whose bytes are made from their text (when a batch subscriber asks). */
-function batchOf(t: number, stream: LogStream, entries: LogEntry[]): LineBatch {
-  let bytes: Buffer | undefined;
-  return {
-    t,
-    stream,
-    entries,
-    get bytes() {
-      return (bytes ??= Buffer.from(entries.map((e) => e.line).join('\n')));
-    },
-  };
+/** A batch as the tail keeps it: it can tell each line's size (for the tail's byte bound). */
+interface KeptBatch extends LineBatch {
+  lineBytes(i: number): number;
+}
+
+/** Lines that are strings already (notes, relayed lines, lines decoded with replacements); bytes made when asked for. */
+class EntriesBatch implements KeptBatch {
+  private joined: Buffer | undefined;
+  readonly source: string | undefined;
+  constructor(
+    readonly t: number,
+    readonly stream: LogStream,
+    readonly entries: LogEntry[],
+  ) {
+    this.source = entries[0]?.source;
+  }
+  get count(): number {
+    return this.entries.length;
+  }
+  get bytes(): Buffer {
+    return (this.joined ??= Buffer.from(this.entries.map((e) => e.line).join('\n')));
+  }
+  lineBytes(i: number): number {
+    return this.entries[i]!.line.length;
+  }
+}
+
+/** Lines that are ranges of a read's bytes (valid UTF-8); strings made when first asked for. */
+class RangesBatch implements KeptBatch {
+  private lines: LogEntry[] | undefined;
+  readonly source = undefined;
+  constructor(
+    readonly t: number,
+    readonly stream: LogStream,
+    private readonly data: Buffer,
+    private readonly ranges: number[],
+    readonly bytes: Buffer,
+  ) {}
+  get count(): number {
+    return this.ranges.length >> 1;
+  }
+  get entries(): LogEntry[] {
+    return (this.lines ??= this.decode());
+  }
+  lineBytes(i: number): number {
+    return this.ranges[2 * i + 1]! - this.ranges[2 * i]!;
+  }
+  private decode(): LogEntry[] {
+    const { t, stream, data, ranges } = this;
+    const read = data.subarray(0, ranges[ranges.length - 1]);
+    // ASCII: one string for the read, each line a slice of it (no copy).
+    const text = isAscii(read) ? read.toString('latin1') : undefined;
+    const out: LogEntry[] = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      out.push({ t, stream, line: text ? text.slice(ranges[i], ranges[i + 1]) : data.toString('utf8', ranges[i], ranges[i + 1]) });
+    }
+    return out;
+  }
 }
 
 /** The entries as NDJSON records, one a line: the same as JSON.stringify({t, s, c, l}), without an object per line. */
@@ -528,11 +603,21 @@ export function forwardBounded(
   };
 }
 
+/** What a batch becomes for one kind of client: its bytes and how many lines they hold (none: undefined), and the marker's. */
+export interface BatchFormat {
+  batch(b: LineBatch): { data: Buffer; lines: number } | undefined;
+  marker(note: LogEntry): Buffer;
+}
+
+/** Attach's text frames: the lines' bytes as they came, separated by "\n". */
+const textFrames: BatchFormat = { batch: (b) => ({ data: b.bytes, lines: b.count }), marker: (e) => Buffer.from(e.line) };
+
 /** forwardBounded for a sink that takes a batch of lines at a time: a batch goes whole or not at all. */
-export function forwardBoundedBatches(sink: BatchSink, capBytes: number): BatchSubscriber {
-  const admit = admission(sink.buffered, capBytes, (_t, n) => sink.send(Buffer.from(droppedNote(n))));
+export function forwardBoundedBatches(sink: BatchSink, capBytes: number, format: BatchFormat = textFrames): BatchSubscriber {
+  const admit = admission(sink.buffered, capBytes, (t, n) => sink.send(format.marker({ t, stream: 'corral', line: droppedNote(n) })));
   return (b) => {
-    if (admit(b.t, b.entries.length)) sink.send(b.bytes);
+    const out = format.batch(b);
+    if (out && admit(b.t, out.lines)) sink.send(out.data);
   };
 }
 

@@ -1,15 +1,16 @@
 /**
  * How a kept log goes out over HTTP — an instance's (instances/streams.ts) and an app's
  * (apps.ts) alike: the last lines, a search in everything kept, a download of it all, or
- * follow it live (as text or NDJSON). A follower goes through `forwardBounded`, so a slow
- * client loses lines (with a marker) instead of growing the server's memory.
+ * follow it live (as text or NDJSON). A follower gets the lines read together in one write
+ * (still a line per record) through `forwardBoundedBatches`, so a slow client loses lines
+ * (with a marker) instead of growing the server's memory.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { errors } from '../../core/errors.js';
-import { forwardBounded, type LogEntry } from '../../core/instances/index.js';
-import type { InstanceLog, LogFilter } from '../../core/instances/logs.js';
+import { forwardBoundedBatches, type LogEntry } from '../../core/instances/index.js';
+import type { BatchFormat, InstanceLog, LogFilter } from '../../core/instances/logs.js';
 
 export const LogQuerySchema = Type.Object(
   {
@@ -37,6 +38,31 @@ const text = (e: LogEntry) => `${prefix(e)}${e.line}\n`;
 const stamped = (e: LogEntry) => `${new Date(e.t).toISOString()} ${e.stream.padEnd(6)} ${prefix(e)}${e.line}\n`;
 export const ndjson = (e: LogEntry) =>
   `${JSON.stringify({ t: new Date(e.t).toISOString(), stream: e.stream, ...(e.source !== undefined && { source: e.source }), line: e.line })}\n`;
+
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * What a follower gets of a batch: its lines' records (those the search keeps) in one buffer.
+ * Plain text of output lines is the bytes as read, each line ended by "\n" (no strings made).
+ */
+function followFormat(fmt: (e: LogEntry) => string, filter: LogFilter): BatchFormat {
+  return {
+    batch(b) {
+      if (fmt === text && !filter && b.stream !== 'corral' && b.source === undefined) {
+        return { data: Buffer.concat([b.bytes, NEWLINE]), lines: b.count };
+      }
+      let out = '';
+      let lines = 0;
+      for (const e of b.entries) {
+        if (filter && !filter(e)) continue;
+        out += fmt(e);
+        lines++;
+      }
+      return lines ? { data: Buffer.from(out), lines } : undefined;
+    },
+    marker: (e) => Buffer.from(fmt(e)),
+  };
+}
 
 function searchFilter(search: string | undefined): LogFilter {
   if (search === undefined) return undefined;
@@ -107,9 +133,9 @@ export async function replyWithLog(
   // The tail comes from memory in the same tick as the subscription: no gap, no repeat.
   let unsubscribe = () => {};
   const res = opts.streams.start(reply, contentType, () => unsubscribe());
-  for (const e of log.recent(tail, since, filter)) res.write(fmt(e));
-  const sink = { send: (t: string) => void res.write(t), buffered: () => res.writableLength };
-  const forward = forwardBounded(sink, opts.clientCap, fmt);
-  unsubscribe = log.subscribe(filter ? (e) => filter(e) && forward(e) : forward);
+  const lines = log.recent(tail, since, filter);
+  if (lines.length) res.write(lines.map(fmt).join(''));
+  const sink = { send: (data: Buffer) => void res.write(data), buffered: () => res.writableLength };
+  unsubscribe = log.subscribeBatches(forwardBoundedBatches(sink, opts.clientCap, followFormat(fmt, filter)));
   return reply;
 }

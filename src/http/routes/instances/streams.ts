@@ -19,15 +19,19 @@ const tags = ['instances'];
 const RefParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const HEARTBEAT_MS = 15_000;
 const NEWLINE = Buffer.from('\n');
-/** Batches of lines are joined into text frames up to this size. */
-const FRAME_BYTES = 1024 * 1024;
+/**
+ * Batches smaller than this that come in one turn are joined into one frame (up to this size):
+ * a child writing a line now and then, or small pieces, does not cost a frame each. A larger
+ * batch (a read of a firehose, up to 64 KiB) is a frame by itself: joining it would copy it.
+ */
+const JOIN_BYTES = 16 * 1024;
 
 /**
  * A WebSocket as a LineSink whose frames of one tick leave in one write: a chunk of output
  * holds many lines, and one frame per line would otherwise cost one syscall each.
  */
 export function corkedSink(socket: WebSocket): LineSink {
-  const raw = (socket as unknown as { _socket?: Socket })._socket;
+  const raw = rawSocket(socket);
   let corked = false;
   return {
     send(text) {
@@ -45,13 +49,18 @@ export function corkedSink(socket: WebSocket): LineSink {
   };
 }
 
+function rawSocket(socket: WebSocket): Socket | undefined {
+  return (socket as unknown as { _socket?: Socket })._socket;
+}
+
 /**
  * A WebSocket as a BatchSink for text frames: the batches of lines that come in one turn of
  * the event loop (each a read of the child's output, already as bytes separated by "\n") go
- * out together at its end, in one frame, joined by "\n". Under a firehose that is one frame
- * and one write per turn instead of one per line — the frame, not the line, was what cost —
- * and no line is turned into a string and back (docs/benchmarks.md). A lone line still goes
- * out at once, alone.
+ * out at its end, in one write: small ones joined into a frame (by "\n"), a large one a frame
+ * of its own, its bytes as read (no copy). Under a firehose that is a frame per read and one
+ * write per turn instead of one each per line — the frame, not the line, was what cost — and
+ * no line is turned into a string and back (docs/benchmarks.md). A lone line still goes out
+ * at once, alone.
  */
 export function batchingSink(socket: WebSocket): BatchSink {
   let waiting: Buffer[] = [];
@@ -59,17 +68,18 @@ export function batchingSink(socket: WebSocket): BatchSink {
     const batches = waiting;
     waiting = [];
     if (socket.readyState !== socket.OPEN) return;
-    // One turn may read megabytes (libuv reads a ready pipe up to 32 times): frames of about
-    // FRAME_BYTES each keep what a client must hold before it sees a line small.
+    const raw = rawSocket(socket);
+    raw?.cork();
     for (let i = 0; i < batches.length; ) {
       const frame = [batches[i]!];
       let bytes = batches[i++]!.length;
-      while (i < batches.length && bytes + batches[i]!.length < FRAME_BYTES) {
+      while (i < batches.length && bytes + batches[i]!.length < JOIN_BYTES) {
         frame.push(NEWLINE, batches[i]!);
         bytes += batches[i++]!.length + 1;
       }
       socket.send(frame.length === 1 ? frame[0]! : Buffer.concat(frame, bytes), { binary: false });
     }
+    raw?.uncork();
   };
   return {
     send(bytes) {
