@@ -9,7 +9,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { User } from '../accounts/types.js';
 import type { Store } from '../../store/index.js';
-import type { InstanceRecord, StoredInstance } from '../../store/instances.js';
+import type { InstanceRecord } from '../../store/instances.js';
 import { isUniqueViolation } from '../../store/dialect.js';
 import { errors } from '../errors.js';
 import { KeyedLock } from '../keyed-lock.js';
@@ -17,6 +17,7 @@ import type { InFlight } from '../sources/in-flight.js';
 import type { InstancesConfig } from './config.js';
 import { createInstanceDirs, instanceDirs } from './dirs.js';
 import type { InstanceEvent, InstanceEvents } from './events.js';
+import { InstanceListing } from './listing.js';
 import type { InstanceLog } from './logs.js';
 import type { Instance, InstancePatch, InstanceSpec, InstanceSpecInput } from './spec.js';
 import { UPLOAD_FILE } from './source.js';
@@ -24,18 +25,6 @@ import { ACTIVE_STATES } from './states.js';
 import type { Supervisor } from './supervisor.js';
 import type { InstanceGate } from '../credits/gates.js';
 import type { Holder, InstanceLeases } from '../cluster/leases.js';
-
-/** One instance of a listing as JSON text: `show`'s document (without holders), field by field. */
-function listedJson(r: StoredInstance): string {
-  const str = (v: string | null) => (v === null ? 'null' : JSON.stringify(v));
-  const iso = (ms: number | null) => (ms === null ? 'null' : `"${new Date(ms).toISOString()}"`);
-  return (
-    `{"spec":${r.specJson},"id":${str(r.id)},"name":${str(r.name)},"owner":${str(r.ownerName)},` +
-    `"desiredState":${str(r.desiredState)},"state":${str(r.state)},"generation":${r.generation},"restartCount":${r.restartCount},` +
-    `"exitCode":${r.exitCode === null ? 'null' : r.exitCode},"exitSignal":${str(r.exitSignal)},"lastError":${str(r.lastError)},` +
-    `"ports":${r.portsJson},"createdAt":${iso(r.createdAt)},"updatedAt":${iso(r.updatedAt)},"startedAt":${iso(r.startedAt)}}`
-  );
-}
 
 /** An archive uploaded with the create request, saved to a temporary file by the caller. */
 export interface UploadedArchive {
@@ -59,6 +48,8 @@ export class InstanceService {
   private gate: InstanceGate | undefined;
   /** Quota checks and the writes they allow, one at a time per owner (concurrent creates cannot both pass). */
   private readonly admissions = new KeyedLock();
+  /** The listing's copy of each instance's JSON (when no other manager shares the database). */
+  private readonly listing: InstanceListing;
 
   constructor(
     private readonly store: Store,
@@ -70,7 +61,9 @@ export class InstanceService {
     private readonly sources?: InFlight,
     /** Who holds which instance, when managers share a database (holder and `stale` in `show`). */
     private readonly leases?: InstanceLeases,
-  ) {}
+  ) {
+    this.listing = new InstanceListing(store.instances);
+  }
 
   /**
    * `replacing`: the id of an instance this one takes over from (an app's switch starts the
@@ -117,18 +110,17 @@ export class InstanceService {
   }
 
   /**
-   * `list` as the JSON text of `{"instances": […]}`, each stored spec and ports spliced in as
-   * they are and the rest written out field by field: parsing 5,000 specs and serializing
-   * 5,000 documents was most of what a full listing cost. With managers sharing a database
-   * (holders) each row goes through `showState`, which says who holds it.
+   * `list` as the JSON text (UTF-8) of `{"instances": […]}`: each instance's document kept as text and
+   * only the changed ones read again (listing.ts). With managers sharing a database (holders)
+   * each row goes through `showState`, which says who holds it now.
    */
-  async listJson(user: User): Promise<string> {
-    const rows = await this.store.instances.listStored(user.role === 'admin' ? undefined : user.id);
+  async listJson(user: User): Promise<Buffer> {
+    const ownerId = user.role === 'admin' ? undefined : user.id;
     const holders = await this.holders();
-    const docs = holders
-      ? rows.map(({ specJson, portsJson, ...r }) => `{"spec":${specJson},${JSON.stringify(this.showState({ ...r, ports: JSON.parse(portsJson) }, holders)).slice(1)}`)
-      : rows.map(listedJson);
-    return `{"instances":[${docs.join(',')}]}`;
+    if (!holders) return this.listing.json(ownerId);
+    const rows = await this.store.instances.listStored(ownerId);
+    const docs = rows.map(({ specJson, portsJson, ...r }) => `{"spec":${specJson},${JSON.stringify(this.showState({ ...r, ports: JSON.parse(portsJson) }, holders)).slice(1)}`);
+    return Buffer.from(`{"instances":[${docs.join(',')}]}`);
   }
 
   async get(user: User, ref: string): Promise<Instance> {
