@@ -43,7 +43,10 @@ const EXIT_REPORT_MS = 5_000;
 /** Instances converged at once when the server opens: enough to keep the driver busy, not so many that requests wait behind them. */
 const OPEN_CONVERGE_WIDTH = 32;
 
-/** In-memory state of one instance while this server runs. */
+/**
+ * In-memory state of one instance while this server runs. A server holds thousands: what can
+ * be derived (its directories) is derived when used, and an idle runner holds no promise.
+ */
 class Runner {
   workload: Workload | undefined;
   generation = 0;
@@ -54,20 +57,34 @@ class Runner {
   exits = new Map<number, { status: ExitStatus; reported: Promise<void>; resolve: () => void }>();
   /** Not started before this time: its last copy may still run out of reach until its fence (takeOver). */
   fencedUntil = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The end of the last queued operation; undefined once it ended (nothing queued). */
+  private queue: Promise<unknown> | undefined;
   deleted = false;
 
   constructor(
     readonly id: string,
-    readonly dirs: InstanceDirs,
+    private readonly dataRoot: string,
     readonly log: InstanceLog,
   ) {}
 
+  /** Its directories (four joined paths: made when needed rather than kept per instance). */
+  get dirs(): InstanceDirs {
+    return instanceDirs(this.dataRoot, this.id);
+  }
+
   /** Runs `fn` after everything queued before it: one operation at a time per instance. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
+    const next = (this.queue ?? Promise.resolve()).then(fn, fn);
+    const tail: Promise<unknown> = next.then(
+      () => this.idle(tail),
+      () => this.idle(tail),
+    );
+    this.queue = tail;
     return next;
+  }
+
+  private idle(tail: Promise<unknown>): void {
+    if (this.queue === tail) this.queue = undefined;
   }
 
   exitOf(generation: number) {
@@ -304,21 +321,21 @@ export class Supervisor {
   private runner(id: string): Runner {
     let runner = this.runners.get(id);
     if (!runner) {
-      const dirs = instanceDirs(this.dataRoot, id);
-      runner = new Runner(id, dirs, new InstanceLog(dirs.logs, this.config.logs));
+      runner = new Runner(id, this.dataRoot, new InstanceLog(instanceDirs(this.dataRoot, id).logs, this.config.logs));
       this.runners.set(id, runner);
     }
     return runner;
   }
 
   private async start(runner: Runner, r: InstanceRecord): Promise<void> {
-    await createInstanceDirs(runner.dirs);
-    await chmod(runner.dirs.data, 0o700);
+    const dirs = runner.dirs;
+    await createInstanceDirs(dirs);
+    await chmod(dirs.data, 0o700);
     if (r.state !== 'pending') await this.observe(r, { state: 'pending' });
     let prepared: RunnableSource | undefined;
     if (r.spec.source) {
       try {
-        prepared = await this.prepareSource(r, runner.dirs, (state) => this.observe(r, { state }));
+        prepared = await this.prepareSource(r, dirs, (state) => this.observe(r, { state }));
       } catch (e) {
         // Cancelled by a delete or a server stop: not the source's fault; the next start unpacks again.
         if (isCorralError(e) && e.code === 'source_cancelled') return this.observe(r, { state: 'stopped' });
@@ -337,7 +354,7 @@ export class Supervisor {
       return;
     }
     await this.observe(r, { state: 'starting', generation, ports, exitCode: null, exitSignal: null });
-    const spec = this.workloadSpec(r, runner.dirs, generation, ports, prepared);
+    const spec = this.workloadSpec(r, dirs, generation, ports, prepared);
     let workload: Workload;
     try {
       workload = await this.driver.start(spec, this.sink(runner, generation));

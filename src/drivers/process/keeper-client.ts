@@ -110,23 +110,33 @@ export class KeeperClient implements Spawner {
   release(key: string): void {
     const child = this.children.get(key);
     this.children.delete(key);
-    for (const s of child?.stdio ?? []) s.destroy();
+    for (const s of child?.stdio ?? []) s?.destroy();
     void this.conn?.then((c) => sendFrame(c.sock, { op: 'release', key }), () => undefined);
   }
 
   /** Closes the connection and our ends of the pipes: the keeper reads every held child's output again. */
   close(): void {
-    for (const child of this.children.values()) for (const s of child.stdio) s.destroy();
+    for (const child of this.children.values()) for (const s of child.stdio) s?.destroy();
     this.children.clear();
     void this.conn?.then((c) => c.sock.end(), () => undefined);
     this.conn = undefined;
   }
 
-  /** Opens our own ends of the child's pipes (see the header) and tracks its exit. */
+  /**
+   * Opens our own ends of the child's pipes (see the header) and tracks its exit. Stdin is
+   * opened when first written to: most workloads never are, and each open pipe costs this
+   * server a socket, a libuv handle and a descriptor (thousands of instances: megabytes). The
+   * keeper holds a write end of every stdin FIFO and the child's own end is read-write, so a
+   * stdin nobody opened is never at EOF.
+   */
   private own(c: Connection, key: string, m: Record<string, any>): KeptSpawned {
     const paths = (m.paths ?? []) as string[];
-    const stdio = paths.map((p, fd) => openPipe(p, fd === 0 || fd === 4));
-    const child = Object.assign(new Child(Number(m.pid), stdio, (signal) => sendFrame(c.sock, { op: 'kill', key, signal })), { key, startTime: Number(m.startTime) });
+    const stdio: net.Socket[] = [];
+    paths.forEach((p, fd) => {
+      if (fd > 0) stdio[fd] = openPipe(p, fd === 4);
+    });
+    const signal = (s: NodeJS.Signals | number) => sendFrame(c.sock, { op: 'kill', key, signal: s });
+    const child = Object.assign(new Child(Number(m.pid), stdio, signal, paths[0] ? () => openPipe(paths[0]!, true) : undefined), { key, startTime: Number(m.startTime) });
     this.children.set(key, child);
     sendFrame(c.sock, { op: 'opened', key });
     this.updateRef(c);

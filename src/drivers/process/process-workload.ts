@@ -67,8 +67,6 @@ export class ProcessWorkload implements Workload {
       readOutput(child.stdout, (chunk) => sink.output('stdout', chunk)),
       readOutput(child.stderr, (chunk) => sink.output('stderr', chunk)),
     ];
-    // A workload that closed its stdin must not crash the server with EPIPE.
-    child.stdin.on('error', () => undefined);
     this.exited = this.watchExit(child.exited);
     void parts.pasta?.exited.then(async (said) => {
       // pasta also leaves by itself when the sandbox ends, often before we hear of that end:
@@ -88,10 +86,19 @@ export class ProcessWorkload implements Workload {
         this.parts.onGone();
       };
     }
-    this.finished = this.exited
-      .then(() => this.parts.cgroup?.remove())
-      .catch(() => undefined)
-      .finally(() => this.parts.onGone());
+    this.finished = this.cleanUp();
+  }
+
+  /** After the exit report: the cgroup goes, then the driver forgets it. */
+  private async cleanUp(): Promise<void> {
+    try {
+      await this.exited;
+      await this.parts.cgroup?.remove();
+    } catch {
+      /* the exit was reported already: nothing more to say */
+    } finally {
+      this.parts.onGone();
+    }
   }
 
   private async watchExit(exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): Promise<ExitStatus> {
@@ -121,8 +128,11 @@ export class ProcessWorkload implements Workload {
   }
 
   write(data: Buffer | string): void {
+    if (this.done) return;
+    // A keeper's child opens its stdin here, at the first write (keeper-client.ts); a workload
+    // that closed its stdin must not crash the server with EPIPE (Child ignores pipe errors).
     const stdin = this.parts.child.stdin;
-    if (!this.done && stdin.writable) stdin.write(data);
+    if (stdin.writable) stdin.write(data);
   }
 
   /** False once the exit was reported. */

@@ -39,7 +39,7 @@ export interface ExitInfo {
 /** A started child: its pid, its pipes (already readable), and its end. */
 export interface Spawned {
   readonly pid: number;
-  /** [stdin, stdout, stderr, fd 3, …]. */
+  /** [stdin, stdout, stderr, fd 3, …]; a keeper's child has no stdin here until `stdin` is first used. */
   readonly stdio: Socket[];
   readonly stdin: Writable;
   readonly stdout: Readable;
@@ -73,26 +73,45 @@ export type HostMessage =
   | { id: number; error: string }
   | { id: number; exit: [number | null, NodeJS.Signals | null] };
 
-/** Shared by the spawners (and the keeper's client): exit bookkeeping and the 'close' rule. */
+/** For pipe errors (EPIPE on a closed stdin, a reset): the child's end is what counts. One function for all. */
+export const ignoreError = (): void => undefined;
+
+/**
+ * Shared by the spawners (and the keeper's client): exit bookkeeping and the 'close' rule.
+ * A server holds thousands (one per workload): what only some users need (`closed`) is made
+ * when first asked for, and nothing here is a closure per child but the exit's resolver.
+ */
 export class Child implements Spawned {
   exitInfo: ExitInfo | undefined;
   readonly exited: Promise<ExitInfo>;
-  readonly closed: Promise<ExitInfo>;
+  private closedOnce: Promise<ExitInfo> | undefined;
   private resolveExit!: (e: ExitInfo) => void;
 
   constructor(
     readonly pid: number,
     readonly stdio: Socket[],
     private readonly signal: (s: NodeJS.Signals | number) => void,
+    /** Opens stdin at its first use (keeper-client.ts: most workloads are never written to). */
+    private readonly openStdin?: () => Socket,
   ) {
-    // Pipes may fail (EPIPE on a closed stdin, a reset): the child's end is what counts.
-    for (const s of stdio) s.on('error', () => {});
+    for (const s of stdio) s?.on('error', ignoreError);
     this.exited = new Promise((r) => (this.resolveExit = r));
-    const outputClosed = [stdio[1], stdio[2]].map((s) => (s && !s.closed ? new Promise((r) => s.once('close', r)) : undefined));
-    this.closed = Promise.all([this.exited, ...outputClosed]).then(([e]) => e);
+  }
+
+  /** Resolves when it exited and its stdout and stderr are closed (a pipe closed before this was asked counts). */
+  get closed(): Promise<ExitInfo> {
+    if (!this.closedOnce) {
+      const outputClosed = [this.stdio[1], this.stdio[2]].map((s) => (s && !s.closed ? new Promise((r) => s.once('close', r)) : undefined));
+      this.closedOnce = Promise.all([this.exited, ...outputClosed]).then(([e]) => e);
+    }
+    return this.closedOnce;
   }
 
   get stdin(): Writable {
+    if (!this.stdio[0] && this.openStdin) {
+      this.stdio[0] = this.openStdin();
+      this.stdio[0].on('error', ignoreError);
+    }
     return this.stdio[0]!;
   }
   get stdout(): Readable {
