@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { forwardBoundedBatches, InstanceLog, type LineBatch } from '../../src/core/instances/logs.js';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createInstance, waitForState } from './helpers.js';
+import { createInstance, openStream, waitForState } from './helpers.js';
 
 describe('log files', () => {
   it('rotates at the size cap and keeps N older files; history reads across them', async () => {
@@ -157,12 +157,15 @@ describe('flow control', () => {
     stalled.close();
     reader.close();
   });
-  it('a client that keeps up gets every line, in order, the lines read together sharing a frame', async () => {
-    const n = 100_000;
-    // 100,000 numbered 200-byte lines (20 MB) as fast as the child can write them.
+  it('a client that keeps up gets every line, in order, the lines read together sharing a frame; so do the file and the tail', async () => {
+    const n = 50_000;
+    const maxLine = 16 * 1024; // logs.maxLineBytes (default)
+    // 50,000 numbered 200-byte lines (10 MB, with their newlines) as fast as the child can write them, lines
+    // crossing the reads' boundaries, and in the middle one line of 40,000 bytes: it comes cut
+    // into pieces of at most maxLineBytes.
     const inst = await createInstance(server, server.adminToken, {
       name: 'counted',
-      shell: `sleep 1; seq -f '%0199g' 1 ${n}; echo END`,
+      shell: `sleep 1; seq -f '%0199g' 1 ${n / 2}; head -c 40000 /dev/zero | tr '\\0' L; echo; seq -f '%0199g' ${n / 2 + 1} ${n}; echo END; sleep 1000`,
       restart: 'never',
     });
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/instances/${inst.id}/attach?token=${server.adminToken}`);
@@ -179,10 +182,26 @@ describe('flow control', () => {
     );
     await done;
     ws.close();
+    const pieces = ['L'.repeat(maxLine), 'L'.repeat(maxLine), 'L'.repeat(40_000 - 2 * maxLine)];
+    const numbered = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i).padStart(199, '0'));
+    const expected = [...numbered(1, n / 2), ...pieces, ...numbered(n / 2 + 1, n), 'END'];
     expect(lines.filter((l) => l.startsWith('[corral:'))).toEqual([]);
-    expect(lines).toHaveLength(n + 1);
-    expect(lines.slice(0, -1).every((l, i) => Number(l) === i + 1)).toBe(true);
-    // One frame per line would be n + 1 frames.
+    expect(lines.length).toBe(expected.length);
+    expect(lines.every((l, i) => l === expected[i])).toBe(true);
+    // One frame per line would be n frames.
     expect(frames).toBeLessThan(n / 4);
-  }, 60_000);
+
+    // The file (read back through logs) and the in-memory tail (what follow starts with) hold them too, in order.
+    const auth = { authorization: `Bearer ${server.adminToken}` };
+    const kept = (await (await fetch(`${server.url}/api/v1/instances/${inst.id}/logs?tail=100000`, { headers: auth })).text()).split('\n');
+    expect(kept.pop()).toBe('');
+    const output = kept.filter((l) => !l.startsWith('[corral] '));
+    expect(output.length).toBe(expected.length);
+    expect(output.every((l, i) => l === expected[i])).toBe(true);
+    const follow = await openStream(`${server.url}/api/v1/instances/${inst.id}/logs?follow=true&tail=500`, auth);
+    const tail = (await follow.until('END\n')).split('\n').slice(0, -1).filter((l) => !l.startsWith('[corral] '));
+    await follow.close();
+    expect(tail.length).toBeGreaterThan(100);
+    expect(tail).toEqual(expected.slice(-tail.length));
+  }, 90_000);
 });

@@ -3,12 +3,18 @@
  * at the door with 400 `validation_failed` naming the field — in the native API (JSON and
  * multipart) and smartmob-agent's create-process — and nothing is created. A Procfile holding one
  * is a `procfile_invalid` source error naming its line.
+ *
+ * In a workload's output they are kept: a NUL is U+0000 in the attached client's frame, the tail
+ * and the file (escaped there as JSON writes it), and bytes that are not UTF-8 become U+FFFD alike.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { parseProcfile } from '../../src/core/sources/procfile.js';
 import { api, type TestServer } from '../helpers/server.js';
 import { oldClient, procfileApp, startCompatServer } from '../compat/helpers.js';
-import { waitFor } from './helpers.js';
+import { createInstance, openStream, waitFor } from './helpers.js';
 
 let server: TestServer;
 
@@ -87,5 +93,42 @@ describe('NUL bytes', () => {
     const failed = await waitFor(server, server.adminToken, id, (i: { state: string }) => i.state === 'failed');
     expect(failed.lastError).toBe('procfile_invalid: Procfile line 1: contains a NUL byte');
     await api(server, server.adminToken, 'DELETE', `/api/v1/instances/${id}`);
+  });
+
+  it('in output reach the attached client, the tail and the file as U+0000; bytes that are not UTF-8 as U+FFFD', async () => {
+    const inst = await createInstance(server, server.adminToken, {
+      name: 'nul-output',
+      // Reads apart: a NUL b and a quote and a tab (valid UTF-8, escaped in the file); an invalid byte (0xff) then c; a plain line.
+      shell: `sleep 1; printf 'a\\000b\\n"q"\\tt\\n'; sleep 0.3; printf '\\377c\\n'; sleep 0.3; printf 'plain\\n'; sleep 1000`,
+    });
+    const expected = [`a${NUL}b`, '"q"\tt', '\ufffdc', 'plain'];
+    const auth = { authorization: `Bearer ${server.adminToken}` };
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/instances/${inst.id}/attach`, { headers: auth });
+    const frames: string[] = [];
+    await new Promise<void>((resolve) =>
+      ws.on('message', (d) => {
+        frames.push(...d.toString().split('\n'));
+        if (frames.includes('plain')) resolve();
+      }),
+    );
+    ws.close();
+    expect(frames).toEqual(expected);
+    // The tail (follow starts with it) and the file (logs without follow reads it).
+    const follow = await openStream(`${server.url}/api/v1/instances/${inst.id}/logs?follow=true&format=ndjson`, auth);
+    const tail = (await follow.until('"plain"'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { stream: string; line: string })
+      .filter((r) => r.stream === 'stdout');
+    await follow.close();
+    expect(tail.map((r) => r.line)).toEqual(expected);
+    const kept = await (await fetch(`${server.url}/api/v1/instances/${inst.id}/logs?format=ndjson`, { headers: auth })).text();
+    const fromFile = kept.trimEnd().split('\n').map((l) => JSON.parse(l) as { stream: string; line: string }).filter((r) => r.stream === 'stdout');
+    expect(fromFile.map((r) => r.line)).toEqual(expected);
+    const file = await readFile(path.join(server.data, 'instances', inst.id, 'logs', 'output.log'), 'utf8');
+    expect(file).toContain('"l":"a\\u0000b"');
+    expect(file).toContain('"l":"\\"q\\"\\tt"');
+    expect(file).toContain('"l":"\ufffdc"');
+    await api(server, server.adminToken, 'DELETE', `/api/v1/instances/${inst.id}`);
   });
 });

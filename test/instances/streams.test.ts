@@ -112,6 +112,33 @@ describe('logs, attach and events', () => {
     await follow.close();
   });
 
+  it('logs: follow sends the lines read together in one write, still one line per record (text and NDJSON)', async () => {
+    const n = 20_000;
+    const inst = await createInstance(server, server.adminToken, {
+      name: 'fast-follow',
+      shell: `sleep 1; seq -f 'row %06g' 1 ${n}; echo DONE; sleep 1000`,
+    });
+    const base = `${server.url}/api/v1/instances/${inst.id}/logs?follow=true&tail=0`;
+    const [text, ndjson, search] = await Promise.all([
+      openStream(base, auth),
+      openStream(`${base}&format=ndjson`, auth),
+      openStream(`${base}&search=${encodeURIComponent('ROW 0001')}`, auth), // rows 100 to 199 (any case)
+    ]);
+    const rows = Array.from({ length: n }, (_, i) => `row ${String(i + 1).padStart(6, '0')}`);
+    const textLines = (await text.until('\nDONE\n')).split('\n').filter((l) => l.startsWith('row ') || l === 'DONE');
+    expect(textLines).toEqual([...rows, 'DONE']);
+    const records = (await ndjson.until('"line":"DONE"}\n'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { t: string; stream: string; line: string });
+    const output = records.filter((r) => r.stream === 'stdout');
+    expect(output.map((r) => r.line)).toEqual([...rows, 'DONE']);
+    expect(output.every((r) => Object.keys(r).join() === 't,stream,line' && !Number.isNaN(Date.parse(r.t)))).toBe(true);
+    const found = (await search.until('row 000199\n')).split('\n').slice(0, -1);
+    expect(found).toEqual(rows.slice(99, 199));
+    await Promise.all([text.close(), ndjson.close(), search.close()]);
+  }, 60_000);
+
   it('events: state changes of the instance stream as SSE', async () => {
     const events = await openStream(`${server.url}/api/v1/events`, auth);
     expect(events.headers['content-type']).toMatch(/text\/event-stream/);

@@ -380,13 +380,20 @@ export class InstanceLog {
   private scheduleWrite(): void {
     if (this.writing || !this.pending.length) return;
     if (this.pendingBytes >= WRITE_BATCH_BYTES || this.idle.length) this.writeNext();
-    else this.writeTimer ??= setTimeout(() => this.writeNext(), WRITE_DELAY_MS);
+    else this.writeTimer ??= setTimeout(() => this.writeOnTimer(), WRITE_DELAY_MS);
+  }
+
+  /**
+   * The delayed write. A write that starts earlier (enough gathered) leaves the timer be: under
+   * a firehose, clearing and setting it per write was a cost of its own (timer list churn).
+   */
+  private writeOnTimer(): void {
+    this.writeTimer = undefined;
+    this.writeNext();
   }
 
   /** Writes everything pending; when that is on disk, what came meanwhile is scheduled. */
   private writeNext(): void {
-    clearTimeout(this.writeTimer);
-    this.writeTimer = undefined;
     if (this.writing) return;
     if (!this.pending.length) return this.wentIdle();
     this.writing = true;
@@ -403,7 +410,7 @@ export class InstanceLog {
         // Out of descriptors or a passing I/O error: the lines wait (pendingWriteBytes bounds them).
         this.pending = [...data, ...this.pending];
         this.pendingBytes += bytes;
-        this.writeTimer ??= setTimeout(() => this.writeNext(), REOPEN_RETRY_MS);
+        this.writeTimer ??= setTimeout(() => this.writeOnTimer(), REOPEN_RETRY_MS);
         return;
       }
       for (const resolve of this.idle.splice(0)) resolve();
