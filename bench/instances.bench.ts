@@ -491,12 +491,17 @@ async function streaming(): Promise<string> {
   const writer = `yes ${line} | head -c ${STREAM_BYTES}`;
   const nullS = await devNullSeconds(writer);
   const floor = await floorReceived(writer);
-  const s = await startServer();
+  // The keeper on, as by default: the server reads the workload's FIFO itself.
+  const s = await startServer(undefined, KEEPER(true));
   // The child waits a moment so the client is attached before the first byte.
   const res = await api(s.server, s.token, 'POST', '/api/v1/instances', { name: 'firehose', shell: `sleep 1; ${writer}; sleep 1000` });
+  const serverPid = s.server.child.pid!;
+  const cpu0 = await cpuSeconds(serverPid);
   const got = await receiveLines(`${s.server.url.replace('http', 'ws')}/api/v1/instances/${res.body.id}/attach`, STREAM_BYTES, {
     authorization: `Bearer ${s.token}`,
   });
+  // From before the first byte to the last line received (the child starts writing after a second of sleep).
+  const serverCpu = (await cpuSeconds(serverPid)) - cpu0;
   // With the keeper (the default) the firehose outlives the server: the keeper's SIGTERM stops it.
   const keeperPid = Number((await readFile(path.join(s.data, 'keeper', 'pid'), 'utf8').catch(() => '0')).split(' ')[0]);
   await s.server.kill('SIGTERM');
@@ -520,6 +525,7 @@ async function streaming(): Promise<string> {
       `a frame; the floor sent ${floor.frames}, one per chunk read from the pipe); each line also goes to the rotating log ` +
       `file and the in-memory tail. Lines lost for the client (it fell more than 8 MiB behind): ${got.dropped}; of the ` +
       `${STREAM_BYTES / 1000} written, ${STREAM_BYTES / 1000 - got.lines - got.dropped} unaccounted for. ` +
+      `Server CPU (all its threads, the log file's writes included) for the ${fmt(STREAM_BYTES / 1e6, 0)} MB: ${fmt(serverCpu, 2)} s. ` +
       `Load average before the run: ${load}. Target: ≥ 150 MB/s, no line lost.`,
   ].join('\n');
 }
