@@ -67,6 +67,17 @@ describe('login form', () => {
     expect((await submit({ name: 'alice', password: 'x', _csrf: f.csrf, role: 'admin' }, f.cookie)).status).toBe(400);
   });
 
+  it('takes the user names the API takes (up to 256 characters), and refuses longer ones or control characters with 400', async () => {
+    const f = await form();
+    const long = await submit({ name: 'u'.repeat(200), password: 'wrong-password', _csrf: f.csrf }, f.cookie);
+    expect(long.status).toBe(401);
+    for (const name of ['u'.repeat(257), 'bob\u0001', '']) {
+      const res = await submit({ name, password: 'wrong-password', _csrf: f.csrf }, f.cookie);
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.code).toBe('validation_failed');
+    }
+  });
+
   it.each(['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'javascript:alert(1)', 'http://app--alice.corral.test.evil.com/', 'http://corral.test@evil.com/'])(
     'refuses the open redirect next=%s',
     async (next) => {

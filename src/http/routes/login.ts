@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import { SESSION_COOKIE } from '../../core/accounts/index.js';
+import { LoginName, SESSION_COOKIE } from '../../core/accounts/index.js';
 import type { OidcSignIn } from '../../core/accounts/oidc.js';
 import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
@@ -22,7 +22,8 @@ const CSRF_COOKIE = 'corral_csrf';
 
 const LoginForm = Type.Object(
   {
-    name: Type.String({ maxLength: 64 }),
+    // The names POST /api/v1/login takes (a directory's may be long), no more.
+    name: LoginName,
     password: Type.String({ maxLength: 1024 }),
     _csrf: Type.String({ maxLength: 128 }),
     next: Type.Optional(Type.String({ maxLength: 4096 })),
