@@ -87,6 +87,26 @@ describe('lines read together', () => {
     await log.close();
   });
 
+  it('a firehose\'s records, built in blocks reused once written, reach the file whole and in order', async () => {
+    const dir = await tempDir('corral-logs-');
+    const log = new InstanceLog(dir, { ...cfg, maxLineBytes: 16 * 1024 });
+    const lines = Array.from({ length: 20_000 }, (_, i) => `${i} ${'r'.repeat(i % 500)}`);
+    const input = Buffer.from(lines.join('\n') + '\n');
+    // Reads of 9 to 70 KiB (records of a read from 8 KiB up go to blocks), some turns apart
+    // so that writes are on their way while more records are built.
+    for (let at = 0, i = 0; at < input.length; i++) {
+      const size = 9 * 1024 + ((i * 7919) % (61 * 1024));
+      log.append('stdout', input.subarray(at, at + size));
+      at += size;
+      if (i % 3 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await log.flush();
+    const records = (await readFile(path.join(dir, 'output.log'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { l: string }).l);
+    expect(records.length).toBe(lines.length);
+    expect(records.every((l, i) => l === lines[i])).toBe(true);
+    await log.close();
+  });
+
   it('a batch goes to a slow client whole or not at all, and the next one that goes says how many lines were lost', () => {
     let behind = 0;
     const sent: string[] = [];

@@ -107,10 +107,10 @@ const CLOSE = Buffer.from('"}\n');
  * `"}` and a newline, all in one buffer. Only for bytes that need no escaping
  * (!needsJsonEscape) and are valid UTF-8: then the bytes are what JSON.stringify would write.
  */
-export function ndjsonOf(data: Buffer, ranges: number[], prefix: Buffer): Buffer {
+export function ndjsonOf(data: Buffer, ranges: number[], prefix: Buffer, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   let bytes = 0;
   for (let i = 0; i < ranges.length; i += 2) bytes += ranges[i + 1]! - ranges[i]!;
-  const out = Buffer.allocUnsafe(bytes + (ranges.length / 2) * (prefix.length + CLOSE.length));
+  const out = alloc(bytes + (ranges.length / 2) * (prefix.length + CLOSE.length));
   let o = 0;
   for (let i = 0; i < ranges.length; i += 2) {
     o += prefix.copy(out, o);
@@ -131,4 +131,62 @@ export function joinRanges(data: Buffer, ranges: number[]): Buffer {
     o += data.copy(out, o, ranges[i]!, ranges[i + 1]!);
   }
   return out;
+}
+
+/** Records at least this big are built in a block (below it, a buffer of their own: Node pools small ones). */
+const IN_BLOCK_BYTES = 8 * 1024;
+const BLOCK_BYTES = 256 * 1024;
+
+/**
+ * Where one log's NDJSON records are built. A firehose's reads (8 KiB of records or more) go
+ * into blocks of 256 KiB, one of which is used again once written, instead of a fresh buffer
+ * per read: fresh memory for every 64 KiB read cost cache misses and garbage collection more
+ * than the copying itself (docs/benchmarks.md). A write takes the blocks filled so far with
+ * the records (seal), and gives them back when they are on disk (written). A quiet log's small
+ * records never take a block, and a closed log keeps none.
+ */
+export class RecordBlocks {
+  private filling: Buffer | undefined;
+  private used = 0;
+  /** Filled blocks whose records wait for the next write. */
+  private sealed: Buffer[] = [];
+  private spare: Buffer | undefined;
+
+  /** `size` bytes to build records in, valid until the write that takes them is done. */
+  readonly room = (size: number): Buffer => {
+    if (size < IN_BLOCK_BYTES || size > BLOCK_BYTES) return Buffer.allocUnsafe(size);
+    if (!this.filling || this.filling.length - this.used < size) {
+      if (this.filling) this.sealed.push(this.filling);
+      this.filling = this.spare ?? Buffer.allocUnsafe(BLOCK_BYTES);
+      this.spare = undefined;
+      this.used = 0;
+    }
+    const out = this.filling.subarray(this.used, this.used + size);
+    this.used += size;
+    return out;
+  };
+
+  /** A write takes every record built so far: the blocks holding them are its own until written(). */
+  seal(): Buffer[] {
+    if (this.filling) this.sealed.push(this.filling);
+    this.filling = undefined;
+    const blocks = this.sealed;
+    this.sealed = [];
+    return blocks;
+  }
+
+  /** The write did not happen: its records wait again, and their blocks with them. */
+  unseal(blocks: Buffer[]): void {
+    this.sealed.unshift(...blocks);
+  }
+
+  /** The write is on disk: its blocks are free (one is kept for the next records). */
+  written(blocks: Buffer[]): void {
+    this.spare ??= blocks[0];
+  }
+
+  /** The log went quiet: no block is kept for it. */
+  release(): void {
+    this.spare = undefined;
+  }
 }

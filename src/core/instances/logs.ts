@@ -24,7 +24,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputStream } from '../../drivers/driver.js';
 import type { InstancesConfig } from './config.js';
-import { cutLong, joinRanges, lineRanges, ndjsonOf, needsJsonEscape } from './log-chunks.js';
+import { cutLong, joinRanges, lineRanges, ndjsonOf, needsJsonEscape, RecordBlocks } from './log-chunks.js';
 
 export type LogStream = OutputStream | 'corral';
 
@@ -104,6 +104,8 @@ export class InstanceLog {
   private size = -1;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Where a firehose's records are built (reused once written). */
+  private readonly blocks = new RecordBlocks();
   private droppedForDisk = 0;
   /** A write is on its way to the disk. */
   private writing = false;
@@ -317,7 +319,7 @@ export class InstanceLog {
       return;
     }
     const batch = new RangesBatch(t, stream, data, ranges, cut ? joinRanges(data, ranges) : read);
-    const file = needsJsonEscape(read) ? recordsOf(batch.entries) : ndjsonOf(data, ranges, this.prefixOf(t, stream));
+    const file = needsJsonEscape(read) ? recordsOf(batch.entries) : ndjsonOf(data, ranges, this.prefixOf(t, stream), this.blocks.room);
     this.emitBatch(batch, file);
   }
 
@@ -401,6 +403,7 @@ export class InstanceLog {
     this.pending = [];
     const bytes = this.pendingBytes;
     this.pendingBytes = 0;
+    const blocks = this.blocks.seal();
     let fd: number;
     try {
       fd = this.openForAppend(bytes);
@@ -410,6 +413,7 @@ export class InstanceLog {
         // Out of descriptors or a passing I/O error: the lines wait (pendingWriteBytes bounds them).
         this.pending = [...data, ...this.pending];
         this.pendingBytes += bytes;
+        this.blocks.unseal(blocks);
         this.writeTimer ??= setTimeout(() => this.writeOnTimer(), REOPEN_RETRY_MS);
         return;
       }
@@ -425,6 +429,7 @@ export class InstanceLog {
         if (!err && n < left) return writeAll([Buffer.concat(buffers).subarray(n)], left - n);
         this.size += bytes;
         this.writing = false;
+        this.blocks.written(blocks);
         if (this.pending.length) this.scheduleWrite();
         else this.wentIdle();
       });
@@ -454,6 +459,7 @@ export class InstanceLog {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     openFiles.delete(this);
+    this.blocks.release();
   }
 
   /**
