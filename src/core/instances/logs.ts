@@ -8,8 +8,10 @@
  * Output is handled as bytes a chunk at a time (log-chunks.ts): the lines one read brought
  * form a batch with one timestamp, one NDJSON buffer for the file and, for text clients,
  * their bytes joined by "\n" as they came (no copy). Line subscribers get each line; batch
- * subscribers (attach's text frames) get the batch. A chunk that is not valid UTF-8 is
- * decoded with replacement characters, line by line.
+ * subscribers (attach's text frames, HTTP follow) get the batch. The tail keeps the batches
+ * too, and a line becomes a string only when someone asks for it (a line subscriber, a read
+ * of the tail): a firehose with only byte-taking clients makes no string per line. A chunk
+ * that is not valid UTF-8 is decoded with replacement characters, line by line.
  *
  * Memory is bounded everywhere: the ring by lines and bytes, a partial line by
  * maxLineBytes (longer lines are split, on a character boundary), output waiting for the
