@@ -202,6 +202,16 @@ export class InstanceStore {
     return rows.map(toRecord);
   }
 
+  /**
+   * The id, owner and stored spec text of the instances in a desired state, and nothing else:
+   * for periodic work that needs one field of a few specs (the disk check's own limits) and
+   * would otherwise turn every column of thousands of rows into values and parse every spec.
+   */
+  async specs(desiredState: DesiredState): Promise<{ id: string; ownerId: string; specJson: string }[]> {
+    const rows = await this.db.selectFrom('instances').select(['id', 'owner_id', 'spec']).where('desired_state', '=', desiredState).execute();
+    return rows.map((r) => ({ id: r.id, ownerId: r.owner_id, specJson: r.spec }));
+  }
+
   /** The desired and observed state of every instance, and nothing else (the reconcile loop's question). */
   async states(): Promise<{ id: string; desiredState: DesiredState; state: InstanceState }[]> {
     const rows = await this.db.selectFrom('instances').select(['id', 'desired_state', 'observed_state']).execute();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Workload } from '../../src/drivers/driver.js';
 import type { InstanceEvent } from '../../src/core/instances/events.js';
-import { InstanceStats } from '../../src/core/instances/stats.js';
+import { InstanceStats, WATCH_MS } from '../../src/core/instances/stats.js';
 
 const MiB = 1024 * 1024;
 
@@ -79,5 +79,45 @@ describe('stats sampling budget', () => {
     const kept = stats.of('i0');
     expect(kept).toHaveLength(25);
     expect(kept.map((s) => s.t)).toEqual(Array.from({ length: 25 }, (_, k) => now - (24 - k) * 1000));
+  });
+
+  it('samples an instance whose stats were asked for every round, ahead of the others in turn, for a while', async () => {
+    const { src, reads, ids } = source(10);
+    const stats = new InstanceStats({ intervalSeconds: 1, keepSeconds: 60, maxSamplesPerSecond: 3 }, src);
+    await stats.start();
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now;
+    try {
+      await stats.sample(); // i0..i2
+      stats.of('i7'); // its page asks for its chart
+      reads.clear();
+      for (let round = 0; round < 5; round++) await stats.sample();
+      // Every round: i7, and two of the nine others in turn (10 reads: each of them at least once).
+      expect(reads.get('i7')).toBe(5);
+      expect([...reads].filter(([id]) => id !== 'i7').reduce((n, [, k]) => n + k, 0)).toBe(10);
+      expect(ids.filter((id) => id !== 'i7').every((id) => (reads.get(id) ?? 0) >= 1)).toBe(true);
+      // Nobody asked again: after WATCH_MS it is one of the others again.
+      now += WATCH_MS + 1;
+      reads.clear();
+      for (let round = 0; round < 10; round++) await stats.sample();
+      expect(reads.get('i7')).toBe(3);
+    } finally {
+      Date.now = realNow;
+      stats.close();
+    }
+  });
+
+  it('takes watched instances in turn when more are watched than the budget (a page asked for all)', async () => {
+    const { src, reads, ids } = source(10);
+    const stats = new InstanceStats({ intervalSeconds: 1, keepSeconds: 60, maxSamplesPerSecond: 3 }, src);
+    await stats.start();
+    await stats.sample();
+    for (const id of ids) stats.of(id);
+    reads.clear();
+    for (let round = 0; round < 4; round++) await stats.sample();
+    stats.close();
+    expect([...reads.values()].reduce((a, b) => a + b, 0)).toBe(12);
+    expect(ids.every((id) => (reads.get(id) ?? 0) >= 1)).toBe(true);
   });
 });

@@ -64,8 +64,8 @@ export const InstancesConfigSchema = Type.Object(
         keepSeconds: Type.Integer({ minimum: 10, default: 3600, description: 'how much history is kept per instance and for the server' }),
         maxSamplesPerSecond: Type.Integer({
           minimum: 1,
-          default: 200,
-          description: 'with more running instances than this × intervalSeconds, each is sampled in turn, less often',
+          default: 100,
+          description: 'with more running instances than this × intervalSeconds, each is sampled in turn, less often (those whose stats were asked for lately first)',
         }),
       },
       { additionalProperties: false, default: {} },

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../../store/index.js';
 import type { InstancesConfig } from './config.js';
 import { instanceDirs } from './dirs.js';
+import type { InstanceSpec } from './spec.js';
 import type { InstanceService } from './service.js';
 
 /** File system calls a disk walk makes before it lets the event loop run. */
@@ -99,8 +100,10 @@ export class DiskWatch {
 
   private async pass(): Promise<string[]> {
     const stopped: string[] = [];
-    for (const r of await this.store.instances.find({ desiredState: 'running' })) {
-      const cap = r.spec.limits?.diskBytes ?? this.config.defaultLimits.diskBytes;
+    for (const r of await this.store.instances.specs('running')) {
+      // Most specs set no disk limit of their own: only those that name one are parsed.
+      const own = r.specJson.includes('"diskBytes"') ? (JSON.parse(r.specJson) as InstanceSpec).limits?.diskBytes : undefined;
+      const cap = own ?? this.config.defaultLimits.diskBytes;
       const used = await diskUsage(instanceDirs(this.dataRoot, r.id).data, cap);
       if (used <= cap) continue;
       const owner = await this.store.users.byId(r.ownerId);

@@ -131,6 +131,12 @@ export interface StatsSource {
   workload(id: string): Workload | undefined;
 }
 
+/**
+ * How long an instance whose samples were asked for (`of`: its page, its stats route) counts
+ * as watched: sampled every round, ahead of the others, while the budget allows.
+ */
+export const WATCH_MS = 15 * 60_000;
+
 const percent = (cpuSeconds: number, ms: number) => Math.max(0, (cpuSeconds / (ms / 1000)) * 100);
 
 export class InstanceStats {
@@ -142,8 +148,10 @@ export class InstanceStats {
   private unsubscribe = () => {};
   private sampling = false;
   private prevProcess: { usage: NodeJS.CpuUsage; at: number } | undefined;
-  /** Where the next round's slice begins when not every instance is sampled each round. */
-  private cursor = 0;
+  /** Where the next round's slices begin when not every instance is sampled each round. */
+  private readonly cursors = { watched: 0, others: 0 };
+  /** Instances whose samples were asked for, until when they count as watched (see WATCH_MS). */
+  private readonly watchedUntil = new Map<string, number>();
 
   constructor(
     readonly config: StatsConfig,
@@ -172,9 +180,11 @@ export class InstanceStats {
     return () => this.listeners.delete(fn);
   }
 
-  /** The kept samples of one instance after `since` (ms), oldest first. */
+  /** The kept samples of one instance after `since` (ms), oldest first; the instance counts as watched from now (WATCH_MS). */
   of(id: string, since = 0): StatsSample[] {
-    return this.tracked.get(id)?.ring.list(since) ?? [];
+    const x = this.tracked.get(id);
+    if (x) this.watchedUntil.set(id, Date.now() + WATCH_MS);
+    return x?.ring.list(since) ?? [];
   }
 
   /** The kept server-wide samples after `since` (ms), oldest first. */
@@ -189,7 +199,7 @@ export class InstanceStats {
     try {
       const t = Date.now();
       const running = [...this.tracked].filter(([, x]) => x.running);
-      const due = this.due(running);
+      const due = this.due(running, t);
       const samples = (await Promise.all(due.map(([id, x]) => this.sampleOne(id, x, t)))).filter((s) => s !== undefined);
       // The server's sums count every running instance: those not due this round with their newest sample.
       const fresh = new Set(due.map(([id]) => id));
@@ -204,17 +214,29 @@ export class InstanceStats {
 
   /**
    * The running instances to sample this round: all of them, unless that is more than
-   * `maxSamplesPerSecond` allows; then the next slice of them in turn, so each is sampled
-   * every few rounds and the rounds cost the same however many instances run (each sample
-   * reads cgroup files: 5,000 instances every 5 s were a tenth of a core).
+   * `maxSamplesPerSecond` allows; then the watched ones first (whose samples someone asked
+   * for lately: the instance page's chart) and the next slice of the others in turn, so each
+   * is sampled every few rounds and the rounds cost the same however many instances run
+   * (each sample reads cgroup files: 5,000 instances every 5 s were a tenth of a core).
    */
-  private due(running: [string, Tracked][]): [string, Tracked][] {
+  private due(running: [string, Tracked][], now: number): [string, Tracked][] {
     const budget = Math.max(1, Math.floor(this.config.maxSamplesPerSecond * this.config.intervalSeconds));
     if (running.length <= budget) return running;
-    const start = this.cursor % running.length;
-    this.cursor = start + budget;
-    const slice = running.slice(start, start + budget);
-    return slice.length < budget ? [...slice, ...running.slice(0, budget - slice.length)] : slice;
+    for (const [id, until] of this.watchedUntil) if (until <= now || !this.tracked.has(id)) this.watchedUntil.delete(id);
+    if (!this.watchedUntil.size) return this.inTurn(running, budget, 'others');
+    const watched = running.filter(([id]) => this.watchedUntil.has(id));
+    // More watched than the budget (a listing page asked for every instance's): those in turn.
+    if (watched.length >= budget) return this.inTurn(watched, budget, 'watched');
+    return [...watched, ...this.inTurn(running.filter(([id]) => !this.watchedUntil.has(id)), budget - watched.length, 'others')];
+  }
+
+  /** The next `n` of `list` from where the previous round of this kind left off, wrapping around. */
+  private inTurn(list: [string, Tracked][], n: number, kind: keyof typeof this.cursors): [string, Tracked][] {
+    if (list.length <= n) return list;
+    const start = this.cursors[kind] % list.length;
+    this.cursors[kind] = start + n;
+    const slice = list.slice(start, start + n);
+    return slice.length < n ? [...slice, ...list.slice(0, n - slice.length)] : slice;
   }
 
   private async sampleOne(id: string, x: Tracked, t: number): Promise<StatsTick['instances'][number] | undefined> {
