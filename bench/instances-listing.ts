@@ -8,18 +8,16 @@
  *
  *   node --import tsx bench/instances-listing.ts [n,n,…] [repeats]
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import Fastify from 'fastify';
 import { ADMIN_PASSWORD, spawnServer, tempDir, tokenFor } from './child-server.js';
+import { curlMs } from './lib.js';
 
 const COUNTS = (process.argv[2] ?? '500,2000,5000').split(',').map(Number);
 const REPEATS = Number(process.argv[3] ?? 15);
-const run = promisify(execFile);
 const OFF = { CORRAL_DRIVERS__PROCESS__KEEPER: 'false' };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -61,27 +59,20 @@ function sqliteAlone(file: string): number[] {
   return ms;
 }
 
-/** A bare fastify route sending `body` (a string, as corral's listing is), fetched REPEATS times. */
+/** A bare fastify route sending `body` (as bytes, as corral's listing is), fetched REPEATS times. */
 async function bareFastify(body: string): Promise<number[]> {
   const app = Fastify();
-  app.get('/', (_req, reply) => reply.type('application/json; charset=utf-8').send(body));
+  const bytes = Buffer.from(body);
+  app.get('/', (_req, reply) => reply.type('application/json; charset=utf-8').send(bytes));
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const ms = await timedGets(url, {});
   await app.close();
   return ms;
 }
 
-/**
- * GETs timed by curl (its own total, request to last byte): a client apart from the server's
- * process, and lighter than Node's fetch, which spent 20–80 ms taking in 2.3 MB here.
- */
 async function timedGets(url: string, headers: Record<string, string>, repeats = REPEATS): Promise<number[]> {
   const ms: number[] = [];
-  const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  for (let i = 0; i < repeats; i++) {
-    const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total}', ...h, url]);
-    ms.push(Number(stdout) * 1000);
-  }
+  for (let i = 0; i < repeats; i++) ms.push(await curlMs(url, headers));
   return ms;
 }
 

@@ -14,6 +14,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { api, ADMIN_PASSWORD, spawnServer, tempDir, tokenFor, type ChildServer } from './child-server.js';
+import { curlMs } from './lib.js';
 
 const COUNTS = (process.argv[2] ?? '500,2000,5000').split(',').map(Number);
 const IDLE_S = Number(process.argv[3] ?? 30);
@@ -38,10 +39,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function listing(s: ChildServer, token: string, n: number): Promise<{ ms: number; mb: number; running: number }> {
   const url = `${s.url}/api/v1/instances`;
   const ms: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total}', '-H', `authorization: Bearer ${token}`, url]);
-    ms.push(Number(stdout) * 1000);
-  }
+  for (let i = 0; i < 7; i++) ms.push(await curlMs(url, { authorization: `Bearer ${token}` }));
   const body = await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).text();
   const docs = (JSON.parse(body) as { instances: { state: string }[] }).instances;
   if (docs.length !== n) throw new Error(`listed ${docs.length} of ${n}`);

@@ -1,5 +1,7 @@
 /** Small helpers every benchmark shares: timing, percentiles and markdown tables. */
+import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
 
 export interface Sample {
   name: string;
@@ -23,6 +25,17 @@ export async function time(n: number, fn: () => Promise<unknown>, warmup = 3): P
     out.push(performance.now() - t);
   }
   return out;
+}
+
+/**
+ * Milliseconds of one GET as curl times it (request to last byte, its own clock): a client in
+ * a process of its own and lighter than Node's fetch, which spent 20–80 ms of a loaded
+ * machine taking in a 2.3 MB body — more than the server that sent it.
+ */
+export async function curlMs(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const { stdout } = await promisify(execFile)('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total}', ...h, url]);
+  return Number(stdout) * 1000;
 }
 
 export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '–');
