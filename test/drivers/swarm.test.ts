@@ -18,6 +18,7 @@ import type { Handle } from '../../src/drivers/driver.js';
 import { runDoctor } from '../../src/core/doctor.js';
 import { instanceService } from '../../src/drivers/swarm/service-spec.js';
 import { containerSettings } from '../../src/drivers/docker/container-spec.js';
+import { DEFAULT_PORTS_SUBNET } from '../../src/drivers/swarm/config.js';
 import { PORTS_NETWORK } from '../../src/drivers/swarm/ports-network.js';
 import { setsNoNewPrivileges } from '../../src/drivers/swarm/privileges.js';
 import { overlayOf, SwarmDriver } from '../../src/drivers/swarm/swarm-driver.js';
@@ -127,11 +128,11 @@ describeDocker('swarm driver', () => {
       expect(net.Internal).toBe(true);
       const netConfig = (await engine.getNetwork(net.ConfigFrom.Network).inspect()) as { Options: Record<string, string>; IPAM: { Config: { Subnet: string }[] } };
       expect(netConfig.Options['com.docker.network.bridge.enable_icc']).toBe('false');
-      expect(netConfig.IPAM.Config[0]!.Subnet).toBe('172.30.240.0/20');
+      expect(netConfig.IPAM.Config[0]!.Subnet).toBe(DEFAULT_PORTS_SUBNET);
       // The task's address is on that subnet, and the kernel routes it over the bridge (asked
       // with `ip route get`, which sends nothing).
       const address = container.NetworkSettings.Networks[PORTS_NETWORK]!.IPAddress;
-      expect(address).toMatch(/^172\.30\.24\d\./);
+      expect(address).toMatch(/^198\.18\.24\d\./);
       // The only listener on the port is corral's relay, on 127.0.0.1.
       await expect.poll(() => fetch(`http://127.0.0.1:${port}/`).then((res) => res.text(), () => ''), { timeout: 20_000 }).toBe('hi\n');
       const hex = port.toString(16).toUpperCase().padStart(4, '0');

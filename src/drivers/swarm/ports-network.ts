@@ -8,10 +8,12 @@
  * is the bridge's gateway and reaches each task directly; port-relay.ts forwards
  * 127.0.0.1:<hostPort> there. A bridge exists per node: tasks with ports run on corral's node.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { errors } from '../../core/errors.js';
 import { statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
+import { readHostRoutes, subnetsOverlap, type HostRoute } from './host-routes.js';
 
 export const PORTS_NETWORK = 'corral-swarm-ports';
 const CONFIG_NETWORK = `${PORTS_NETWORK}-config`;
@@ -36,6 +38,18 @@ async function inspect(engine: Engine, name: string): Promise<NetworkInfo | unde
   }
 }
 
+/**
+ * The network once the swarm allocated it: until then (a moment after it was made; seconds on
+ * a loaded machine) the engine shows it without a driver.
+ */
+async function allocated(engine: Engine, net: NetworkInfo | undefined): Promise<NetworkInfo | undefined> {
+  for (let i = 0; i < 100 && net && !net.Driver; i++) {
+    await sleep(100);
+    net = await inspect(engine, PORTS_NETWORK);
+  }
+  return net;
+}
+
 async function create(engine: Engine, options: Record<string, unknown>): Promise<void> {
   try {
     await engine.createNetwork({ CheckDuplicate: true, ...options } as unknown as Docker.NetworkCreateOptions);
@@ -44,27 +58,39 @@ async function create(engine: Engine, options: Record<string, unknown>): Promise
   }
 }
 
-/** Makes the network (and its config) when missing; one that exists must keep tasks apart and off the outside. */
-export async function ensurePortsNetwork(engine: Engine, subnet: string): Promise<void> {
-  const config = (await inspect(engine, CONFIG_NETWORK)) ?? (await create(engine, {
+/**
+ * Makes the network (and its config) when missing — on a subnet no route of this host already
+ * covers; one that exists must keep tasks apart and off the outside.
+ */
+export async function ensurePortsNetwork(engine: Engine, subnet: string, routes: () => HostRoute[] = readHostRoutes): Promise<void> {
+  const existing = await inspect(engine, CONFIG_NETWORK);
+  if (!existing) {
+    const clash = routes().find((r) => subnetsOverlap(r.subnet, subnet));
+    if (clash) {
+      throw errors.config(
+        `drivers.swarm.portsSubnet ${subnet} overlaps this host's route to ${clash.subnet} (dev ${clash.dev}): tasks' ports would capture those addresses here; pick a subnet no network uses`,
+      );
+    }
+  }
+  const config = existing ?? (await create(engine, {
     Name: CONFIG_NETWORK,
     ConfigOnly: true,
     Labels: { [LABEL.kind]: 'network' },
     Options: { [ICC]: 'false' },
     IPAM: { Config: [{ Subnet: subnet }] },
   }), await inspect(engine, CONFIG_NETWORK));
-  const net = (await inspect(engine, PORTS_NETWORK)) ?? (await create(engine, {
+  const net = await allocated(engine, (await inspect(engine, PORTS_NETWORK)) ?? (await create(engine, {
     Name: PORTS_NETWORK,
     Driver: 'bridge',
     Scope: 'swarm',
     Internal: true,
     // No labels: the engine takes nothing but the config from a network that has one.
     ConfigFrom: { Network: CONFIG_NETWORK },
-  }), await inspect(engine, PORTS_NETWORK));
+  }), await inspect(engine, PORTS_NETWORK)));
   const why = !config || config.Options?.[ICC] !== 'false'
     ? `its config network "${CONFIG_NETWORK}" does not turn traffic between containers off (${ICC}=false)`
     : !net || net.Driver !== 'bridge' || !net.Internal || net.ConfigFrom?.Network !== CONFIG_NETWORK
-      ? 'it is not an internal bridge configured from it'
+      ? `it is not an internal bridge configured from it (${net ? `driver ${net.Driver}, internal ${net.Internal}, config from ${net.ConfigFrom?.Network || 'none'}` : 'not found after it was made'})`
       : undefined;
   if (why) {
     throw errors.config(

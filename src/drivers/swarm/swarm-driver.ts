@@ -18,6 +18,7 @@ import type { DockerConfig } from '../docker/config.js';
 import { containerIsolation, containerSettings, hostOwner, imageOf, type ContainerSettings } from '../docker/container-spec.js';
 import { engineMessage, ensureImage, statusOf, type Engine } from '../docker/engine.js';
 import { LABEL } from '../docker/labels.js';
+import { DEFAULT_PORTS_SUBNET } from './config.js';
 import { PortRelay, type RelayedPort } from './port-relay.js';
 import { addressOn, ensurePortsNetwork, PORTS_NETWORK } from './ports-network.js';
 import { newPrivilegesRefused, noNewPrivilegesNote, setsNoNewPrivileges } from './privileges.js';
@@ -27,7 +28,6 @@ import { serviceTasks, taskEnded, taskStarted, type SwarmTask } from './tasks.js
 import { SwarmWorkload } from './swarm-workload.js';
 
 const DRIVER = 'swarm';
-const DEFAULT_PORTS_SUBNET = '172.30.240.0/20';
 /** How long a new service may take to get a container on a node. */
 const TASK_START_MS = 60_000;
 const TASK_POLL_MS = 200;
