@@ -41,6 +41,16 @@ const OPEN = Buffer.from('{"instances":[');
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']}');
 
+/**
+ * `text` as UTF-8 in a buffer of its own: `Buffer.from` cuts small buffers out of shared 8 KB
+ * slabs, and one kept copy would hold its whole slab after the others were replaced.
+ */
+function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+
 export class InstanceListing {
   private readonly copies = new Map<string, Copy>();
   /** Counts writes; `writtenAt` holds the count at each instance's last write while a listing is under way. */
@@ -80,7 +90,7 @@ export class InstanceListing {
       const rows = await (missing.length <= MAX_READ_BY_ID ? this.instances.listStored(ownerId, missing) : this.instances.listStored(ownerId));
       const read = new Map<string, Buffer>();
       for (const r of rows) {
-        const json = Buffer.from(listedJson(r));
+        const json = ownBytes(listedJson(r));
         read.set(r.id, json);
         // Written since this listing began: the row may predate the write; not kept.
         if ((this.writtenAt.get(r.id) ?? 0) <= before) this.copies.set(r.id, { updatedAt: r.updatedAt, json });
