@@ -7,6 +7,7 @@ import { JobStore } from './jobs.js';
 import { LeaseStore } from './leases.js';
 import { LedgerStore } from './ledger.js';
 import { LoginThrottleStore } from './login-throttle.js';
+import { CeremonyStore } from './ceremonies.js';
 import { QuotaStore } from './quotas.js';
 import { RelayClaimStore } from './relay-claims.js';
 import { ProxyStore } from './proxy.js';
@@ -28,6 +29,7 @@ export class Store {
   readonly quotas: QuotaStore;
   readonly apps: AppStore;
   readonly loginThrottle: LoginThrottleStore;
+  readonly ceremonies: CeremonyStore;
   readonly relayClaims: RelayClaimStore;
 
   private constructor(readonly db: Db) {
@@ -43,6 +45,7 @@ export class Store {
     this.quotas = new QuotaStore(db);
     this.apps = new AppStore(db);
     this.loginThrottle = new LoginThrottleStore(db);
+    this.ceremonies = new CeremonyStore(db);
     this.relayClaims = new RelayClaimStore(db);
   }
 

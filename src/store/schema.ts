@@ -5,6 +5,7 @@ import type { LedgerTable, MeterMarksTable } from './ledger.js';
 import type { UserQuotasTable } from './quotas.js';
 import type { AppCopiesTable, AppReleasesTable, AppsTable } from './apps.js';
 import type { LoginThrottleTable } from './login-throttle.js';
+import type { CeremoniesTable } from './ceremonies.js';
 import type { ExternalIdentitiesTable } from './external-identities.js';
 import type { GroupQuotasTable, UserGroupsTable } from './groups.js';
 import type { RelayClaimsTable } from './relay-claims.js';
@@ -108,6 +109,7 @@ export interface Database {
   app_releases: AppReleasesTable;
   app_copies: AppCopiesTable;
   login_throttle: LoginThrottleTable;
+  ceremonies: CeremoniesTable;
   external_identities: ExternalIdentitiesTable;
   user_groups: UserGroupsTable;
   group_quotas: GroupQuotasTable;

@@ -103,7 +103,8 @@ export async function startTestServer(config: Record<string, unknown> = {}, env:
       flags: { host: '127.0.0.1', port: 0, logLevel: 'silent', adminPassword: ADMIN_PASSWORD, ...config, data },
     }),
   );
-  const adminToken = await login(server.url, 'admin', ADMIN_PASSWORD).then((s) => createToken(server.url, s, 'test-admin'));
+  // Named per server: servers sharing one database (a cluster test) share the admin's tokens.
+  const adminToken = await login(server.url, 'admin', ADMIN_PASSWORD).then((s) => createToken(server.url, s, `test-admin-${path.basename(data)}`));
   return {
     ...server,
     data,

@@ -8,28 +8,28 @@
  * against the provider's rules (allowed domains and groups) before any user is created or
  * linked, so a refused sign-in leaves nothing behind.
  *
- * Pending sign-ins live in this process's memory for ten minutes: servers sharing one
- * database must send a browser's callback to the server that began it.
+ * Pending sign-ins are kept for ten minutes in the database (ceremonies.ts): the callback
+ * may reach any server sharing it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as client from 'openid-client';
 import { errors, isCorralError } from '../errors.js';
+import type { Ceremonies } from './ceremonies.js';
 import type { OidcProviderConfig } from './oidc-config.js';
 import type { User } from './types.js';
 import type { UserService } from './users.js';
 
 const PENDING_TTL_MS = 10 * 60_000;
-const PENDING_MAX = 10_000;
 const PROVIDER_TIMEOUT_SECONDS = 10;
 const USER_NAME = /^[a-z0-9_.-]{1,64}$/;
 
 interface Pending {
   provider: string;
-  binding: string;
+  /** sha256 of the browser's binding cookie, base64url: the database never holds the cookie. */
+  bindingHash: string;
   nonce: string;
   verifier: string;
   next: string;
-  expires: number;
 }
 
 /** What a sign-in said about the user, after the provider's rules passed. */
@@ -53,11 +53,11 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 export class OidcSignIn {
   private readonly providers: Map<string, OidcProviderConfig>;
   private readonly discovered = new Map<string, Promise<client.Configuration>>();
-  private readonly pending = new Map<string, Pending>();
 
   constructor(
     providers: OidcProviderConfig[],
     private readonly users: UserService,
+    private readonly pending: Ceremonies,
     /** The main origin, e.g. http://localhost:8080: callbacks come back to it. */
     private readonly origin: () => URL,
   ) {
@@ -76,17 +76,16 @@ export class OidcSignIn {
   async begin(id: string, next: string): Promise<{ url: string; binding: string }> {
     const provider = this.provider(id);
     const config = await this.configFor(provider);
-    this.sweep();
     const state = client.randomState();
+    const binding = randomBytes(24).toString('base64url');
     const p: Pending = {
       provider: id,
-      binding: randomBytes(24).toString('base64url'),
+      bindingHash: sha256(binding).toString('base64url'),
       nonce: client.randomNonce(),
       verifier: client.randomPKCECodeVerifier(),
       next,
-      expires: Date.now() + PENDING_TTL_MS,
     };
-    this.pending.set(state, p);
+    await this.pending.put(`oidc|${state}`, JSON.stringify(p), PENDING_TTL_MS);
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: this.callbackUrl(id),
       scope: provider.scopes,
@@ -95,7 +94,7 @@ export class OidcSignIn {
       state,
       nonce: p.nonce,
     });
-    return { url: url.href, binding: p.binding };
+    return { url: url.href, binding };
   }
 
   /**
@@ -106,13 +105,13 @@ export class OidcSignIn {
     const provider = this.provider(id);
     const current = new URL(callbackPathAndQuery, this.origin());
     const state = current.searchParams.get('state') ?? '';
-    const p = this.pending.get(state);
-    // Used once, whatever happens next: a replayed callback finds nothing.
-    this.pending.delete(state);
-    if (!p || p.provider !== id || p.expires < Date.now()) {
+    // Taken once, whatever happens next: a replayed callback finds nothing.
+    const taken = await this.pending.take(`oidc|${state}`);
+    const p = taken === undefined ? undefined : (JSON.parse(taken) as Pending);
+    if (!p || p.provider !== id) {
       throw errors.signInRefused('this sign-in link is unknown, already used or expired (state); please sign in again');
     }
-    if (!binding || !timingSafeEqual(sha256(binding), sha256(p.binding))) {
+    if (!binding || !timingSafeEqual(sha256(binding), Buffer.from(p.bindingHash, 'base64url'))) {
       throw errors.signInRefused('this sign-in was started in another browser (state); please sign in again');
     }
     const providerError = current.searchParams.get('error');
@@ -189,10 +188,4 @@ export class OidcSignIn {
     return found;
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    for (const [state, p] of this.pending) if (p.expires < now) this.pending.delete(state);
-    // A flood of begun-but-never-finished sign-ins must not grow memory without bound.
-    while (this.pending.size >= PENDING_MAX) this.pending.delete(this.pending.keys().next().value!);
-  }
 }

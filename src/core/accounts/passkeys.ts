@@ -26,7 +26,7 @@ import type { Store } from '../../store/index.js';
 import { PasskeyStore, type PasskeyRow } from '../../store/passkeys.js';
 import { errors } from '../errors.js';
 import type { GroupService } from './groups.js';
-import { ChallengeBox } from './passkey-challenges.js';
+import { Ceremonies } from './ceremonies.js';
 import type { PasskeysConfig } from './passkeys-config.js';
 import type { LoginThrottle } from './throttle.js';
 import type { User } from './types.js';
@@ -63,12 +63,15 @@ const info = (p: PasskeyRow): PasskeyInfo => ({
   lastUsedAt: p.lastUsedAt === null ? null : new Date(p.lastUsedAt).toISOString(),
 });
 
+/** How long a registration or sign-in may take between its two requests. */
+const CHALLENGE_TTL_MS = 5 * 60_000;
+
 /** The WebAuthn user handle: the user's id, never their name (it may change). */
 const userHandle = (user: { id: string }) => new TextEncoder().encode(user.id);
 
 export class PasskeyService {
   private readonly store: PasskeyStore;
-  private readonly challenges = new ChallengeBox();
+  private readonly challenges: Ceremonies;
   private relyingParty: (() => RelyingParty) | undefined;
 
   constructor(
@@ -78,6 +81,7 @@ export class PasskeyService {
     private readonly throttle: LoginThrottle,
   ) {
     this.store = new PasskeyStore(main.db);
+    this.challenges = new Ceremonies(main.ceremonies);
   }
 
   /** The http layer says where the main origin is (it follows the port really listened on). */
@@ -135,14 +139,14 @@ export class PasskeyService {
       // Discoverable, so the login page needs no user name.
       authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
     });
-    this.challenges.put(`register|${sessionHash}`, options.challenge);
+    await this.challenges.put(`register|${sessionHash}`, options.challenge, CHALLENGE_TTL_MS);
     return options;
   }
 
   /** Ends a registration: the response must answer the challenge this same session was given. */
   async register(user: User, sessionHash: string, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyInfo> {
     const rp = this.rp();
-    const challenge = this.challenges.take(`register|${sessionHash}`);
+    const challenge = await this.challenges.take(`register|${sessionHash}`);
     if (!challenge) throw errors.passkeyInvalid('no registration is under way for this session (it expired or was used): start again');
     const { verifyRegistrationResponse } = await webauthn();
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
@@ -180,7 +184,7 @@ export class PasskeyService {
     const { generateAuthenticationOptions } = await webauthn();
     const options = await generateAuthenticationOptions({ rpID: rp.id, userVerification: 'preferred' });
     const ticket = randomBytes(24).toString('base64url');
-    this.challenges.put(`login|${ticket}`, options.challenge);
+    await this.challenges.put(`login|${ticket}`, options.challenge, CHALLENGE_TTL_MS);
     return { options, ticket };
   }
 
@@ -191,7 +195,7 @@ export class PasskeyService {
    */
   async login(ticket: string | undefined, response: AuthenticationResponseJSON, address: string): Promise<User> {
     const rp = this.rp();
-    const challenge = ticket ? this.challenges.take(`login|${ticket}`) : undefined;
+    const challenge = ticket ? await this.challenges.take(`login|${ticket}`) : undefined;
     const passkey = await this.store.byId(response.id);
     const owner = passkey && (await this.main.users.byId(passkey.userId));
     const subject = owner ? `login:${owner.name}` : `passkey:${response.id}`;

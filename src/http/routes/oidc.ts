@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Corral } from '../../core/corral.js';
 import { isCorralError } from '../../core/errors.js';
 import { OidcSignIn } from '../../core/accounts/oidc.js';
+import { Ceremonies } from '../../core/accounts/ceremonies.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { setSessionCookie } from '../session-cookie.js';
 
@@ -30,7 +31,7 @@ export function oidcRoutes(
   const { corral, proxy, renderLogin, safeNext } = opts;
   const { config } = corral;
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const signIn = new OidcSignIn(config.auth.oidc, corral.accounts.users, () => proxy.origins.main());
+  const signIn = new OidcSignIn(config.auth.oidc, corral.accounts.users, new Ceremonies(corral.store.ceremonies), () => proxy.origins.main());
   const secure = !!config.tls;
 
   app.get('/login/oidc/:id', { schema: { hide: true, params: Params, querystring: BeginQuery } }, async (request, reply) => {

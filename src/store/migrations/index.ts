@@ -35,6 +35,7 @@ import * as groupQuotas from './962_group_quotas.js';
 import * as jobSteps from './900_job_steps.js';
 import * as instanceStates from './980_instance_states.js';
 import * as instanceMemoryLimit from './985_instance_memory_limit.js';
+import * as ceremonies from './970_ceremonies.js';
 
 export const migrations: Record<string, Migration> = {
   '001_accounts': accounts,
@@ -56,4 +57,5 @@ export const migrations: Record<string, Migration> = {
   '900_job_steps': jobSteps,
   '980_instance_states': instanceStates,
   '985_instance_memory_limit': instanceMemoryLimit,
+  '970_ceremonies': ceremonies,
 };
