@@ -12,6 +12,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import WebSocket from 'ws';
 import { ADMIN_PASSWORD, api as call0, spawnServer, tempDir, tokenFor } from './child-server.js';
 import { keeperPids } from '../test/helpers/server.js';
 
@@ -29,13 +30,41 @@ const server = await spawnServer(data, {
   CORRAL_QUOTAS__INSTANCES: '100000',
   CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
   CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
-  ...(heap && { NODE_OPTIONS: '--heapsnapshot-signal=SIGUSR2' }),
+  // The inspector (on loopback) for a GC before each reading of the heap.
+  NODE_OPTIONS: `--inspect=127.0.0.1:0${heap ? ' --heapsnapshot-signal=SIGUSR2' : ''}`,
 });
 const pid = server.child.pid!;
 process.on('exit', () => server.child.kill('SIGKILL'));
 const token = await tokenFor(server.url, 'admin', ADMIN_PASSWORD, 'mem');
 const api = (m: string, p: string, body?: unknown) => call0(server, token, m, p, body);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const inspectorUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(server.output())?.[1];
+if (!inspectorUrl) throw new Error('the server did not start its inspector');
+const inspector = new WebSocket(inspectorUrl);
+await new Promise((resolve, reject) => inspector.once('open', resolve).once('error', reject));
+let callId = 0;
+function inspect<T>(method: string, params: object = {}): Promise<T> {
+  const me = ++callId;
+  return new Promise((resolve) => {
+    const onMessage = (d: WebSocket.RawData) => {
+      const msg = JSON.parse(d.toString()) as { id?: number; result: T };
+      if (msg.id !== me) return;
+      inspector.off('message', onMessage);
+      resolve(msg.result);
+    };
+    inspector.on('message', onMessage);
+    inspector.send(JSON.stringify({ id: me, method, params }));
+  });
+}
+
+/** The server's JS heap in use and its external memory after a full GC (MB). */
+async function heapMb(): Promise<{ used: number; total: number; external: number }> {
+  await inspect('HeapProfiler.collectGarbage');
+  const r = await inspect<{ result: { value: string } }>('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+  const m = JSON.parse(r.result.value) as { heapUsed: number; heapTotal: number; external: number };
+  return { used: m.heapUsed / 2 ** 20, total: m.heapTotal / 2 ** 20, external: m.external / 2 ** 20 };
+}
 
 function rssMb(p: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -74,7 +103,7 @@ async function snapshot(label: string): Promise<void> {
 }
 
 await sleep(3000);
-const idle = { rss: rssMb(pid), fds: fds(pid) };
+const idle = { rss: rssMb(pid), fds: fds(pid), heap: await heapMb() };
 await snapshot('idle');
 
 let created = 0;
@@ -96,7 +125,8 @@ for (;;) {
 }
 const createdS = (performance.now() - t0) / 1000;
 await sleep(5000);
-const loaded = { rss: rssMb(pid), fds: fds(pid) };
+const loaded = { rss: rssMb(pid), fds: fds(pid), heap: await heapMb() };
+inspector.close();
 await snapshot(`${N} running`);
 
 const keeper = keeperOn ? keeperPids(data)[0] : undefined;
@@ -112,15 +142,24 @@ if (keeper) {
   keeperStopS = (performance.now() - t2) / 1000;
 }
 const left = sleeps();
+if (keeper) {
+  while (readdirSync('/proc').includes(String(keeper))) await sleep(100);
+  for (const line of readFileSync(`${data}/keeper/keeper.log`, 'utf8').split('\n')) if (/stop|TRACE/.test(line)) console.log(`keeper.log: ${line}`);
+}
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 console.log(`N=${N} (keeper ${keeperOn ? 'on' : 'off'}), created and running in ${createdS.toFixed(1)} s; load now ${load}`);
 console.log(`server RSS idle → loaded: ${idle.rss.toFixed(1)} → ${loaded.rss.toFixed(1)} MB (${(((loaded.rss - idle.rss) * 1024) / N).toFixed(1)} KB per instance)`);
+console.log(
+  `server JS heap after a GC, used (total) idle → loaded: ${idle.heap.used.toFixed(1)} (${idle.heap.total.toFixed(1)}) → ${loaded.heap.used.toFixed(1)} (${loaded.heap.total.toFixed(1)}) MB ` +
+    `(${(((loaded.heap.used - idle.heap.used) * 1024) / N).toFixed(1)} KB used per instance); external ${idle.heap.external.toFixed(1)} → ${loaded.heap.external.toFixed(1)} MB`,
+);
 console.log(`server descriptors idle → loaded: ${idle.fds} → ${loaded.fds} (${((loaded.fds - idle.fds) / N).toFixed(2)} per instance)`);
 if (keeper) console.log(`keeper RSS loaded: ${keeperRss.toFixed(1)} MB`);
 console.log(`server SIGTERM until it exited: ${serverStopS.toFixed(2)} s${keeperOn ? ' (workloads let go)' : ''}`);
 if (keeper) console.log(`keeper SIGTERM until no workload was left: ${keeperStopS.toFixed(2)} s`);
 console.log(`workloads left: ${left.length}`);
 for (const p of left) process.kill(p, 'SIGKILL');
-if (!heap) await rm(data, { recursive: true, force: true });
+// The keeper writes the last exit files as it leaves.
+if (!heap) await rm(data, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 else console.log(`data dir kept: ${data}`);

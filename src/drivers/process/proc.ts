@@ -139,7 +139,12 @@ function treeOf(procs: ProcStat[]): Tree {
  * 5,000 times.
  */
 export async function descendants(root: number, opts: { group?: boolean } = {}): Promise<number[]> {
-  const { children, groups } = treeOf(await allProcesses());
+  return descendantsIn(await allProcesses(), root, opts);
+}
+
+/** `descendants` in a scan the caller made (allProcesses): for many roots at one moment, one scan for all. */
+export function descendantsIn(procs: ProcStat[], root: number, opts: { group?: boolean } = {}): number[] {
+  const { children, groups } = treeOf(procs);
   const out = new Set<number>();
   const queue = [...(children.get(root) ?? [])];
   if (opts.group) for (const pid of groups.get(root) ?? []) if (pid !== root) queue.push(pid);
