@@ -13,13 +13,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import WebSocket from 'ws';
-import { ADMIN_PASSWORD, api as call0, spawnServer, tempDir, tokenFor } from './child-server.js';
+import { ADMIN_PASSWORD, api as call0, ROOT, spawnServer, tempDir, tokenFor } from './child-server.js';
 import { keeperPids } from '../test/helpers/server.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const CLIENTS = 8;
 const keeperOn = process.env.KEEPER !== 'off';
 const heap = process.env.HEAP === '1';
+/** PROFILE=1: the server's shutdown (SIGTERM → exit) is profiled into DATA/shutdown.cpuprofile (profile-on-sigterm.cjs); the dir is kept. */
+const profile = process.env.PROFILE === '1';
 const SLEEP = '424242';
 
 const data = await tempDir('corral-bench-mem-');
@@ -31,7 +33,8 @@ const server = await spawnServer(data, {
   CORRAL_QUOTAS__RUNNING_INSTANCES: '100000',
   CORRAL_QUOTAS__MEMORY_BYTES: String(2 ** 45),
   // The inspector (on loopback) for a GC before each reading of the heap.
-  NODE_OPTIONS: `--inspect=127.0.0.1:0${heap ? ' --heapsnapshot-signal=SIGUSR2' : ''}`,
+  NODE_OPTIONS: `--inspect=127.0.0.1:0${heap ? ' --heapsnapshot-signal=SIGUSR2' : ''}${profile ? ` --require ${ROOT}/bench/profile-on-sigterm.cjs` : ''}`,
+  ...(profile && { PROFILE_ON_SIGTERM: `${data}/shutdown.cpuprofile` }),
 });
 const pid = server.child.pid!;
 process.on('exit', () => server.child.kill('SIGKILL'));
@@ -161,5 +164,5 @@ if (keeper) console.log(`keeper SIGTERM until no workload was left: ${keeperStop
 console.log(`workloads left: ${left.length}`);
 for (const p of left) process.kill(p, 'SIGKILL');
 // The keeper writes the last exit files as it leaves.
-if (!heap) await rm(data, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+if (!heap && !profile) await rm(data, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 else console.log(`data dir kept: ${data}`);
