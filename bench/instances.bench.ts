@@ -518,8 +518,8 @@ async function streaming(): Promise<string> {
       ],
     ),
     '',
-    `1000-byte lines (\`yes\`), the server reading the keeper's FIFO (the default): ${got.lines} lines in ${got.frames} WebSocket frames (the lines read together share ` +
-      `a frame; the floor sent ${floor.frames}, one per chunk read from the pipe); each line also goes to the rotating log ` +
+    `1000-byte lines (\`yes\`), the server reading the keeper's FIFO (the default): ${got.lines} lines in ${got.frames} WebSocket frames (a read of the pipe a frame, sent ` +
+      `as read, and a small one for the line a read completes; the floor sent ${floor.frames}, one per chunk read from the pipe); each line also goes to the rotating log ` +
       `file and the in-memory tail. Lines lost for the client (it fell more than 8 MiB behind): ${got.dropped}; of the ` +
       `${STREAM_BYTES / 1000} written, ${STREAM_BYTES / 1000 - got.lines - got.dropped} unaccounted for. ` +
       `Server CPU (all its threads, the log file's writes included) for the ${fmt(STREAM_BYTES / 1e6, 0)} MB: ${fmt(serverCpu, 2)} s. ` +
