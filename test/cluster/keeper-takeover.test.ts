@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
-import { createInstance, processesMatching, waitForState } from '../instances/helpers.js';
+import { createInstance, processesMatching, settledProcessesMatching, waitForState } from '../instances/helpers.js';
 import { adminToken, KEEPER_ENV, keeperPid, killGroup, sleep, waitGone } from '../drivers/keeper-helpers.js';
 
 describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
@@ -60,7 +60,7 @@ describe('two managers, one host, the keeper', { timeout: 120_000 }, () => {
 
   it('SIGKILL of the holder, the survivor adopts through the keeper socket in the handle instead of restarting (generation unchanged, no duplicate)', async () => {
     const { databaseUrl, a, b, tokenB, inst, marker } = await twoManagers('keeper', 'echo before; sleep 1000');
-    const before = (await processesMatching(marker)).sort();
+    const before = await settledProcessesMatching(marker);
     expect(before.length).toBeGreaterThan(0);
     const holder = async () => {
       const c = new pg.Client({ connectionString: databaseUrl });

@@ -15,7 +15,7 @@ import { childEnv } from '../../src/core/child-env.js';
 import { KeeperClient } from '../../src/drivers/process/keeper-client.js';
 import { takeSpool } from '../../src/drivers/process/keeper-protocol.js';
 import { api, spawnServer, tempDir, type ChildServer } from '../helpers/server.js';
-import { createInstance, processesMatching, waitFor, waitForState } from '../instances/helpers.js';
+import { createInstance, processesMatching, settledProcessesMatching, waitFor, waitForState } from '../instances/helpers.js';
 import { adminToken, alive, APP, keeperPid, killGroup, logText, poke, sleep, standaloneKeeper, ticksIn, ticksWritten, waitGone, waitUntil } from './keeper-helpers.js';
 
 describe('the keeper: instances outlive their manager', { timeout: 120_000 }, () => {
@@ -55,7 +55,7 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     const until = Date.now() + 10_000;
     while ((await poke(port)) !== 'alive' && Date.now() < until) await sleep(100);
     expect(await poke(port)).toBe('alive');
-    const before = (await processesMatching(marker)).sort();
+    const before = await settledProcessesMatching(marker);
     const pastaBefore = await processesMatching(`127.0.0.1/${port}:`);
     expect(before.length).toBeGreaterThan(0);
     expect(pastaBefore).toHaveLength(1);
@@ -168,7 +168,7 @@ describe('the keeper: instances outlive their manager', { timeout: 120_000 }, ()
     server = await serve(data);
     let token = await adminToken(server.url);
     const inst = await createInstance(server, token, { name: 'calm', shell: `sleep 1000 # ${marker}` });
-    const before = (await processesMatching(marker)).sort();
+    const before = await settledProcessesMatching(marker);
     const stopping = server;
     expect(await stopping.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     server = undefined;

@@ -43,6 +43,22 @@ export async function processesMatching(marker: string): Promise<number[]> {
   return out;
 }
 
+/**
+ * The processes of a workload once its sandbox is fully up: "running" is answered once the
+ * sandbox was spawned, and bwrap forks its inner half (pid 1 of the namespace) a moment later
+ * on a loaded machine. Read until two reads 200 ms apart agree.
+ */
+export async function settledProcessesMatching(marker: string, timeoutMs = 10_000): Promise<number[]> {
+  const until = Date.now() + timeoutMs;
+  let last = (await processesMatching(marker)).sort();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = (await processesMatching(marker)).sort();
+    if ((now.length && now.join() === last.join()) || Date.now() > until) return now;
+    last = now;
+  }
+}
+
 export type { TestServer };
 
 /**
