@@ -26,11 +26,11 @@ async function keeperDir(flags: DataFlags): Promise<string> {
 
 /** The keeper named in DIR/pid, if that very process still runs (a reused pid is not it). */
 async function runningKeeper(dir: string): Promise<{ pid: number; startTime: number } | undefined> {
-  const text = await readFile(path.join(dir, 'pid'), 'utf8').catch(() => '');
-  const [pid, startTime] = text.trim().split(/\s+/).map(Number);
-  if (!pid || !startTime) return undefined;
+  const { KEEPER_PID_FILE, parseKeeperPid } = await import('../../drivers/process/keeper-protocol.js');
+  const named = parseKeeperPid(await readFile(path.join(dir, KEEPER_PID_FILE), 'utf8').catch(() => ''));
+  if (!named) return undefined;
   const { isSameProcess } = await import('../../drivers/process/proc.js');
-  return (await isSameProcess(pid, startTime)) ? { pid, startTime } : undefined;
+  return (await isSameProcess(named.pid, named.startTime)) ? named : undefined;
 }
 
 async function keptChildren(dir: string) {

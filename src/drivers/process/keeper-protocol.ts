@@ -28,6 +28,17 @@ import type { Socket } from 'node:net';
 /** Bumped when a message changes meaning; a server that cannot speak a keeper's version starts its own. */
 export const KEEPER_PROTOCOL = 1;
 
+/**
+ * DATA/keeper/pid: "PID START_TIME", written once the keeper listens; read by `corral keeper`
+ * (with the start time, a reused pid is never taken for the keeper).
+ */
+export const KEEPER_PID_FILE = 'pid';
+export const keeperPidLine = (pid: number, startTime: number): string => `${pid} ${startTime}\n`;
+export function parseKeeperPid(text: string): { pid: number; startTime: number } | undefined {
+  const [pid, startTime] = text.trim().split(/\s+/).map(Number);
+  return pid && startTime ? { pid, startTime } : undefined;
+}
+
 /** How the keeper stops a child when it is itself told to stop (SIGTERM). */
 export interface KeeperStop {
   signal: string;

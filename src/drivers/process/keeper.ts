@@ -31,7 +31,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { allProcesses, descendants, descendantsIn, killQuietly, readProcStatSync, signalNumber, type ProcStat } from './proc.js';
 import {
+  KEEPER_PID_FILE,
   KEEPER_PROTOCOL,
+  keeperPidLine,
   readFrames,
   sendFrame,
   spoolFrame,
@@ -425,7 +427,7 @@ function listen(): void {
   server.listen(socketPath, () => {
     process.umask(mask);
     chmodSync(socketPath, 0o600);
-    writeFileSync(path.join(dir, 'pid'), `${process.pid} ${myStart}\n`);
+    writeFileSync(path.join(dir, KEEPER_PID_FILE), keeperPidLine(process.pid, myStart));
     log(`listening on ${socketPath}`);
     maybeLeave();
   });
