@@ -215,9 +215,16 @@ describe('flow control', () => {
     const auth = { authorization: `Bearer ${server.adminToken}` };
     const kept = (await (await fetch(`${server.url}/api/v1/instances/${inst.id}/logs?tail=100000`, { headers: auth })).text()).split('\n');
     expect(kept.pop()).toBe('');
-    const output = kept.filter((l) => !l.startsWith('[corral] '));
-    expect(output.length).toBe(expected.length);
-    expect(output.every((l, i) => l === expected[i])).toBe(true);
+    // Every line, in order — but for lines the disk fell behind on (logs.pendingWriteBytes: a
+    // busy machine can lag its writes by megabytes under this firehose), dropped by design and
+    // counted by a marker right after the gap; none goes missing without one.
+    let next = 0;
+    for (const l of kept.filter((k) => !k.startsWith('[corral] '))) {
+      const gap = /^\[corral: (\d+) lines not written: the disk is behind\]$/.exec(l);
+      if (gap) next += Number(gap[1]);
+      else expect(l === expected[next++], `line ${next} of the file`).toBe(true);
+    }
+    expect(next).toBe(expected.length);
     const follow = await openStream(`${server.url}/api/v1/instances/${inst.id}/logs?follow=true&tail=500`, auth);
     const tail = (await follow.until('END\n')).split('\n').slice(0, -1).filter((l) => !l.startsWith('[corral] '));
     await follow.close();
