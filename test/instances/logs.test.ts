@@ -125,8 +125,8 @@ describe('lines read together', () => {
 describe('flow control', () => {
   let server: TestServer;
   beforeAll(async () => {
-    // The default cap (4 MiB): a reader that keeps up must never be judged behind, even on a
-    // busy machine where one turn reads 2 MiB of the flood before the client gets to run.
+    // The default cap (4 MiB): a reader that reads must not be judged behind, even on a busy
+    // machine where one turn reads 2 MiB of the flood before the client gets to run.
     server = await startTestServer();
   });
   afterAll(() => server.stop());
@@ -177,7 +177,20 @@ describe('flow control', () => {
     stalled.close();
     reader.close();
   });
-  it('a client that keeps up gets every line, in order, the lines read together sharing a frame; so do the file and the tail', async () => {
+});
+
+describe('a client that keeps up', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    // This reader shares the server's event loop (an in-process server) and, in the full
+    // suite, a loaded machine: it can fall megabytes behind for a moment although it reads all
+    // along, and a drop of its last line (END) would hang the test. A remote client has its
+    // own CPU; the default cap is the stalled test's, above, and the bench's.
+    server = await startTestServer({ instances: { logs: { clientBufferBytes: 32 * 2 ** 20 } } });
+  });
+  afterAll(() => server.stop());
+
+  it('gets every line, in order, the lines read together sharing a frame; so do the file and the tail', async () => {
     const n = 50_000;
     const maxLine = 16 * 1024; // logs.maxLineBytes (default)
     // 50,000 numbered 200-byte lines (10 MB, with their newlines) as fast as the child can write them, lines
@@ -219,10 +232,10 @@ describe('flow control', () => {
     // busy machine can lag its writes by megabytes under this firehose), dropped by design and
     // counted by a marker right after the gap; none goes missing without one.
     let next = 0;
-    for (const l of kept.filter((k) => !k.startsWith('[corral] '))) {
-      const gap = /^\[corral: (\d+) lines not written: the disk is behind\]$/.exec(l);
+    for (const l of kept) {
+      const gap = /^\[corral\] \[corral: (\d+) lines not written: the disk is behind\]$/.exec(l);
       if (gap) next += Number(gap[1]);
-      else expect(l === expected[next++], `line ${next} of the file`).toBe(true);
+      else if (!l.startsWith('[corral] ')) expect(l === expected[next++], `line ${next} of the file`).toBe(true);
     }
     expect(next).toBe(expected.length);
     const follow = await openStream(`${server.url}/api/v1/instances/${inst.id}/logs?follow=true&tail=500`, auth);
