@@ -4,7 +4,7 @@
  * sums still count them all; and a ring of samples grows as samples come, keeping the
  * history it is configured to keep, oldest first.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Workload } from '../../src/drivers/driver.js';
 import type { InstanceEvent } from '../../src/core/instances/events.js';
 import { InstanceStats, WATCH_MS } from '../../src/core/instances/stats.js';
@@ -64,16 +64,15 @@ describe('stats sampling budget', () => {
     // 25 samples fit (25 s at 1 s); 40 rounds are taken: the oldest 15 are gone.
     const stats = new InstanceStats({ intervalSeconds: 1, keepSeconds: 25, maxSamplesPerSecond: 10 }, src);
     await stats.start();
-    const realNow = Date.now;
-    let now = realNow();
-    Date.now = () => now;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let now = Date.now();
     try {
       for (let round = 0; round < 40; round++) {
-        now += 1000;
+        vi.setSystemTime((now += 1000));
         await stats.sample();
       }
     } finally {
-      Date.now = realNow;
+      vi.useRealTimers();
       stats.close();
     }
     const kept = stats.of('i0');
@@ -85,9 +84,8 @@ describe('stats sampling budget', () => {
     const { src, reads, ids } = source(10);
     const stats = new InstanceStats({ intervalSeconds: 1, keepSeconds: 60, maxSamplesPerSecond: 3 }, src);
     await stats.start();
-    const realNow = Date.now;
-    let now = realNow();
-    Date.now = () => now;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let now = Date.now();
     try {
       await stats.sample(); // i0..i2
       stats.of('i7'); // its page asks for its chart
@@ -98,12 +96,12 @@ describe('stats sampling budget', () => {
       expect([...reads].filter(([id]) => id !== 'i7').reduce((n, [, k]) => n + k, 0)).toBe(10);
       expect(ids.filter((id) => id !== 'i7').every((id) => (reads.get(id) ?? 0) >= 1)).toBe(true);
       // Nobody asked again: after WATCH_MS it is one of the others again.
-      now += WATCH_MS + 1;
+      vi.setSystemTime((now += WATCH_MS + 1));
       reads.clear();
       for (let round = 0; round < 10; round++) await stats.sample();
       expect(reads.get('i7')).toBe(3);
     } finally {
-      Date.now = realNow;
+      vi.useRealTimers();
       stats.close();
     }
   });
